@@ -1,0 +1,1 @@
+"""Warning tiers, letters, routing, channels and the delivery outbox."""

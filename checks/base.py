@@ -1,0 +1,167 @@
+"""What a check is, what it produces, and what it may look at.
+
+A check is a small class with a stable ``id``, a default tier, the regulation
+it enforces (``cite`` is ``seed-file:line`` in ``shared/seeds``), a pydantic
+``Params`` model for its config, and a ``feed`` method: given one canonical
+record, the parameters for that record and the evaluation context, it yields
+findings. Checks that need the whole stream (sums over a window, periods with
+nothing published) collect in ``feed`` and yield in ``finish``.
+
+Checks do no I/O (architecture invariant 2): everything they see is in the
+record and the :class:`EvalContext`, which is why ``scan --at`` can replay any
+past day and why the tests can state exact expectations.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from alerts.config import Tier
+from monitor.calendar import WorkCalendar
+from monitor.clock import Deadline, LimitUnit, SkippedDay
+from monitor.records.org import UnitInfo
+
+
+def fingerprint(check: str, subject: str) -> str:
+    """Stable identity of a finding (invariant 3): the same check on the same subject."""
+    return hashlib.sha256(f"{check}\x1f{subject}".encode()).hexdigest()[:24]
+
+
+@dataclass(slots=True)
+class Finding:
+    """One broken rule on one subject, with everything needed to verify it by hand."""
+
+    check: str
+    subject: str
+    unit_id: str
+    tier: Tier
+    summary: str  # one line in Chinese for consoles, messages and letters
+    deadline: dt.datetime | None = None  # the last on-time second, in the configured zone
+    overdue: Decimal | int | None = None  # in ``measure``; negative: time left
+    measure: LimitUnit | None = None
+    calendar_uncovered: bool = False
+    item_code: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.check, self.subject)
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``scan --format json`` object."""
+        return {
+            "check": self.check,
+            "fingerprint": self.fingerprint,
+            "subject": self.subject,
+            "unit": self.unit_id,
+            "tier": self.tier,
+            "summary": self.summary,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "overdue": _number(self.overdue),
+            "measure": self.measure.value if self.measure else None,
+            "calendar_uncovered": self.calendar_uncovered,
+            "item_code": self.item_code,
+            "source": self.source,
+            "evidence": self.evidence,
+        }
+
+
+def _number(v: Decimal | int | None) -> int | float | None:
+    if v is None:
+        return None
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    return v
+
+
+def deadline_evidence(
+    deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: list[SkippedDay]
+) -> dict[str, Any]:
+    """The calendar trace a person needs to recount a deadline (invariant 9)."""
+    return {
+        "counted_from": start.isoformat(),
+        "limit": _number(limit),
+        "limit_unit": deadline.unit.value,
+        "due_date": deadline.due_date.isoformat() if deadline.due_date else None,
+        "deadline": deadline.display.isoformat() if deadline.display else None,
+        "skipped_days": [{"date": s.date.isoformat(), "reason": s.reason} for s in skipped],
+        "calendar_uncovered": deadline.uncovered,
+    }
+
+
+class Params(BaseModel):
+    """Every check's parameters extend this; ``enabled: false`` switches a check off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    enabled: bool = True
+
+
+@dataclass
+class EvalContext:
+    """Everything a check may look at besides the record itself."""
+
+    at: dt.datetime  # the as-of instant, aware, in the configured zone
+    calendar: WorkCalendar
+    source: str = ""
+    units: Mapping[str, UnitInfo] = field(default_factory=dict)
+    tables: dict[str, list[Any]] = field(default_factory=dict)  # entities a check ``needs``
+    params: Mapping[str, Any] = field(default_factory=dict)  # check id → CheckParams
+    _memo_for: object = field(default=None, repr=False)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def memo(self, record: object, key: str, compute: Any) -> Any:
+        """Share a computation among the checks fed the same record (one slot).
+
+        The engine feeds each record to every check in turn, so the deadline
+        the C checks all need is computed once per case, not once per check.
+        """
+        if self._memo_for is not record:
+            self._memo_for, self._memo = record, {}
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @property
+    def tz(self) -> dt.tzinfo:
+        tz = self.at.tzinfo
+        assert tz is not None
+        return tz
+
+    def unit_name(self, unit_id: str | None) -> str:
+        if unit_id is None:
+            return ""
+        info = self.units.get(unit_id)
+        return info.name if info else unit_id
+
+
+class Check:
+    """Base class; subclasses set the class attributes and override ``feed``/``finish``."""
+
+    id: ClassVar[str]
+    tier: ClassVar[Tier]
+    title: ClassVar[str]  # the Chinese name the office uses, e.g. 办件超期
+    cite: ClassVar[str]  # seed file:line of the rule, e.g. "003:565"
+    basis: ClassVar[str]  # the rule's words, quoted from that line
+    entity: ClassVar[str]  # the canonical entity whose records ``feed`` receives
+    needs: ClassVar[tuple[str, ...]] = ()  # entities loaded whole into ``ctx.tables``
+    Params: ClassVar[type[Params]] = Params
+
+    def feed(self, record: Any, params: Any, ctx: EvalContext) -> Iterable[Finding]:
+        return ()
+
+    def finish(self, ctx: EvalContext) -> Iterable[Finding]:
+        return ()
+
+    def finding(self, subject: str, unit_id: str, summary: str, **kw: Any) -> Finding:
+        kw.setdefault("evidence", {})
+        kw["evidence"].setdefault("rule", {"cite": self.cite, "text": self.basis})
+        return Finding(check=self.id, subject=subject, unit_id=unit_id, tier=self.tier,
+                       summary=summary, **kw)

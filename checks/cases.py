@@ -1,0 +1,340 @@
+"""Family C: approval-case timeliness (办件时效). rules.md, section C.
+
+The deadline of a case is computed once per case (``case_timing``) and shared
+by the checks through :meth:`EvalContext.memo`. Extensions count only when they
+are approved and within the item's maximum (time-rules.md, "Extensions").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field
+
+from checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from checks.registry import register
+from monitor.clock import (
+    UNIT_ZH,
+    Deadline,
+    compute_deadline,
+    overdue_by,
+    time_left,
+    trace,
+)
+from monitor.records.cases import CaseExtension, CaseRecord
+
+
+def _fmt_n(n: Decimal | int) -> str:
+    d = Decimal(n)
+    return str(int(d)) if d == d.to_integral_value() else f"{d.normalize()}"
+
+
+def _day(d: dt.datetime | dt.date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+# --- shared timing ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseTiming:
+    """What every C check needs to know about one case's clock."""
+
+    extension: Decimal  # approved extension that counts
+    rejected: tuple[tuple[CaseExtension, str], ...]  # extensions that do not count, and why
+    promised: Deadline
+    statutory: Deadline | None
+
+
+class ExtensionParams(Params):
+    max_extension: Decimal = Field(default=Decimal(10), ge=0,
+                                   description="most extension an item allows, in its limit unit")
+
+
+def case_timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
+    return ctx.memo(case, "timing", lambda: _timing(case, ctx))
+
+
+def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
+    table = ctx.params.get(ExtensionInvalid.id)
+    unit_kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
+    p = table.for_(case.unit_id, unit_kind, case.item_code) if table else ExtensionParams()
+    max_ext = p.max_extension  # type: ignore[attr-defined]
+    total = Decimal(0)
+    rejected: list[tuple[CaseExtension, str]] = []
+    for ext in sorted(case.extensions, key=lambda e: (e.approved_at is None, e.approved_at or ctx.at)):
+        if not ext.approved_by:
+            rejected.append((ext, "延期未经批准"))
+        elif total + ext.extra > max_ext:
+            rejected.append((ext, f"延期累计超过{_fmt_n(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
+        else:
+            total += ext.extra
+    pauses = case.clock_pauses
+    promised = compute_deadline(
+        case.accepted_at, case.promised_limit + total, case.limit_unit, ctx.calendar, pauses
+    )
+    statutory = None
+    if case.statutory_limit is not None:
+        statutory = compute_deadline(
+            case.accepted_at, case.statutory_limit + total, case.limit_unit, ctx.calendar, pauses
+        )
+    return CaseTiming(total, tuple(rejected), promised, statutory)
+
+
+def _case_evidence(case: CaseRecord, deadline: Deadline, limit: Decimal,
+                   ctx: EvalContext, until: dt.date | None = None) -> dict[str, Any]:
+    ev = deadline_evidence(deadline, case.accepted_at, limit,
+                           trace(case.accepted_at, deadline, ctx.calendar, case.clock_pauses, until))
+    ev.update(
+        case_id=case.case_id,
+        item_code=case.item_code,
+        item_name=case.item_name,
+        handler=case.handler,
+        accepted_at=case.accepted_at.isoformat(),
+        completed_at=case.completed_at.isoformat() if case.completed_at else None,
+        pauses=[{"kind": p.kind, "started_at": p.started_at.isoformat(),
+                 "ended_at": p.ended_at.isoformat() if p.ended_at else None} for p in case.pauses],
+        as_of=ctx.at.isoformat(),
+    )
+    return ev
+
+
+class _LateCase(Check):
+    """Shared logic of the promised and statutory lateness checks."""
+
+    entity = "cases"
+    limit_name: str
+
+    def _deadline(self, timing: CaseTiming) -> Deadline | None:
+        raise NotImplementedError
+
+    def _limit(self, case: CaseRecord) -> Decimal | None:
+        raise NotImplementedError
+
+    def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+        timing = case_timing(case, ctx)
+        deadline = self._deadline(timing)
+        limit = self._limit(case)
+        if deadline is None or deadline.at is None or limit is None:
+            return
+        end = case.completed_at or ctx.at
+        if end < deadline.at:
+            return
+        late = overdue_by(deadline, end, ctx.calendar, case.clock_pauses)
+        unit_zh = UNIT_ZH[case.limit_unit]
+        state = f"于{_day(case.completed_at)}办结" if case.completed_at else "至今未办结"
+        assert deadline.display is not None
+        summary = (
+            f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
+            f"{self.limit_name}{_fmt_n(limit + timing.extension)}{unit_zh}，"
+            f"应于{_day(deadline.display)}前办结，{state}，超期{_fmt_n(late)}{unit_zh}"
+        )
+        ev = _case_evidence(case, deadline, limit + timing.extension, ctx,
+                            until=end.astimezone(ctx.tz).date())
+        ev.update(limit_kind=self.limit_name, extension=float(timing.extension),
+                  state="completed_late" if case.completed_at else "open")
+        yield self.finding(
+            case.case_id, case.unit_id, summary,
+            deadline=deadline.display, overdue=late, measure=case.limit_unit,
+            calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
+        )
+
+
+@register
+class CaseOverdue(_LateCase):
+    id = "case_overdue"
+    tier = "level3"
+    title = "办件超承诺时限"
+    cite = "003:565; 000:1162"
+    basis = "审批事项一经受理,必须在承诺的时限内办结"
+    limit_name = "承诺时限"
+
+    def _deadline(self, timing: CaseTiming) -> Deadline | None:
+        return timing.promised
+
+    def _limit(self, case: CaseRecord) -> Decimal | None:
+        return case.promised_limit
+
+
+@register
+class CaseOverdueStatutory(_LateCase):
+    id = "case_overdue_statutory"
+    tier = "level2"
+    title = "办件超法定时限"
+    cite = "000:1162"
+    basis = "自受理申请之日起15个工作日内作出的决定…(非煤矿矿山企业安全生产许可证颁发的法定时限为45个工作日)"
+    limit_name = "法定时限"
+
+    def _deadline(self, timing: CaseTiming) -> Deadline | None:
+        return timing.statutory
+
+    def _limit(self, case: CaseRecord) -> Decimal | None:
+        return case.statutory_limit
+
+
+class DueSoonParams(Params):
+    warn_remaining: Decimal = Field(default=Decimal(2), ge=0,
+                                    description="warn when this much (case's unit) is left")
+
+
+@register
+class CaseDueSoon(Check):
+    id = "case_due_soon"
+    tier = "reminder"
+    title = "办件临期"
+    cite = "003:951"
+    basis = "办理时限预警"
+    entity = "cases"
+    Params = DueSoonParams
+
+    def feed(self, case: CaseRecord, params: DueSoonParams, ctx: EvalContext) -> Iterator[Finding]:
+        if case.completed_at is not None:
+            return
+        deadline = case_timing(case, ctx).promised
+        if deadline.at is None or ctx.at >= deadline.at:
+            return
+        left = time_left(deadline, ctx.at, ctx.calendar, case.clock_pauses)
+        if left > params.warn_remaining:
+            return
+        unit_zh = UNIT_ZH[case.limit_unit]
+        assert deadline.display is not None
+        summary = (
+            f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
+            f"将于{_day(deadline.display)}到期，剩余{_fmt_n(left)}{unit_zh}"
+        )
+        ev = _case_evidence(case, deadline, case.promised_limit, ctx)
+        ev["remaining"] = float(left)
+        yield self.finding(
+            case.case_id, case.unit_id, summary,
+            deadline=deadline.display, overdue=-left, measure=case.limit_unit,
+            calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
+        )
+
+
+@register
+class StepOverdue(Check):
+    id = "step_overdue"
+    tier = "reminder"
+    title = "环节超时"
+    cite = "000:2200"
+    basis = "延时…依环节分别进行责任追究"
+    entity = "cases"
+
+    def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+        for step in case.steps:
+            deadline = compute_deadline(step.started_at, step.step_limit, step.limit_unit,
+                                        ctx.calendar)
+            assert deadline.at is not None and deadline.display is not None
+            end = step.finished_at or ctx.at
+            if end < deadline.at:
+                continue
+            late = overdue_by(deadline, end, ctx.calendar)
+            unit_zh = UNIT_ZH[step.limit_unit]
+            state = f"于{_day(step.finished_at)}完成" if step.finished_at else "尚未完成"
+            summary = (
+                f"办件{case.case_id}第{step.seq}环节（{step.name or '未命名环节'}）"
+                f"时限{_fmt_n(step.step_limit)}{unit_zh}，{state}，超时{_fmt_n(late)}{unit_zh}"
+            )
+            ev = deadline_evidence(deadline, step.started_at, step.step_limit,
+                                   trace(step.started_at, deadline, ctx.calendar,
+                                         until=end.astimezone(ctx.tz).date()))
+            ev.update(case_id=case.case_id, seq=step.seq, step=step.name, handler=step.handler,
+                      finished_at=step.finished_at.isoformat() if step.finished_at else None,
+                      as_of=ctx.at.isoformat())
+            yield self.finding(
+                f"{case.case_id}#{step.seq}", case.unit_id, summary,
+                deadline=deadline.display, overdue=late, measure=step.limit_unit,
+                calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
+            )
+
+
+@register
+class ExtensionInvalid(Check):
+    id = "extension_invalid"
+    tier = "level3"
+    title = "违规延期"
+    cite = "000:1162"
+    basis = "特殊情况经局主要负责人书面批准可适当延期,延长时限不得超过10个工作日"
+    entity = "cases"
+    Params = ExtensionParams
+
+    def feed(self, case: CaseRecord, params: ExtensionParams,
+             ctx: EvalContext) -> Iterator[Finding]:
+        rejected = case_timing(case, ctx).rejected
+        if not rejected:
+            return
+        unit_zh = UNIT_ZH[case.limit_unit]
+        reasons = "；".join(f"延期{_fmt_n(e.extra)}{unit_zh}：{why}" for e, why in rejected)
+        yield self.finding(
+            case.case_id, case.unit_id,
+            f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）{reasons}",
+            item_code=case.item_code,
+            evidence={
+                "case_id": case.case_id,
+                "max_extension": float(params.max_extension),
+                "limit_unit": case.limit_unit.value,
+                "extensions": [
+                    {"extra": float(e.extra), "approved_by": e.approved_by,
+                     "approved_at": e.approved_at.isoformat() if e.approved_at else None,
+                     "reason": e.reason, "problem": why}
+                    for e, why in rejected
+                ],
+            },
+        )
+
+
+@register
+class RefusalWithoutReason(Check):
+    id = "refusal_without_reason"
+    tier = "level3"
+    title = "不予许可未说明理由"
+    cite = "000:1158; 002:248"
+    basis = "对集体不同意的,应当在2个工作日内书面通知申请人并说明理由"
+    entity = "cases"
+
+    def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+        if case.outcome not in ("refused", "not_accepted") or case.outcome_reason:
+            return
+        what = "不予许可" if case.outcome == "refused" else "不予受理"
+        yield self.finding(
+            case.case_id, case.unit_id,
+            f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）{what}，未说明理由",
+            item_code=case.item_code,
+            evidence={"case_id": case.case_id, "outcome": case.outcome,
+                      "completed_at": case.completed_at.isoformat() if case.completed_at else None},
+        )
+
+
+class SupplementParams(Params):
+    max_supplements: int = Field(default=1, ge=1, description="补正 requests allowed per case")
+
+
+@register
+class RepeatedSupplement(Check):
+    id = "repeated_supplement"
+    tier = "level3"
+    title = "多次要求补正(违反一次性告知)"
+    cite = "000:1148; 000:230"
+    basis = "材料不齐全或不符合法定形式的,当场或在5个工作日内一次性告知申请人进行补正"
+    entity = "cases"
+    Params = SupplementParams
+
+    def feed(self, case: CaseRecord, params: SupplementParams,
+             ctx: EvalContext) -> Iterator[Finding]:
+        supplements = [p for p in case.pauses if p.kind == "supplement"]
+        if len(supplements) <= params.max_supplements:
+            return
+        yield self.finding(
+            case.case_id, case.unit_id,
+            f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
+            f"先后{len(supplements)}次要求补正，未一次性告知",
+            item_code=case.item_code,
+            evidence={"case_id": case.case_id,
+                      "supplements": [{"started_at": p.started_at.isoformat(),
+                                       "ended_at": p.ended_at.isoformat() if p.ended_at else None}
+                                      for p in supplements]},
+        )

@@ -1,0 +1,135 @@
+"""All checks by id, and their parameters as the config sets them.
+
+Every module in this package is imported once, and each check registers itself
+with :func:`register`; ``grep -rn 'id = "case_overdue"' checks/`` finds any rule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+import checks
+from checks.base import Check, Params
+
+REGISTRY: dict[str, type[Check]] = {}
+_INFRA = {"base", "registry"}
+
+
+def register(cls: type[Check]) -> type[Check]:
+    if cls.id in REGISTRY and REGISTRY[cls.id] is not cls:
+        raise RuntimeError(f"two checks share the id {cls.id!r}")
+    REGISTRY[cls.id] = cls
+    return cls
+
+
+@lru_cache(maxsize=1)
+def load_all() -> dict[str, type[Check]]:
+    for mod in pkgutil.iter_modules(checks.__path__):
+        if mod.name not in _INFRA:
+            importlib.import_module(f"checks.{mod.name}")
+    return REGISTRY
+
+
+class OverrideMatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    unit_id: str | list[str] | None = None
+    unit_kind: str | list[str] | None = None
+    item_code: str | list[str] | None = None
+
+    def applies(self, unit_id: str | None, unit_kind: str | None, item_code: str | None) -> bool:
+        def ok(value: str | None, wanted: str | list[str] | None) -> bool:
+            if wanted is None:
+                return True
+            return value in ([wanted] if isinstance(wanted, str) else wanted)
+
+        return ok(unit_id, self.unit_id) and ok(unit_kind, self.unit_kind) and ok(
+            item_code, self.item_code
+        )
+
+
+def _error(key: str, problem: str) -> Exception:
+    from monitor.settings import ConfigError
+
+    return ConfigError("", key, problem)
+
+
+def _validate_params(cls: type[Check], data: Any, key: str) -> Params:
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise _error(key, "must be a mapping of parameters (or {} for the defaults)")
+    try:
+        return cls.Params.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise _error(f"{key}.{loc}" if loc else key, err["msg"].removeprefix("Value error, ")) from None
+
+
+def validate_checks_config(raw: Mapping[str, Any]) -> None:
+    """Raise ConfigError (file filled in by the caller) for the first bad key under ``checks``."""
+    registry = load_all()
+    for cid, data in raw.items():
+        if cid == "overrides":
+            continue
+        if cid not in registry:
+            raise _error(f"checks.{cid}", f"unknown check; known: {', '.join(sorted(registry))}")
+        _validate_params(registry[cid], data, f"checks.{cid}")
+    overrides = raw.get("overrides", [])
+    if not isinstance(overrides, list):
+        raise _error("checks.overrides", "must be a list of {match: ..., <check>: {...}}")
+    for i, ov in enumerate(overrides):
+        key = f"checks.overrides[{i}]"
+        if not isinstance(ov, Mapping) or "match" not in ov:
+            raise _error(key, "each override needs a 'match' and one or more check parameter sets")
+        try:
+            OverrideMatch.model_validate(ov["match"])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise _error(f"{key}.match.{'.'.join(map(str, err['loc']))}", err["msg"]) from None
+        for cid, data in ov.items():
+            if cid == "match":
+                continue
+            if cid not in registry:
+                raise _error(f"{key}.{cid}", "unknown check")
+            base = dict(raw.get(cid) or {})
+            _validate_params(registry[cid], {**base, **(data or {})}, f"{key}.{cid}")
+
+
+class CheckParams:
+    """One check's parameters, with per-unit / per-item overrides resolved and cached."""
+
+    def __init__(self, cls: type[Check], raw: Mapping[str, Any]) -> None:
+        self.cls = cls
+        self.base: dict[str, Any] = dict(raw.get(cls.id) or {})
+        self.overrides = [
+            (OverrideMatch.model_validate(ov["match"]), dict(ov[cls.id] or {}))
+            for ov in raw.get("overrides", [])
+            if cls.id in ov
+        ]
+        self.default: Params = cls.Params.model_validate(self.base)
+        self._cache: dict[tuple[str | None, str | None, str | None], Params] = {}
+
+    def for_(self, unit_id: str | None = None, unit_kind: str | None = None,
+             item_code: str | None = None) -> Params:
+        if not self.overrides:
+            return self.default
+        key = (unit_id, unit_kind, item_code)
+        hit = self._cache.get(key)
+        if hit is None:
+            merged = dict(self.base)
+            for match, data in self.overrides:
+                if match.applies(unit_id, unit_kind, item_code):
+                    merged.update(data)
+            hit = self._cache[key] = self.cls.Params.model_validate(merged)
+        return hit
+
+    @property
+    def ever_enabled(self) -> bool:
+        return self.default.enabled or any(d.get("enabled") for _, d in self.overrides)

@@ -1,0 +1,254 @@
+"""The working-day calendar (工作日历): which days the offices work.
+
+time-rules.md is the law here. A working day is Monday to Friday, minus the
+statutory holidays of the State Council's yearly notice, plus the weekend days
+that notice names as make-up working days (调休上班).
+
+Sources, in order of precedence:
+
+1. override files in ``config/calendar/`` (one year each, transcribed by the
+   office from that year's notice);
+2. the ``chinese-calendar`` package (notices for 2004 up to its last year);
+3. nothing: Monday to Friday, and every such day is *uncovered*. A deadline
+   that touches an uncovered day is flagged ``calendar_uncovered`` so that the
+   office adds the year before it matters; it is never silently trusted.
+
+Deadline arithmetic (monitor.clock) needs "the n-th working day after d" and
+"how many working days in (a, b]" a million times per cycle, so the calendar is
+materialised once into prefix sums over a fixed span of days: both questions are
+then O(1) array look-ups.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import chinese_calendar
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+#: The span of days the calendar materialises. Source timestamps outside it are
+#: data-quality problems, not dates anyone has a deadline on.
+SPAN_FIRST = dt.date(2000, 1, 1)
+SPAN_LAST = dt.date(2060, 12, 31)
+
+#: chinese-calendar names its holidays in English; the office reads Chinese.
+HOLIDAY_NAMES_ZH = {
+    "New Year's Day": "元旦",
+    "Spring Festival": "春节",
+    "Tomb-sweeping Day": "清明节",
+    "Labour Day": "劳动节",
+    "Dragon Boat Festival": "端午节",
+    "National Day": "国庆节",
+    "Mid-autumn Festival": "中秋节",
+    "Anti-Fascist 70th Day": "中国人民抗日战争暨世界反法西斯战争胜利70周年纪念日",
+}
+
+WEEKEND = "周末"
+UNCOVERED = "日历未覆盖(按周一至周五推定)"
+
+
+class CalendarError(ValueError):
+    """A calendar override file that cannot be used."""
+
+
+class _HolidayRange(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str
+    first: dt.date = Field(alias="from")
+    last: dt.date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _HolidayRange:
+        if self.last < self.first:
+            raise ValueError(f"'to' ({self.last}) is before 'from' ({self.first})")
+        return self
+
+
+class _MakeupDay(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    date: dt.date
+
+
+class YearOverride(BaseModel):
+    """One year of a State Council holiday notice, as the office transcribes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=SPAN_FIRST.year, le=SPAN_LAST.year)
+    notice: str = ""
+    holidays: list[_HolidayRange] = []
+    workdays: list[_MakeupDay] = []
+
+    @model_validator(mode="after")
+    def _in_year(self) -> YearOverride:
+        for h in self.holidays:
+            for d in (h.first, h.last):
+                if d.year != self.year:
+                    raise ValueError(f"holiday {h.name!r} date {d} is not in year {self.year}")
+        for w in self.workdays:
+            if w.date.year != self.year:
+                raise ValueError(f"make-up day {w.name!r} date {w.date} is not in {self.year}")
+            if w.date.weekday() < 5:
+                raise ValueError(f"make-up day {w.date} ({w.name}) is not a Saturday or Sunday")
+        return self
+
+
+def load_override(path: Path) -> YearOverride:
+    """Read one override file; errors name the file and the key."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CalendarError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise CalendarError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return YearOverride.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise CalendarError(f"{path}: {loc}: {err['msg']}") from exc
+
+
+@dataclass(frozen=True)
+class DayInfo:
+    """What the calendar says about one day, and why."""
+
+    date: dt.date
+    workday: bool
+    reason: str | None  # why it is not a working day, or which holiday a make-up day serves
+    covered: bool
+
+
+def _package_years() -> tuple[int, int]:
+    keys = list(chinese_calendar.holidays) + list(chinese_calendar.workdays)
+    return min(keys).year, max(keys).year
+
+
+@dataclass
+class WorkCalendar:
+    """Working days over ``SPAN_FIRST..SPAN_LAST`` with O(1) arithmetic."""
+
+    overrides: Sequence[YearOverride] = ()
+    _base: int = field(init=False, repr=False)
+    _work: bytearray = field(init=False, repr=False)
+    _covered: bytearray = field(init=False, repr=False)
+    _reason: dict[int, str] = field(init=False, repr=False)
+    _cum_work: list[int] = field(init=False, repr=False)
+    _cum_uncovered: list[int] = field(init=False, repr=False)
+    _work_ordinals: list[int] = field(init=False, repr=False)
+    covered_years: frozenset[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        first_pkg, last_pkg = _package_years()
+        by_year = {o.year: o for o in self.overrides}
+        self.covered_years = frozenset(range(first_pkg, last_pkg + 1)) | frozenset(by_year)
+        self._base = SPAN_FIRST.toordinal()
+        n = SPAN_LAST.toordinal() - self._base + 1
+        self._work = bytearray(n)
+        self._covered = bytearray(n)
+        self._reason = {}
+        for i in range(n):
+            self._classify(i, dt.date.fromordinal(self._base + i), by_year, first_pkg, last_pkg)
+        self._cum_work = [0] * (n + 1)
+        self._cum_uncovered = [0] * (n + 1)
+        for i in range(n):
+            self._cum_work[i + 1] = self._cum_work[i] + self._work[i]
+            self._cum_uncovered[i + 1] = self._cum_uncovered[i] + (not self._covered[i])
+        self._work_ordinals = [self._base + i for i in range(n) if self._work[i]]
+
+    def _classify(
+        self, i: int, d: dt.date, by_year: dict[int, YearOverride], first: int, last: int
+    ) -> None:
+        weekend = d.weekday() >= 5
+        if d.year in by_year:
+            self._covered[i] = 1
+            ov = by_year[d.year]
+            hol = next((h.name for h in ov.holidays if h.first <= d <= h.last), None)
+            mk = next((w.name for w in ov.workdays if w.date == d), None)
+            if hol:
+                self._reason[i] = hol
+            elif mk:
+                self._work[i] = 1
+                self._reason[i] = f"{mk}调休上班"
+            elif weekend:
+                self._reason[i] = WEEKEND
+            else:
+                self._work[i] = 1
+        elif first <= d.year <= last:
+            self._covered[i] = 1
+            is_holiday, name = chinese_calendar.get_holiday_detail(d)
+            zh = HOLIDAY_NAMES_ZH.get(name, name) if name else None
+            if not is_holiday:
+                self._work[i] = 1
+                if weekend:
+                    self._reason[i] = f"{zh}调休上班"
+            else:
+                self._reason[i] = zh if zh else WEEKEND
+        else:
+            self._work[i] = 0 if weekend else 1
+            self._reason[i] = WEEKEND if weekend else UNCOVERED
+
+    @classmethod
+    def from_files(cls, paths: Iterable[Path]) -> WorkCalendar:
+        overrides = [load_override(Path(p)) for p in paths]
+        seen: dict[int, Path] = {}
+        for p, o in zip(paths, overrides, strict=False):
+            if o.year in seen:
+                raise CalendarError(f"{p}: year {o.year} is also defined in {seen[o.year]}")
+            seen[o.year] = Path(p)
+        return cls(overrides)
+
+    # --- look-ups ------------------------------------------------------------
+
+    def _index(self, d: dt.date) -> int:
+        i = d.toordinal() - self._base
+        if not 0 <= i < len(self._work):
+            raise ValueError(f"date {d} is outside the calendar span {SPAN_FIRST}..{SPAN_LAST}")
+        return i
+
+    def is_workday(self, d: dt.date) -> bool:
+        return bool(self._work[self._index(d)])
+
+    def day_info(self, d: dt.date) -> DayInfo:
+        i = self._index(d)
+        return DayInfo(d, bool(self._work[i]), self._reason.get(i), bool(self._covered[i]))
+
+    def workdays_between(self, a: dt.date, b: dt.date) -> int:
+        """Working days d with a < d <= b (0 when b <= a)."""
+        if b <= a:
+            return 0
+        return self._cum_work[self._index(b) + 1] - self._cum_work[self._index(a) + 1]
+
+    def add_workdays(self, a: dt.date, n: int) -> dt.date:
+        """The n-th working day after a (n >= 1); a itself when n == 0."""
+        if n <= 0:
+            return a
+        k = self._cum_work[self._index(a) + 1] + n - 1
+        if k >= len(self._work_ordinals):
+            raise ValueError(f"{n} working days after {a} is beyond {SPAN_LAST}")
+        return dt.date.fromordinal(self._work_ordinals[k])
+
+    def next_workday(self, d: dt.date) -> dt.date:
+        """d itself if it is a working day, else the first working day after it."""
+        k = bisect_right(self._work_ordinals, d.toordinal() - 1)
+        return dt.date.fromordinal(self._work_ordinals[k])
+
+    def uncovered_between(self, a: dt.date, b: dt.date) -> bool:
+        """True if any day d with a < d <= b is outside every notice."""
+        if b <= a:
+            return False
+        return self._cum_uncovered[self._index(b) + 1] - self._cum_uncovered[self._index(a) + 1] > 0
+
+    def covered_until(self, today: dt.date) -> dt.date:
+        """The last day of the run of covered days starting at ``today``."""
+        year = today.year
+        while year + 1 in self.covered_years:
+            year += 1
+        if year not in self.covered_years:
+            return today - dt.timedelta(days=1)
+        return dt.date(year, 12, 31)

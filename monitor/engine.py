@@ -1,0 +1,181 @@
+"""One evaluation of the sources, top to bottom.
+
+For each source: open it read-only, load the small lookup tables (units, and
+whatever the enabled checks ``need`` whole), then stream each entity once and
+feed every record, as it stood at the as-of time, to every enabled check of
+that entity. Findings go to a *sink* (print, record, count: the caller
+decides). A failing source is reported in its outcome and the next source
+runs (invariant 5); a check that raises on one record is counted and the rest
+go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from alerts.tiers import resolve_tier
+from checks.base import Check, EvalContext, Finding
+from checks.quality import DataQuality
+from checks.registry import CheckParams, load_all
+from monitor.calendar import WorkCalendar
+from monitor.readers import READERS, ReadContext
+from monitor.records.base import RowProblem
+from monitor.records.org import UnitInfo
+from monitor.settings import Settings
+from monitor.sources import Source, SourceError
+
+log = structlog.get_logger("sunlight.engine")
+
+Sink = Callable[[Finding], None]
+
+
+@dataclass
+class SourceOutcome:
+    """How one source's evaluation went: what the metrics and the console report."""
+
+    source: str
+    ok: bool = True
+    error: str | None = None
+    rows_read: Counter[str] = field(default_factory=Counter)
+    findings: Counter[str] = field(default_factory=Counter)  # by check id
+    check_errors: Counter[str] = field(default_factory=Counter)
+    checks_run: set[str] = field(default_factory=set)
+    seconds: float = 0.0
+
+
+def load_calendar(settings: Settings) -> WorkCalendar:
+    return WorkCalendar.from_files([settings.resolve(p) for p in settings.calendar.overrides])
+
+
+class Engine:
+    """Holds what does not change between cycles: config, calendar, check plan."""
+
+    def __init__(self, settings: Settings, calendar: WorkCalendar | None = None,
+                 only: Iterable[str] | None = None) -> None:
+        self.settings = settings
+        self.calendar = calendar or load_calendar(settings)
+        registry = load_all()
+        wanted = set(only) if only else None
+        if wanted:
+            unknown = wanted - set(registry)
+            if unknown:
+                raise KeyError(", ".join(sorted(unknown)))
+        self.params = {cid: CheckParams(cls, settings.checks) for cid, cls in registry.items()}
+        self.checks: list[type[Check]] = [
+            cls for cid, cls in registry.items()
+            if cls.entity != "*" and self.params[cid].ever_enabled
+            and (wanted is None or cid in wanted)
+        ]
+        self.sources = {name: Source(name, cfg) for name, cfg in settings.sources.items()}
+        self.quality = DataQuality()
+
+    def close(self) -> None:
+        for src in self.sources.values():
+            src.close()
+
+    # --- one scan ----------------------------------------------------------------
+
+    def scan(self, at: dt.datetime, sink: Sink, sources: Iterable[str] | None = None
+             ) -> list[SourceOutcome]:
+        """Evaluate every (or the named) source as of ``at``; findings go to ``sink``."""
+        names = list(sources) if sources is not None else list(self.sources)
+        return [self.scan_source(self.sources[n], at, sink) for n in names]
+
+    def scan_source(self, src: Source, at: dt.datetime, sink: Sink) -> SourceOutcome:
+        out = SourceOutcome(src.name)
+        started = time.perf_counter()
+        tz = self.settings.tz
+        at = at.astimezone(tz)
+
+        def emit(f: Finding) -> None:
+            f.source = src.name
+            if f.check != self.quality.id:
+                f.tier = resolve_tier(self.settings.tiers, f.check, f.tier, f.unit_id, f.item_code)
+            out.findings[f.check] += 1
+            sink(f)
+
+        try:
+            checks = [c for c in self.checks if src.has(c.entity)]
+            out.checks_run = {c.id for c in checks} | {self.quality.id}
+            units = self._units(src, tz, out, emit)
+            rctx = ReadContext(tz, frozenset(units) if units is not None else None)
+            ctx = EvalContext(at=at, calendar=self.calendar, source=src.name,
+                              units=units or {}, params=self.params)
+            instances = [cls() for cls in checks]
+            for entity in sorted({n for c in instances for n in c.needs}):
+                ctx.tables[entity] = list(self._records(src, entity, rctx, at, out, emit))
+            for entity in sorted({c.entity for c in instances}):
+                feeders = [c for c in instances if c.entity == entity]
+                records = (ctx.tables[entity] if entity in ctx.tables
+                           else self._records(src, entity, rctx, at, out, emit))
+                for record in records:
+                    self._feed(feeders, record, ctx, out, emit)
+            for c in instances:
+                self._guard(c, out, emit, lambda c=c: c.finish(ctx))
+        except SourceError as exc:
+            out.ok, out.error = False, str(exc)
+            log.error("source failed", source=src.name, error=exc.problem)
+        out.seconds = time.perf_counter() - started
+        log.info("source scanned", source=src.name, ok=out.ok, seconds=round(out.seconds, 3),
+                 rows=sum(out.rows_read.values()), findings=sum(out.findings.values()))
+        return out
+
+    # --- steps -------------------------------------------------------------------
+
+    def _units(self, src: Source, tz: dt.tzinfo, out: SourceOutcome, emit: Sink
+               ) -> dict[str, UnitInfo] | None:
+        if not src.has("units") or "units" not in READERS:
+            return None
+        units: dict[str, UnitInfo] = {}
+        for item in READERS["units"](src, ReadContext(tz, None)):
+            out.rows_read["units"] += 1
+            if isinstance(item, RowProblem):
+                emit(self.quality.from_problem(item, src.name))
+            else:
+                units[item.unit_id] = item
+        return units
+
+    def _records(self, src: Source, entity: str, rctx: ReadContext, at: dt.datetime,
+                 out: SourceOutcome, emit: Sink) -> Iterator[Any]:
+        """An entity's records as of ``at``; unreadable rows go out as data_quality."""
+        read = READERS.get(entity)
+        if read is None:
+            raise SourceError(src.name, f"no reader for entity {entity!r}")
+        for item in read(src, rctx):
+            out.rows_read[entity] += 1
+            if isinstance(item, RowProblem):
+                emit(self.quality.from_problem(item, src.name))
+                continue
+            as_of = getattr(item, "as_of", None)
+            item = as_of(at) if as_of is not None else item
+            if item is not None:
+                yield item
+
+    def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
+              out: SourceOutcome, emit: Sink) -> None:
+        unit_id = getattr(record, "unit_id", None)
+        info = ctx.units.get(unit_id) if unit_id else None
+        item_code = getattr(record, "item_code", None)
+        for c in feeders:
+            params = self.params[c.id].for_(unit_id, info.kind if info else None, item_code)
+            if params.enabled:
+                self._guard(c, out, emit, lambda c=c, p=params: c.feed(record, p, ctx))
+
+    def _guard(self, check: Check, out: SourceOutcome, emit: Sink,
+               produce: Callable[[], Iterable[Finding]]) -> None:
+        try:
+            for f in produce():
+                emit(f)
+        except SourceError:
+            raise
+        except Exception as exc:  # a bug in one check must not stop the others
+            out.check_errors[check.id] += 1
+            if out.check_errors[check.id] == 1:
+                log.exception("check failed", source=out.source, check=check.id, error=str(exc))

@@ -1,0 +1,177 @@
+"""Turn a source's row streams into canonical records (or row problems).
+
+A reader is registered per primary entity. The cases reader merge-joins the
+``cases`` stream with its child streams (pauses, extensions, steps), all
+sorted by ``case_id`` in binary order, so the work is one pass over each table
+with memory bounded by one chunk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from monitor.records.base import BadField, RowProblem
+from monitor.records.cases import (
+    CASE_FIELDS,
+    EXTENSION_FIELDS,
+    PAUSE_FIELDS,
+    STEP_FIELDS,
+    CaseRecord,
+    parse_case,
+    parse_extension,
+    parse_pause,
+    parse_step,
+)
+from monitor.records.org import PERSON_FIELDS, UNIT_FIELDS, parse_person, parse_unit
+from monitor.sources import Source
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    tz: dt.tzinfo
+    known_units: frozenset[str] | None  # None: the source has no units table
+
+
+Reader = Callable[[Source, ReadContext], Iterator[Any]]
+READERS: dict[str, Reader] = {}
+
+
+def reader(entity: str) -> Callable[[Reader], Reader]:
+    def register(fn: Reader) -> Reader:
+        READERS[entity] = fn
+        return fn
+
+    return register
+
+
+def problem(entity: str, row: dict[str, Any], key_field: str, err: BadField,
+            unit_field: str = "unit_id") -> RowProblem:
+    key = row.get(key_field)
+    unit = row.get(unit_field)
+    return RowProblem(
+        entity=entity,
+        key="?" if key is None or str(key).strip() == "" else str(key),
+        unit_id=None if unit is None else str(unit),
+        field=err.field,
+        reason=err.reason,
+        values={k: _jsonable(v) for k, v in row.items()},
+    )
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    return str(v)
+
+
+def check_unit(unit_id: str | None, ctx: ReadContext) -> None:
+    if ctx.known_units is not None and unit_id is not None and unit_id not in ctx.known_units:
+        raise BadField("unit_id", f"unknown unit {unit_id!r}")
+
+
+class _Children:
+    """One child stream, consumed in step with the sorted parent stream."""
+
+    def __init__(self, rows: Iterator[dict[str, Any]]) -> None:
+        self._rows = rows
+        self._head: dict[str, Any] | None = next(rows, None)
+
+    def take(self, key: str) -> list[dict[str, Any]]:
+        """All rows for ``key``; rows for smaller keys (orphans) are skipped."""
+        out: list[dict[str, Any]] = []
+        while self._head is not None:
+            k = self._head.get("case_id")
+            ks = "" if k is None else str(k)
+            if ks < key:
+                self._head = next(self._rows, None)
+            elif ks == key:
+                out.append(self._head)
+                self._head = next(self._rows, None)
+            else:
+                break
+        return out
+
+
+def _child_stream(src: Source, entity: str, fields: tuple[str, ...]) -> _Children | None:
+    if not src.has(entity):
+        return None
+    return _Children(src.rows(entity, fields, order_key="case_id"))
+
+
+def simple_reader(entity: str, fields: tuple[str, ...], key: str,
+                  parse: Callable[[dict[str, Any], dt.tzinfo], Any]) -> Reader:
+    """A reader for a table whose rows stand alone: parse each, report the bad ones."""
+
+    def read(src: Source, ctx: ReadContext) -> Iterator[Any]:
+        for row in src.rows(entity, fields):
+            try:
+                record = parse(row, ctx.tz)
+                if entity != "units":
+                    check_unit(getattr(record, "unit_id", None), ctx)
+            except BadField as err:
+                yield problem(entity, row, key, err)
+                continue
+            yield record
+
+    READERS[entity] = read
+    return read
+
+
+simple_reader("units", UNIT_FIELDS, "unit_id", parse_unit)
+simple_reader("people", PERSON_FIELDS, "person_id", parse_person)
+
+
+@reader("cases")
+def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProblem]:
+    """Cases with their pauses, extensions and steps attached."""
+    pauses = _child_stream(src, "case_pauses", PAUSE_FIELDS)
+    extensions = _child_stream(src, "case_extensions", EXTENSION_FIELDS)
+    steps = _child_stream(src, "case_steps", STEP_FIELDS)
+    previous: str | None = None
+    for row in src.rows("cases", CASE_FIELDS, order_key="case_id"):
+        raw_key = row.get("case_id")
+        key = "" if raw_key is None else str(raw_key)
+        kids = {
+            name: (stream.take(key) if stream is not None else [])
+            for name, stream in (("pauses", pauses), ("extensions", extensions), ("steps", steps))
+        }
+        if key == previous and key:
+            yield problem("cases", row, "case_id", BadField("case_id", "duplicate case number"))
+            continue
+        previous = key
+        try:
+            case = parse_case(row, ctx.tz)
+            check_unit(case.unit_id, ctx)
+        except BadField as err:
+            yield problem("cases", row, "case_id", err)
+            continue
+        yield _attach(case, kids, ctx)
+
+
+def _attach(case: CaseRecord, kids: dict[str, list[dict[str, Any]]],
+            ctx: ReadContext) -> CaseRecord | RowProblem:
+    """Parse the children; a bad child row makes the whole case a row problem.
+
+    A case whose pause cannot be read would get a wrong deadline, and a wrong
+    deadline accuses someone falsely: better to report the row than guess.
+    """
+    parsers = (("pauses", "case_pauses", parse_pause), ("extensions", "case_extensions",
+               parse_extension), ("steps", "case_steps", parse_step))
+    attached: dict[str, tuple[Any, ...]] = {}
+    for attr, entity, parse in parsers:
+        items = []
+        for row in kids[attr]:
+            try:
+                items.append(parse(row, ctx.tz))
+            except BadField as err:
+                row = {**row, "unit_id": case.unit_id}
+                return problem(entity, row, "case_id", err)
+        attached[attr] = tuple(items)
+    steps = tuple(sorted(attached.pop("steps"), key=lambda s: s.seq))
+    pauses = tuple(sorted(attached.pop("pauses"), key=lambda p: p.started_at))
+    return replace(case, pauses=pauses, steps=steps, **attached)

@@ -1,0 +1,140 @@
+"""Field parsers shared by every record type.
+
+Each parser turns one raw value from a database driver into the canonical type
+or raises :class:`BadField` with a reason a data owner can act on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from monitor.calendar import SPAN_FIRST, SPAN_LAST
+
+
+class BadField(ValueError):
+    """One field of a row cannot be read. ``field`` names the canonical field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field, self.reason = field, reason
+        super().__init__(f"{field}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class RowProblem:
+    """A source row that could not become a record: a data_quality finding."""
+
+    entity: str
+    key: str  # the row's key as far as it could be read ("?" when missing)
+    unit_id: str | None
+    field: str
+    reason: str
+    values: dict[str, Any]
+
+
+_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
+            "%Y%m%d%H%M%S", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
+
+
+def text(row: dict[str, Any], field: str, *, required: bool = True) -> str | None:
+    v = row.get(field)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise BadField(field, "missing")
+        return None
+    return str(v).strip()
+
+
+def timestamp(
+    row: dict[str, Any], field: str, tz: dt.tzinfo, *, required: bool = True
+) -> dt.datetime | None:
+    """A timestamp in the configured zone; naive values are read in that zone (invariant 8)."""
+    v = row.get(field)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise BadField(field, "missing")
+        return None
+    if isinstance(v, dt.datetime):
+        out = v
+    elif isinstance(v, dt.date):
+        out = dt.datetime.combine(v, dt.time())
+    elif isinstance(v, str):
+        s = v.strip()
+        try:
+            out = dt.datetime.fromisoformat(s)
+        except ValueError:
+            for fmt in _FORMATS:
+                try:
+                    out = dt.datetime.strptime(s, fmt)
+                    break
+                except ValueError:
+                    continue
+            else:
+                raise BadField(field, f"unreadable time {s!r}") from None
+    else:
+        raise BadField(field, f"unreadable time {v!r}")
+    out = out.replace(tzinfo=tz) if out.tzinfo is None else out.astimezone(tz)
+    if not SPAN_FIRST <= out.date() <= SPAN_LAST:
+        raise BadField(field, f"time {out.date()} is outside {SPAN_FIRST.year}–{SPAN_LAST.year}")
+    return out
+
+
+def decimal(row: dict[str, Any], field: str, *, required: bool = True,
+            negative_ok: bool = False) -> Decimal | None:
+    """Exact decimals (money is never float): a float from a driver goes through str()."""
+    v = row.get(field)
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise BadField(field, "missing")
+        return None
+    try:
+        d = Decimal(str(v).strip())
+    except InvalidOperation:
+        raise BadField(field, f"not a number: {v!r}") from None
+    if not d.is_finite():
+        raise BadField(field, f"not a finite number: {v!r}")
+    if d < 0 and not negative_ok:
+        raise BadField(field, f"negative: {d}")
+    return d
+
+
+def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | None:
+    d = decimal(row, field, required=required)
+    if d is None:
+        return None
+    if d != d.to_integral_value():
+        raise BadField(field, f"not a whole number: {d}")
+    return int(d)
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "是", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "否", "off", ""}
+
+
+def boolean(row: dict[str, Any], field: str, *, default: bool | None = None) -> bool | None:
+    v = row.get(field)
+    if v is None:
+        return default
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int | Decimal):
+        return bool(v)
+    s = str(v).strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    raise BadField(field, f"not a yes/no value: {v!r}")
+
+
+def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
+           default: str | None = None, required: bool = False) -> str | None:
+    v = text(row, field, required=required)
+    if v is None:
+        return default
+    v = v.lower()
+    if v not in allowed:
+        raise BadField(field, f"{v!r} is not one of {', '.join(sorted(allowed))}")
+    return v

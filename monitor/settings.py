@@ -1,0 +1,249 @@
+"""The configuration an office writes, as validated pydantic models.
+
+One YAML file (see ``config/reference.yaml``, the single documented truth).
+``${NAME}`` anywhere in a string is replaced by the environment variable NAME
+so that passwords never sit in the file; values that carry secrets are
+:class:`pydantic.SecretStr` and never appear in ``repr`` or logs.
+
+Loading never half-works: :func:`load_settings` either returns a complete,
+checked :class:`Settings` or raises :class:`ConfigError` naming the file, the
+key path and the problem (the CLI turns that into exit code 2).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
+from monitor.durations import Duration, parse_duration
+
+ENTITIES = (
+    "units",
+    "people",
+    "cases",
+    "case_pauses",
+    "case_extensions",
+    "case_steps",
+    "publications",
+    "expenses",
+    "expense_signatures",
+    "decisions",
+    "complaints",
+    "info_requests",
+    "post_tenures",
+)
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """Configuration that must not run. ``str()`` is the message for the office."""
+
+    def __init__(self, file: str | Path, key: str, problem: str) -> None:
+        self.file, self.key, self.problem = str(file), key, problem
+        super().__init__(f"{file}: {key or '(top level)'}: {problem}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityMapping(_Model):
+    """How one canonical entity is found in a source database.
+
+    Either ``table`` (with optional ``columns`` renames: canonical field → the
+    site's column) or ``query``: a read-only SELECT returning canonical names.
+    """
+
+    table: str | None = None
+    columns: dict[str, str] = {}
+    query: str | None = None
+
+    @field_validator("query")
+    @classmethod
+    def _select_only(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^\s*(select|with)\b", v, re.IGNORECASE):
+            raise ValueError("a mapping query must be a SELECT (or WITH … SELECT)")
+        return v
+
+    def model_post_init(self, _ctx: Any) -> None:
+        if self.table and self.query:
+            raise ValueError("give either 'table' or 'query', not both")
+        if self.query and self.columns:
+            raise ValueError("'columns' renames apply to 'table'; a query returns canonical names")
+
+
+class SourceConfig(_Model):
+    """One read-only source database."""
+
+    url: SecretStr
+    interval: Duration = parse_duration("5m")
+    chunk_size: int = Field(default=5000, ge=100, le=100_000)
+    entities: dict[str, EntityMapping] = {}
+    data_owner: str | None = None  # who fixes bad rows (routing of data_quality findings)
+
+    @field_validator("entities")
+    @classmethod
+    def _known_entities(cls, v: dict[str, EntityMapping]) -> dict[str, EntityMapping]:
+        unknown = sorted(set(v) - set(ENTITIES))
+        if unknown:
+            raise ValueError(f"unknown entity {unknown[0]!r}; known: {', '.join(ENTITIES)}")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url_shape(cls, v: SecretStr) -> SecretStr:
+        raw = v.get_secret_value()
+        if not re.match(r"^(sqlite|postgresql|mysql|mariadb)(\+\w+)?://", raw):
+            raise ValueError("must be an SQLAlchemy URL for sqlite, postgresql or mysql/mariadb")
+        return v
+
+
+class StateConfig(_Model):
+    """The daemon's own database (findings, letters, outbox, audit)."""
+
+    url: SecretStr = SecretStr("sqlite:///sunlight-state.db")
+
+
+class CalendarConfig(_Model):
+    overrides: list[Path] = []
+
+
+class ServerConfig(_Model):
+    listen: str = "127.0.0.1:9464"
+
+
+class Settings(_Model):
+    """The whole validated configuration."""
+
+    timezone: str = "Asia/Shanghai"
+    state: StateConfig = StateConfig()
+    calendar: CalendarConfig = CalendarConfig()
+    sources: dict[str, SourceConfig]
+    checks: dict[str, Any] = {}
+    tiers: TiersConfig = TiersConfig()
+    letters: LettersConfig = LettersConfig()
+    routes: list[RouteConfig] = []
+    channels: ChannelsConfig = {}
+    server: ServerConfig = ServerConfig()
+    #: where the file was loaded from: relative paths in it are relative to this
+    base_dir: Path = Path(".")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+    @field_validator("sources")
+    @classmethod
+    def _some_source(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        if not v:
+            raise ValueError("at least one source is required")
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def resolve(self, p: Path | str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(p)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+
+def substitute_env(node: Any, path: str = "", env: dict[str, str] | None = None) -> Any:
+    """Replace ``${NAME}`` in every string; a missing variable is a config error."""
+    env = os.environ if env is None else env
+    if isinstance(node, dict):
+        return {k: substitute_env(v, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+    if isinstance(node, list):
+        return [substitute_env(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in env:
+                raise KeyError(path, name)
+            return env[name]
+
+        return _ENV_REF.sub(repl, node)
+    return node
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
+    """Read, substitute and validate a config file, or raise :class:`ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "", f"cannot read the file: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "", "the file must hold a mapping of keys (timezone, sources, ...)")
+    try:
+        raw = substitute_env(raw, env=env)
+    except KeyError as exc:
+        key, name = exc.args
+        raise ConfigError(path, key, f"environment variable {name} is not set") from None
+    raw["base_dir"] = path.resolve().parent
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(path, _loc(err["loc"]), msg) from None
+    _check_semantics(settings, path)
+    return settings
+
+
+def _check_semantics(settings: Settings, path: Path) -> None:
+    """Cross-field checks pydantic cannot express locally."""
+    from checks.registry import validate_checks_config  # the registry imports settings types
+    from monitor.calendar import CalendarError, WorkCalendar
+
+    try:
+        validate_checks_config(settings.checks)
+    except ConfigError as exc:
+        raise ConfigError(path, exc.key, exc.problem) from None
+    try:
+        WorkCalendar.from_files([settings.resolve(p) for p in settings.calendar.overrides])
+    except CalendarError as exc:
+        raise ConfigError(path, "calendar.overrides", str(exc)) from None
+    from alerts.config import validate_alerts
+
+    for key, problem in validate_alerts(settings):
+        raise ConfigError(path, key, problem)
+

@@ -1,0 +1,74 @@
+"""SQLAlchemy models of the state store. Change them only with a new migration."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(sa.TypeDecorator[dt.datetime]):
+    """Aware datetimes stored as naive UTC, so SQLite and PostgreSQL agree."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: sa.JSON()}
+
+
+class ScanRun(Base):
+    """One evaluation of one source: when, as of when, and how it went."""
+
+    __tablename__ = "scan_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(sa.String(100), index=True)
+    as_of: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime]
+    finished_at: Mapped[dt.datetime | None]
+    ok: Mapped[bool] = mapped_column(default=False)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    rows_read: Mapped[int] = mapped_column(default=0)
+    findings: Mapped[int] = mapped_column(default=0)
+    checks: Mapped[str] = mapped_column(sa.Text, default="")  # comma-separated ids
+
+
+class FindingRow(Base):
+    """A finding as the store remembers it, one row per fingerprint (invariant 3)."""
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    check_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    unit_id: Mapped[str] = mapped_column(sa.String(100), index=True)
+    item_code: Mapped[str | None] = mapped_column(sa.String(100))
+    source: Mapped[str] = mapped_column(sa.String(100))
+    tier: Mapped[str] = mapped_column(sa.String(16))
+    summary: Mapped[str] = mapped_column(sa.Text)
+    deadline: Mapped[dt.datetime | None]
+    overdue: Mapped[Decimal | None] = mapped_column(sa.Numeric(14, 2))
+    measure: Mapped[str | None] = mapped_column(sa.String(16))
+    calendar_uncovered: Mapped[bool] = mapped_column(default=False)
+    evidence: Mapped[dict[str, Any]]
+    first_seen: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    opened_run: Mapped[int]  # the scan run in which it was first seen or last re-opened
+    last_run: Mapped[int]  # the scan run that last saw it
+
+    __table_args__ = (sa.Index("ix_findings_open", "source", "check_id", "resolved_at"),)
