@@ -33,7 +33,7 @@ class DataQuality(Check):
         return self.finding(
             f"{source}:{p.entity}:{p.key}",
             p.unit_id or "",
-            f"{what}{p.key}数据无法读取：字段 {p.field} {p.reason}",
+            f"{what}{p.key}数据无法读取：字段{p.field}{p.reason}",
             source=source,
             evidence={"entity": p.entity, "key": p.key, "field": p.field,
                       "reason": p.reason, "row": p.values},

@@ -195,7 +195,7 @@ def time_left(
     if deadline.at is None:
         raise ValueError("the clock is stopped: no time left to count")
     if deadline.unit is LimitUnit.hour:
-        return Decimal(round((deadline.at - at).total_seconds() / 3600, 1))
+        return _hours(deadline.at - at)
     if at >= deadline.at:
         return -Decimal(overdue_by(deadline, at, cal, pauses))
     tz = deadline.at.tzinfo
@@ -213,11 +213,16 @@ def overdue_by(
     """How far past the deadline ``at`` is: counted days in (due date, day of at]."""
     assert deadline.at is not None
     if deadline.unit is LimitUnit.hour:
-        return Decimal(round((at - deadline.at).total_seconds() / 3600, 1))
+        return _hours(at - deadline.at)
     tz = deadline.at.tzinfo
     assert tz is not None and deadline.due_date is not None
     day = at.astimezone(tz).date()
     return counted_between(deadline.due_date, day, deadline.unit, cal, pauses, tz)
+
+
+def _hours(delta: dt.timedelta) -> Decimal:
+    """Hours to one decimal, exact (no float noise in evidence or letters)."""
+    return (Decimal(int(delta.total_seconds())) / 3600).quantize(Decimal("0.1"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from sqlalchemy.engine import Engine as SAEngine
 
 from alerts.tiers import resolve_tier
 from checks.base import Check, EvalContext, Finding
@@ -63,6 +64,7 @@ class Engine:
         self.calendar = calendar or load_calendar(settings)
         registry = load_all()
         wanted = set(only) if only else None
+        self.only = wanted
         if wanted:
             unknown = wanted - set(registry)
             if unknown:
@@ -73,7 +75,9 @@ class Engine:
             if cls.entity != "*" and self.params[cid].ever_enabled
             and (wanted is None or cid in wanted)
         ]
-        self.sources = {name: Source(name, cfg) for name, cfg in settings.sources.items()}
+        self.sources = {
+            name: Source(name, cfg, settings.base_dir) for name, cfg in settings.sources.items()
+        }
         self.quality = DataQuality()
 
     def close(self) -> None:
@@ -179,3 +183,38 @@ class Engine:
             out.check_errors[check.id] += 1
             if out.check_errors[check.id] == 1:
                 log.exception("check failed", source=out.source, check=check.id, error=str(exc))
+
+
+def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
+                    also: Sink | None = None) -> list[SourceOutcome]:
+    """Scan every source and record its findings; a complete scan resolves what it no longer saw.
+
+    Each source is its own scan run, so one failing source neither blocks the
+    others nor resolves its own findings by mistake.
+    """
+    from monitor.store.findings import FindingRecorder, finish_run, start_run
+
+    outcomes = []
+    for src in engine.sources.values():
+        checks = {c.id for c in engine.checks} | {engine.quality.id}
+        if engine.only:  # a partial scan reads only some entities: it cannot vouch for data quality
+            checks.discard(engine.quality.id)
+        run_id = start_run(store, src.name, at, checks)
+        recorder = FindingRecorder(store, run_id, at)
+
+        def sink(f: Finding, recorder: FindingRecorder = recorder) -> None:
+            recorder(f)
+            if also is not None:
+                also(f)
+
+        outcome = engine.scan_source(src, at, sink)
+        recorder.flush()
+        resolved = finish_run(
+            store, run_id, ok=outcome.ok, error=outcome.error,
+            rows_read=sum(outcome.rows_read.values()), findings=recorder.count,
+            resolve_checks=(outcome.checks_run & checks) if outcome.ok else (), source=src.name, as_of=at,
+        )
+        log.info("findings recorded", source=src.name, run=run_id, upserted=recorder.count,
+                 resolved=resolved)
+        outcomes.append(outcome)
+    return outcomes

@@ -71,7 +71,7 @@ def _jsonable(v: Any) -> Any:
 
 def check_unit(unit_id: str | None, ctx: ReadContext) -> None:
     if ctx.known_units is not None and unit_id is not None and unit_id not in ctx.known_units:
-        raise BadField("unit_id", f"unknown unit {unit_id!r}")
+        raise BadField("unit_id", f"单位{unit_id!r}不在单位表中")
 
 
 class _Children:
@@ -141,7 +141,7 @@ def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProble
             for name, stream in (("pauses", pauses), ("extensions", extensions), ("steps", steps))
         }
         if key == previous and key:
-            yield problem("cases", row, "case_id", BadField("case_id", "duplicate case number"))
+            yield problem("cases", row, "case_id", BadField("case_id", "办件编号重复"))
             continue
         previous = key
         try:

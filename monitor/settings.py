@@ -163,10 +163,28 @@ class Settings(_Model):
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def state_url(self) -> str:
+        """The state store URL; a relative SQLite path is relative to the config file."""
+        return resolve_sqlite_url(self.state.url.get_secret_value(), self.base_dir)
+
     def resolve(self, p: Path | str) -> Path:
         """A path from the config, relative to the config file's folder."""
         p = Path(p)
         return p if p.is_absolute() else (self.base_dir / p)
+
+
+def resolve_sqlite_url(url: str, base_dir: Path) -> str:
+    """``sqlite:///x.db`` means x.db beside the config file, wherever sunlight is started."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return url
+    if Path(u.database).is_absolute():
+        return url
+    return u.set(database=str((base_dir / u.database).resolve())).render_as_string(
+        hide_password=False
+    )
 
 
 def substitute_env(node: Any, path: str = "", env: dict[str, str] | None = None) -> Any:

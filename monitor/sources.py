@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,10 +39,12 @@ def safe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_ro_creator(url: URL):
+def _sqlite_ro_creator(url: URL, base_dir: Path | None) -> Callable[[], sqlite3.Connection]:
     path = url.database
     if not path or path == ":memory:":
         raise SourceError(str(url), "an SQLite source needs a file path")
+    if base_dir is not None and not Path(path).is_absolute():
+        path = str(base_dir / path)  # relative to the config file, not the working folder
 
     def connect() -> sqlite3.Connection:
         # mode=ro: the file is opened read-only by SQLite itself; writes fail
@@ -52,12 +55,13 @@ def _sqlite_ro_creator(url: URL):
     return connect
 
 
-def create_readonly_engine(raw_url: str) -> Engine:
+def create_readonly_engine(raw_url: str, base_dir: Path | None = None) -> Engine:
     """An engine whose every connection refuses writes."""
     url = make_url(raw_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        return sa.create_engine("sqlite://", creator=_sqlite_ro_creator(url), poolclass=sa.NullPool)
+        creator = _sqlite_ro_creator(url, base_dir)
+        return sa.create_engine("sqlite://", creator=creator, poolclass=sa.NullPool)
     if backend == "postgresql":
         return sa.create_engine(
             url,
@@ -83,9 +87,10 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 class Source:
     """One configured source database: which entities it has and how to stream them."""
 
-    def __init__(self, name: str, config: SourceConfig) -> None:
+    def __init__(self, name: str, config: SourceConfig, base_dir: Path | None = None) -> None:
         self.name = name
         self.config = config
+        self.base_dir = base_dir
         self._engine: Engine | None = None
         self._columns: dict[str, list[str]] = {}
 
@@ -95,7 +100,7 @@ class Source:
     def engine(self) -> Engine:
         if self._engine is None:
             try:
-                self._engine = create_readonly_engine(self.config.url.get_secret_value())
+                self._engine = create_readonly_engine(self.config.url.get_secret_value(), self.base_dir)
             except SourceError as exc:
                 raise SourceError(self.name, exc.problem) from None
             except Exception as exc:

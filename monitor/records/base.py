@@ -15,7 +15,10 @@ from monitor.calendar import SPAN_FIRST, SPAN_LAST
 
 
 class BadField(ValueError):
-    """One field of a row cannot be read. ``field`` names the canonical field."""
+    """One field of a row cannot be read. ``field`` names the canonical field.
+
+    ``reason`` is shown to the data owner, so it is in Chinese.
+    """
 
     def __init__(self, field: str, reason: str) -> None:
         self.field, self.reason = field, reason
@@ -42,7 +45,7 @@ def text(row: dict[str, Any], field: str, *, required: bool = True) -> str | Non
     v = row.get(field)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
-            raise BadField(field, "missing")
+            raise BadField(field, "缺失")
         return None
     return str(v).strip()
 
@@ -54,7 +57,7 @@ def timestamp(
     v = row.get(field)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
-            raise BadField(field, "missing")
+            raise BadField(field, "缺失")
         return None
     if isinstance(v, dt.datetime):
         out = v
@@ -72,12 +75,12 @@ def timestamp(
                 except ValueError:
                     continue
             else:
-                raise BadField(field, f"unreadable time {s!r}") from None
+                raise BadField(field, f"时间无法识别：{s!r}") from None
     else:
-        raise BadField(field, f"unreadable time {v!r}")
+        raise BadField(field, f"时间无法识别：{v!r}")
     out = out.replace(tzinfo=tz) if out.tzinfo is None else out.astimezone(tz)
     if not SPAN_FIRST <= out.date() <= SPAN_LAST:
-        raise BadField(field, f"time {out.date()} is outside {SPAN_FIRST.year}–{SPAN_LAST.year}")
+        raise BadField(field, f"时间{out.date()}超出{SPAN_FIRST.year}–{SPAN_LAST.year}年范围")
     return out
 
 
@@ -87,16 +90,16 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
     v = row.get(field)
     if v is None or (isinstance(v, str) and not v.strip()):
         if required:
-            raise BadField(field, "missing")
+            raise BadField(field, "缺失")
         return None
     try:
         d = Decimal(str(v).strip())
     except InvalidOperation:
-        raise BadField(field, f"not a number: {v!r}") from None
+        raise BadField(field, f"不是数字：{v!r}") from None
     if not d.is_finite():
-        raise BadField(field, f"not a finite number: {v!r}")
+        raise BadField(field, f"不是有效数字：{v!r}")
     if d < 0 and not negative_ok:
-        raise BadField(field, f"negative: {d}")
+        raise BadField(field, f"为负数：{d}")
     return d
 
 
@@ -105,7 +108,7 @@ def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | 
     if d is None:
         return None
     if d != d.to_integral_value():
-        raise BadField(field, f"not a whole number: {d}")
+        raise BadField(field, f"不是整数：{d}")
     return int(d)
 
 
@@ -126,7 +129,7 @@ def boolean(row: dict[str, Any], field: str, *, default: bool | None = None) -> 
         return True
     if s in _FALSE:
         return False
-    raise BadField(field, f"not a yes/no value: {v!r}")
+    raise BadField(field, f"不是是/否值：{v!r}")
 
 
 def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
@@ -136,5 +139,5 @@ def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
         return default
     v = v.lower()
     if v not in allowed:
-        raise BadField(field, f"{v!r} is not one of {', '.join(sorted(allowed))}")
+        raise BadField(field, f"取值{v!r}不在允许范围（{'、'.join(sorted(allowed))}）")
     return v

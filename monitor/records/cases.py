@@ -117,8 +117,8 @@ def parse_case(row: dict[str, Any], tz: dt.tzinfo) -> CaseRecord:
     completed_at = timestamp(row, "completed_at", tz, required=False)
     assert accepted_at is not None
     if completed_at is not None and completed_at < accepted_at:
-        raise BadField("completed_at", f"completed {completed_at:%Y-%m-%d %H:%M} before "
-                                       f"acceptance {accepted_at:%Y-%m-%d %H:%M}")
+        raise BadField("completed_at", f"办结时间{completed_at:%Y-%m-%d %H:%M}早于"
+                                       f"受理时间{accepted_at:%Y-%m-%d %H:%M}")
     promised = decimal(row, "promised_limit")
     statutory = decimal(row, "statutory_limit", required=False)
     unit = choice(row, "limit_unit", UNITS, default="workday")
@@ -144,7 +144,7 @@ def parse_pause(row: dict[str, Any], tz: dt.tzinfo) -> CasePause:
     ended = timestamp(row, "ended_at", tz, required=False)
     assert started is not None
     if ended is not None and ended < started:
-        raise BadField("ended_at", "pause ends before it starts")
+        raise BadField("ended_at", "暂停结束时间早于开始时间")
     kind = choice(row, "kind", PAUSE_KINDS, default="supplement")
     return CasePause(kind or "supplement", started, ended)
 
@@ -163,7 +163,7 @@ def parse_step(row: dict[str, Any], tz: dt.tzinfo) -> CaseStep:
     finished = timestamp(row, "finished_at", tz, required=False)
     assert started is not None
     if finished is not None and finished < started:
-        raise BadField("finished_at", "step finished before it started")
+        raise BadField("finished_at", "环节完成时间早于开始时间")
     return CaseStep(
         seq=integer(row, "seq"),  # type: ignore[arg-type]
         name=text(row, "name", required=False) or "",

@@ -1,0 +1,1 @@
+"""The demo: sample source databases, a config, one cycle and a summary."""

@@ -1,0 +1,152 @@
+"""``sunlight demo``: a working folder with sample sources and config, one cycle, a summary.
+
+Everything is embedded (SQLite files in the folder, no server), and the
+evaluation runs as of a fixed date so the output is the same on every machine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import sqlalchemy as sa
+import typer
+
+from monitor.clock import UNIT_ZH
+from monitor.demo import cases as sample
+from monitor.demo.schema import create_all
+from monitor.demo.schema import metadata as canonical
+
+DEMO_CONFIG = """\
+# sunlight demo config: written by `sunlight demo`. Paths are relative to this file.
+# The full, commented reference is config/reference.yaml in the source tree.
+timezone: Asia/Shanghai
+state:
+  url: sqlite:///state.db
+sources:
+  approvals:                       # the county approval system (办件库)
+    url: sqlite:///approvals.db
+    interval: 5m
+    data_owner: 县政务服务中心信息科
+checks:
+  case_due_soon: {warn_remaining: 2}
+  extension_invalid: {max_extension: 10}
+  overrides:
+    - match: {item_code: YJ-002}   # mine safety: warn earlier
+      case_due_soon: {warn_remaining: 5}
+letters:
+  number_prefix: 监预
+  issuer: 中共示范县纪律检查委员会 示范县监察委员会
+"""
+
+
+def build_sources(folder: Path, n_cases: int = 360) -> Path:
+    """Create ``approvals.db`` with sample cases (and a few unreadable rows)."""
+    db = folder / "approvals.db"
+    db.unlink(missing_ok=True)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    create_all(engine, ["units", "people", "cases", "case_pauses", "case_extensions", "case_steps"])
+    t = canonical.tables
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t["units"]), [
+            {"unit_id": u, "name": name, "kind": kind, "parent_id": None}
+            for u, name, kind in sample.UNITS
+        ])
+        for batch in sample.generate(n_cases):
+            conn.execute(sa.insert(t["cases"]), batch.cases)
+            if batch.pauses:
+                conn.execute(sa.insert(t["case_pauses"]), batch.pauses)
+            if batch.extensions:
+                conn.execute(sa.insert(t["case_extensions"]), batch.extensions)
+            if batch.steps:
+                conn.execute(sa.insert(t["case_steps"]), batch.steps)
+        conn.execute(sa.insert(t["cases"]), [
+            {c.name: row.get(c.name) for c in t["cases"].columns} for row in sample.BAD_CASES
+        ])
+        # a time no one can read, as a careless import leaves it: bypass the column type
+        conn.exec_driver_sql(
+            "INSERT INTO cases (case_id, unit_id, item_code, item_name, accepted_at, "
+            "promised_limit, limit_unit) VALUES ('SJJ202610200095', 'SJJ', 'SJ-001', "
+            "'食品经营许可', '2026年10月20日上午', 10, 'workday')"
+        )
+    engine.dispose()
+    return db
+
+
+def write_config(folder: Path) -> Path:
+    path = folder / "sunlight.yaml"
+    path.write_text(DEMO_CONFIG, encoding="utf-8")
+    return path
+
+
+def run_demo(folder: Path, at: str, serve: bool = False) -> int:
+    """Build, scan, record and summarise. Returns the exit code."""
+    from monitor.cli import load_or_exit, parse_at
+    from monitor.console import table
+    from monitor.engine import Engine, scan_and_record
+    from monitor.store import open_store
+
+    folder = folder.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "state.db").unlink(missing_ok=True)
+    build_sources(folder)
+    config = write_config(folder)
+    settings = load_or_exit(config)
+    when = parse_at(at, settings.tz)
+    findings = []
+    engine = Engine(settings)
+    try:
+        store = open_store(settings.state_url())
+        outcomes = scan_and_record(engine, store, when, findings.append)
+    finally:
+        engine.close()
+
+    units = {u: name for u, name, _ in sample.UNITS}
+    by_check = Counter(f.check for f in findings)
+    typer.echo(f"sunlight 演示 demo — 工作目录 {folder}")
+    typer.echo(f"评估时点 as of {when:%Y-%m-%d %H:%M} ({settings.timezone})；"
+               f"读取 {sum(sum(o.rows_read.values()) for o in outcomes)} 行，"
+               f"发现 {len(findings)} 项\n")
+    from checks.registry import load_all
+
+    registry = load_all()
+    typer.echo(table(["检查项 check", "名称", "数量"],
+                     [[c, registry[c].title, n] for c, n in sorted(by_check.items())]))
+    by_unit = Counter((f.unit_id, f.tier) for f in findings if f.check != "data_quality")
+    tiers = ["level1", "level2", "level3", "reminder"]
+    typer.echo("\n按单位 by unit:")
+    typer.echo(table(
+        ["单位", *[settings.tiers.labels[t] for t in tiers]],
+        [[units.get(u, u), *[by_unit.get((u, t), 0) for t in tiers]]
+         for u in sorted({u for u, _ in by_unit})],
+    ))
+    late = sorted((f for f in findings if f.check in ("case_overdue", "case_overdue_statutory")
+                   and f.evidence.get("state") == "open"),
+                  key=lambda f: (-(f.overdue or 0), f.subject))
+    seen: set[str] = set()
+    worst = []
+    for f in late:
+        if f.subject not in seen:
+            seen.add(f.subject)
+            worst.append(f)
+    typer.echo("\n超期最严重的十件在办件 ten most overdue open cases:")
+    typer.echo(table(["办件", "单位", "事项", "期限", "超期"],
+                     [[f.subject, units.get(f.unit_id, f.unit_id), f.evidence.get("item_name"),
+                       f"{f.deadline:%Y-%m-%d}", f"{f.overdue}{UNIT_ZH[f.measure] if f.measure else ''}"]
+                      for f in worst[:10]]))
+    dq = [f for f in findings if f.check == "data_quality"]
+    if dq:
+        typer.echo(f"\n数据质量问题 data quality ({len(dq)}，转数据责任单位 "
+                   f"{settings.sources['approvals'].data_owner}):")
+        for f in dq:
+            typer.echo(f"  {f.summary}")
+    typer.echo(f"\n配置 config: {config}\n状态库 state: {folder / 'state.db'}")
+    typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
+    failed = [o for o in outcomes if not o.ok]
+    if serve:
+        typer.echo("--serve: the daemon is not part of this build yet", err=True)
+        return 1
+    return 1 if failed else 0
+
+
+__all__ = ["build_sources", "run_demo", "write_config"]
