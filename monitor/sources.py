@@ -63,9 +63,12 @@ def create_readonly_engine(raw_url: str, base_dir: Path | None = None) -> Engine
         creator = _sqlite_ro_creator(url, base_dir)
         return sa.create_engine("sqlite://", creator=creator, poolclass=sa.NullPool)
     if backend == "postgresql":
+        # keep any options the URL carries (e.g. a search_path) and add read-only
+        options = " ".join(filter(None, [url.query.get("options"),  # type: ignore[list-item]
+                                         "-c default_transaction_read_only=on"]))
         return sa.create_engine(
-            url,
-            connect_args={"options": "-c default_transaction_read_only=on"},
+            url.difference_update_query(["options"]),
+            connect_args={"options": options},
             pool_pre_ping=True,
         )
     if backend in ("mysql", "mariadb"):

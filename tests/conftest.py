@@ -1,0 +1,142 @@
+"""Shared fixtures: real source databases on SQLite, PostgreSQL and MariaDB.
+
+Server-backed tests read their server's URL from the environment and skip, with
+the reason, when it is not set; ``.ci/run`` sets both and fails on such skips.
+Each test gets its own PostgreSQL schema / MariaDB database, dropped after.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from monitor.demo.schema import create_all
+from monitor.demo.schema import metadata as canonical
+
+POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
+MARIADB_URL = os.environ.get("SUNLIGHT_TEST_MARIADB_URL")
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def at(*args: int) -> dt.datetime:
+    """An aware Asia/Shanghai datetime: at(2026, 10, 10, 9)."""
+    return dt.datetime(*args, tzinfo=TZ)  # type: ignore[misc]
+
+
+@dataclass
+class SourceDB:
+    """An empty database holding canonical tables; write with ``load``, read via ``url``."""
+
+    kind: str
+    url: str
+    engine: sa.Engine
+
+    def create(self, *tables: str) -> None:
+        create_all(self.engine, list(tables) or None)
+
+    def load(self, table: str, rows: list[dict[str, Any]]) -> None:
+        t = canonical.tables[table]
+        create_all(self.engine, [table])
+        if rows:
+            cols = [c.name for c in t.columns]
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(t), [{c: r.get(c) for c in cols} for r in rows])
+
+
+def _sqlite(tmp_path: Path) -> Iterator[SourceDB]:
+    path = tmp_path / "source.db"
+    url = f"sqlite:///{path}"
+    engine = sa.create_engine(url)
+    yield SourceDB("sqlite", url, engine)
+    engine.dispose()
+
+
+def _postgres() -> Iterator[SourceDB]:
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    url = sa.engine.make_url(POSTGRES_URL).update_query_dict(
+        {"options": f"-csearch_path={schema}"}
+    ).render_as_string(hide_password=False)
+    engine = sa.create_engine(url)
+    try:
+        yield SourceDB("postgres", url, engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+def _mariadb() -> Iterator[SourceDB]:
+    if not MARIADB_URL:
+        pytest.skip("MariaDB tests need SUNLIGHT_TEST_MARIADB_URL (set by .ci/run)")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(MARIADB_URL)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    url = sa.engine.make_url(MARIADB_URL).set(database=name).update_query_dict(
+        {"charset": "utf8mb4"}).render_as_string(hide_password=False)
+    engine = sa.create_engine(url)
+    try:
+        yield SourceDB("mariadb", url, engine)
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name}")
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[SourceDB]:
+    yield from _sqlite(tmp_path)
+
+
+@pytest.fixture
+def postgres_db() -> Iterator[SourceDB]:
+    yield from _postgres()
+
+
+@pytest.fixture
+def mariadb_db() -> Iterator[SourceDB]:
+    yield from _mariadb()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mariadb"])
+def source_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SourceDB]:
+    """The same test on each of the three source engines."""
+    if request.param == "sqlite":
+        yield from _sqlite(tmp_path)
+    elif request.param == "postgres":
+        yield from _postgres()
+    else:
+        yield from _mariadb()
+
+
+@pytest.fixture
+def write_config(tmp_path: Path):
+    """``write_config(source_url, extra_yaml="")`` → path of a config file in tmp_path."""
+
+    def write(source_url: str, extra: str = "", name: str = "sunlight.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(
+            f"timezone: Asia/Shanghai\n"
+            f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
+            f"sources:\n  main:\n    url: \"{source_url}\"\n{extra}",
+            encoding="utf-8",
+        )
+        return path
+
+    return write
