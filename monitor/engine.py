@@ -186,7 +186,8 @@ class Engine:
 
 
 def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
-                    also: Sink | None = None) -> list[SourceOutcome]:
+                    also: Sink | None = None, sources: Iterable[str] | None = None
+                    ) -> list[SourceOutcome]:
     """Scan every source and record its findings; a complete scan resolves what it no longer saw.
 
     Each source is its own scan run, so one failing source neither blocks the
@@ -195,7 +196,8 @@ def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
     from monitor.store.findings import FindingRecorder, finish_run, start_run
 
     outcomes = []
-    for src in engine.sources.values():
+    names = list(sources) if sources is not None else list(engine.sources)
+    for src in (engine.sources[n] for n in names):
         checks = {c.id for c in engine.checks} | {engine.quality.id}
         if engine.only:  # a partial scan reads only some entities: it cannot vouch for data quality
             checks.discard(engine.quality.id)
