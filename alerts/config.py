@@ -78,6 +78,9 @@ ChannelsConfig = dict[str, dict[str, Any]]
 
 def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
     """Cross-checks between routes and channels: (key path, problem) pairs."""
+    from alerts.channels import validate_channels
+
+    yield from validate_channels(settings.channels)
     for i, route in enumerate(settings.routes):
         for j, name in enumerate(route.to):
             if name not in settings.channels:

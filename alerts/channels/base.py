@@ -1,0 +1,126 @@
+"""The channel contract: a :class:`Message` in, delivered or a :class:`ChannelError` out.
+
+A channel does one attempt. Retries, backoff and giving up belong to the
+outbox, which also supplies the idempotency key (letter number + channel name)
+so receivers can discard duplicates (architecture invariant 4).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import pkgutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+@dataclass(frozen=True)
+class Message:
+    """One letter (or reminder) rendered for delivery."""
+
+    idempotency_key: str  # f"{letter_number}:{channel_name}", stable across retries and restarts
+    letter_number: str
+    unit_id: str
+    unit_name: str
+    tier: str  # reminder, level3, level2, level1
+    tier_label: str  # e.g. 三级预警函
+    title: str  # e.g. 关于县民政局办件超期问题的三级预警函
+    text: str  # plain text body
+    markdown: str  # markdown body for IM group robots
+    html: str  # a complete HTML document
+    docx: bytes | None  # the printable letter (python-docx), if rendered
+    issued_at: dt.datetime
+
+
+class ChannelError(Exception):
+    """One failed attempt. ``retryable`` False means retrying cannot help (e.g. 4xx, bad address)."""
+
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class ChannelConfigError(ValueError):
+    """A channel config entry that cannot work: ``key`` is the path below the channel."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key, self.problem = key, problem
+
+
+class Channel(Protocol):
+    name: str
+
+    def send(self, message: Message) -> None:
+        """Deliver once or raise ChannelError."""
+
+
+class ChannelSettings(BaseModel):
+    """Base of every channel's config model; ``type`` selects the channel."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: str
+
+
+Factory = Callable[[str, Any, Path], Channel]  # (channel name, validated settings, config folder)
+_TYPES: dict[str, tuple[type[ChannelSettings], Factory]] = {}
+
+
+def channel_type(name: str, settings: type[ChannelSettings]) -> Callable[[Factory], Factory]:
+    """Register a factory ``(channel_name, validated_settings, config_dir) -> Channel``.
+
+    ``config_dir`` is the folder of the config file: relative paths in a
+    channel's settings are relative to it.
+    """
+
+    def register(factory: Factory) -> Factory:
+        _TYPES[name] = (settings, factory)
+        return factory
+
+    return register
+
+
+@lru_cache(maxsize=1)
+def channel_types() -> tuple[str, ...]:
+    import alerts.channels as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if mod.name != "base":
+            importlib.import_module(f"alerts.channels.{mod.name}")
+    return tuple(sorted(_TYPES))
+
+
+def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
+    kind = config.get("type")
+    known = channel_types()
+    if kind not in _TYPES:
+        raise ChannelConfigError("type", f"unknown channel type {kind!r}; known: {', '.join(known)}")
+    model, factory = _TYPES[kind]
+    try:
+        return model.model_validate(dict(config)), factory
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise ChannelConfigError(loc, err["msg"].removeprefix("Value error, ")) from None
+
+
+def build_channel(name: str, config: Mapping[str, Any], config_dir: Path = Path(".")) -> Channel:
+    settings, factory = _validated(name, config)
+    return factory(name, settings, config_dir)
+
+
+def validate_channels(channels: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[str, str]]:
+    """(key path, problem) for every channel entry that cannot be built."""
+    for name, config in channels.items():
+        if not isinstance(config, Mapping):
+            yield f"channels.{name}", "must be a mapping with a 'type'"
+            continue
+        try:
+            _validated(name, config)
+        except ChannelConfigError as exc:
+            yield f"channels.{name}.{exc.key}", exc.problem
