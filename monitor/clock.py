@@ -253,21 +253,18 @@ def trace(
     first = start.date() + ONE_DAY
     last = until or deadline.due_date or first
     paused = _day_pauses(pauses, tz)
+    by_workday = deadline.unit is LimitUnit.workday
+    rolled_from, due = deadline.rolled_from, deadline.due_date
     out: list[SkippedDay] = []
-    d = first
-    while d <= last:
-        info = cal.day_info(d)
-        if any(s < d and (e is None or d <= e) for s, e in paused):
+    for d, workday, reason, covered in cal.days(first, last):
+        if paused and any(s < d and (e is None or d <= e) for s, e in paused):
             out.append(SkippedDay(d, "暂停计时"))
-        elif deadline.unit is LimitUnit.workday and not info.workday:
-            out.append(SkippedDay(d, info.reason or "非工作日"))
-        elif deadline.rolled_from is not None and deadline.rolled_from <= d < (
-            deadline.due_date or d
-        ):
-            out.append(SkippedDay(d, f"{info.reason or '非工作日'}，期限顺延"))
-        elif info.workday and info.reason:
-            out.append(SkippedDay(d, info.reason))
-        elif not info.covered:
-            out.append(SkippedDay(d, info.reason or "日历未覆盖"))
-        d += ONE_DAY
+        elif by_workday and not workday:
+            out.append(SkippedDay(d, reason or "非工作日"))
+        elif rolled_from is not None and rolled_from <= d < (due or d):
+            out.append(SkippedDay(d, f"{reason or '非工作日'}，期限顺延"))
+        elif workday and reason:
+            out.append(SkippedDay(d, reason))
+        elif not covered:
+            out.append(SkippedDay(d, reason or "日历未覆盖"))
     return out
