@@ -79,19 +79,23 @@ class _Children:
 
     def __init__(self, rows: Iterator[dict[str, Any]]) -> None:
         self._rows = rows
-        self._head: dict[str, Any] | None = next(rows, None)
+        self._advance()
+
+    def _advance(self) -> None:
+        # the head's key is kept as text: most calls only compare it and return
+        self._head: dict[str, Any] | None = next(self._rows, None)
+        k = None if self._head is None else self._head.get("case_id")
+        self._head_key = "" if k is None else str(k)
 
     def take(self, key: str) -> list[dict[str, Any]]:
         """All rows for ``key``; rows for smaller keys (orphans) are skipped."""
         out: list[dict[str, Any]] = []
         while self._head is not None:
-            k = self._head.get("case_id")
-            ks = "" if k is None else str(k)
-            if ks < key:
-                self._head = next(self._rows, None)
-            elif ks == key:
+            if self._head_key < key:
+                self._advance()
+            elif self._head_key == key:
                 out.append(self._head)
-                self._head = next(self._rows, None)
+                self._advance()
             else:
                 break
         return out
@@ -160,6 +164,8 @@ def _attach(case: CaseRecord, kids: dict[str, list[dict[str, Any]]],
     A case whose pause cannot be read would get a wrong deadline, and a wrong
     deadline accuses someone falsely: better to report the row than guess.
     """
+    if not any(kids.values()):
+        return case  # nothing to attach (most cases): no copy of the record
     parsers = (("pauses", "case_pauses", parse_pause), ("extensions", "case_extensions",
                parse_extension), ("steps", "case_steps", parse_step))
     attached: dict[str, tuple[Any, ...]] = {}

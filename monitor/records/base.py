@@ -43,11 +43,15 @@ _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%
 
 def text(row: dict[str, Any], field: str, *, required: bool = True) -> str | None:
     v = row.get(field)
-    if v is None or (isinstance(v, str) and not v.strip()):
-        if required:
-            raise BadField(field, "缺失")
-        return None
-    return str(v).strip()
+    if isinstance(v, str):  # the common case first: one strip, no str() copy
+        s = v.strip()
+        if s:
+            return s
+    elif v is not None:
+        return str(v).strip()
+    if required:
+        raise BadField(field, "缺失")
+    return None
 
 
 def timestamp(
@@ -93,7 +97,9 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
             raise BadField(field, "缺失")
         return None
     try:
-        d = Decimal(str(v).strip())
+        # A Decimal or int from the driver is already exact (str() round-trips
+        # it unchanged), so skip the text detour; floats and text go through it.
+        d = v if isinstance(v, Decimal) else Decimal(v) if type(v) is int else Decimal(str(v).strip())
     except InvalidOperation:
         raise BadField(field, f"不是数字：{v!r}") from None
     if not d.is_finite():
