@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from alerts.config import Tier
 from monitor.calendar import WorkCalendar
-from monitor.clock import Deadline, LimitUnit, SkippedDay
+from monitor.clock import Deadline, DeadlineMemo, LimitUnit, SkippedDay
 from monitor.records.org import UnitInfo
 
 
@@ -116,6 +116,11 @@ class EvalContext:
     params: Mapping[str, Any] = field(default_factory=dict)  # check id → CheckParams
     _memo_for: object = field(default=None, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: compute_deadline with this calendar, memoised over the scan (see DeadlineMemo)
+    deadline: DeadlineMemo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = DeadlineMemo(self.calendar)
 
     def memo(self, record: object, key: str, compute: Any) -> Any:
         """Share a computation among the checks fed the same record (one slot).

@@ -20,7 +20,6 @@ from checks.registry import register
 from monitor.clock import (
     UNIT_ZH,
     Deadline,
-    compute_deadline,
     overdue_by,
     time_left,
     trace,
@@ -74,13 +73,11 @@ def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
         else:
             total += ext.extra
     pauses = case.clock_pauses
-    promised = compute_deadline(
-        case.accepted_at, case.promised_limit + total, case.limit_unit, ctx.calendar, pauses
-    )
+    promised = ctx.deadline(case.accepted_at, case.promised_limit + total, case.limit_unit, pauses)
     statutory = None
     if case.statutory_limit is not None:
-        statutory = compute_deadline(
-            case.accepted_at, case.statutory_limit + total, case.limit_unit, ctx.calendar, pauses
+        statutory = ctx.deadline(
+            case.accepted_at, case.statutory_limit + total, case.limit_unit, pauses
         )
     return CaseTiming(total, tuple(rejected), promised, statutory)
 
@@ -226,8 +223,7 @@ class StepOverdue(Check):
 
     def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
         for step in case.steps:
-            deadline = compute_deadline(step.started_at, step.step_limit, step.limit_unit,
-                                        ctx.calendar)
+            deadline = ctx.deadline(step.started_at, step.step_limit, step.limit_unit)
             assert deadline.at is not None and deadline.display is not None
             end = step.finished_at or ctx.at
             if end < deadline.at:

@@ -140,6 +140,31 @@ def compute_deadline(
     return Deadline(at, due, unit, cal.uncovered_between(accepted, due), rolled)
 
 
+class DeadlineMemo:
+    """:func:`compute_deadline` for the many records of one scan, with one calendar.
+
+    Without pauses, a day-counted deadline depends only on the start *date*
+    (and zone), the limit and the unit: the time of day does not count. A
+    million cases share a few thousand such keys, so those deadlines are
+    computed once each (a Deadline is immutable, so sharing it is safe).
+    Hour limits and paused cases are computed every time.
+    """
+
+    def __init__(self, cal: WorkCalendar) -> None:
+        self.cal = cal
+        self._memo: dict[tuple[dt.date, dt.tzinfo | None, Decimal | int, LimitUnit], Deadline] = {}
+
+    def __call__(self, start: dt.datetime, limit: Decimal | int, unit: LimitUnit,
+                 pauses: Sequence[Pause] = ()) -> Deadline:
+        if pauses or unit is LimitUnit.hour:
+            return compute_deadline(start, limit, unit, self.cal, pauses)
+        key = (start.date(), start.tzinfo, limit, unit)
+        deadline = self._memo.get(key)
+        if deadline is None:
+            deadline = self._memo[key] = compute_deadline(start, limit, unit, self.cal)
+        return deadline
+
+
 def _hour_deadline(start: dt.datetime, hours: Decimal, pauses: Sequence[Pause]) -> Deadline:
     remaining = dt.timedelta(hours=float(hours))
     t = start
