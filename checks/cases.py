@@ -59,19 +59,21 @@ def case_timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
 
 
 def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
-    table = ctx.params.get(ExtensionInvalid.id)
-    unit_kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
-    p = table.for_(case.unit_id, unit_kind, case.item_code) if table else ExtensionParams()
-    max_ext = p.max_extension  # type: ignore[attr-defined]
     total = Decimal(0)
     rejected: list[tuple[CaseExtension, str]] = []
-    for ext in sorted(case.extensions, key=lambda e: (e.approved_at is None, e.approved_at or ctx.at)):
-        if not ext.approved_by:
-            rejected.append((ext, "延期未经批准"))
-        elif total + ext.extra > max_ext:
-            rejected.append((ext, f"延期累计超过{_fmt_n(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
-        else:
-            total += ext.extra
+    if case.extensions:  # most cases have none: then no parameters to look up, nothing to sort
+        table = ctx.params.get(ExtensionInvalid.id)
+        unit_kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
+        p = table.for_(case.unit_id, unit_kind, case.item_code) if table else ExtensionParams()
+        max_ext = p.max_extension  # type: ignore[attr-defined]
+        for ext in sorted(case.extensions,
+                          key=lambda e: (e.approved_at is None, e.approved_at or ctx.at)):
+            if not ext.approved_by:
+                rejected.append((ext, "延期未经批准"))
+            elif total + ext.extra > max_ext:
+                rejected.append((ext, f"延期累计超过{_fmt_n(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
+            else:
+                total += ext.extra
     pauses = case.clock_pauses
     promised = ctx.deadline(case.accepted_at, case.promised_limit + total, case.limit_unit, pauses)
     statutory = None

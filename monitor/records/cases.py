@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 from monitor.clock import LimitUnit, Pause
@@ -76,8 +75,13 @@ class CaseRecord:
     extensions: tuple[CaseExtension, ...] = ()
     steps: tuple[CaseStep, ...] = ()
 
-    @cached_property
+    @property
     def clock_pauses(self) -> tuple[Pause, ...]:
+        # A plain property: most cases have no pause, and Python 3.11's
+        # cached_property takes a lock on every access, which cost more than
+        # rebuilding the few Pause objects of the cases that have them.
+        if not self.pauses:
+            return ()
         return tuple(p.as_pause() for p in self.pauses)
 
     def as_of(self, at: dt.datetime) -> CaseRecord | None:
