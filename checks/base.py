@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from alerts.config import Tier
 from monitor.calendar import WorkCalendar
-from monitor.clock import Deadline, DeadlineMemo, LimitUnit, SkippedDay
+from monitor.clock import Deadline, DeadlineMemo, LimitUnit, SkippedDay, TraceMemo
 from monitor.records.org import UnitInfo
 
 
@@ -92,7 +92,7 @@ def _number(v: Decimal | int | None) -> int | float | None:
 
 
 def deadline_evidence(
-    deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: list[SkippedDay]
+    deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: Sequence[SkippedDay]
 ) -> dict[str, Any]:
     """The calendar trace a person needs to recount a deadline (invariant 9)."""
     return {
@@ -125,11 +125,13 @@ class EvalContext:
     params: Mapping[str, Any] = field(default_factory=dict)  # check id → CheckParams
     _memo_for: object = field(default=None, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
-    #: compute_deadline with this calendar, memoised over the scan (see DeadlineMemo)
+    #: compute_deadline and trace with this calendar, memoised over the scan
     deadline: DeadlineMemo = field(init=False, repr=False)
+    trace: TraceMemo = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.deadline = DeadlineMemo(self.calendar)
+        self.trace = TraceMemo(self.calendar)
 
     def memo(self, record: object, key: str, compute: Any) -> Any:
         """Share a computation among the checks fed the same record (one slot).

@@ -22,7 +22,6 @@ from monitor.clock import (
     Deadline,
     overdue_by,
     time_left,
-    trace,
 )
 from monitor.records.cases import CaseExtension, CaseRecord
 
@@ -87,7 +86,7 @@ def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
 def _case_evidence(case: CaseRecord, deadline: Deadline, limit: Decimal,
                    ctx: EvalContext, until: dt.date | None = None) -> dict[str, Any]:
     ev = deadline_evidence(deadline, case.accepted_at, limit,
-                           trace(case.accepted_at, deadline, ctx.calendar, case.clock_pauses, until))
+                           ctx.trace(case.accepted_at, deadline, case.clock_pauses, until))
     ev.update(
         case_id=case.case_id,
         item_code=case.item_code,
@@ -238,8 +237,8 @@ class StepOverdue(Check):
                 f"时限{_fmt_n(step.step_limit)}{unit_zh}，{state}，超时{_fmt_n(late)}{unit_zh}"
             )
             ev = deadline_evidence(deadline, step.started_at, step.step_limit,
-                                   trace(step.started_at, deadline, ctx.calendar,
-                                         until=end.astimezone(ctx.tz).date()))
+                                   ctx.trace(step.started_at, deadline,
+                                             until=end.astimezone(ctx.tz).date()))
             ev.update(case_id=case.case_id, seq=step.seq, step=step.name, handler=step.handler,
                       finished_at=step.finished_at.isoformat() if step.finished_at else None,
                       as_of=ctx.at.isoformat())

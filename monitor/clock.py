@@ -293,3 +293,32 @@ def trace(
         elif not covered:
             out.append(SkippedDay(d, reason or "日历未覆盖"))
     return out
+
+
+class TraceMemo:
+    """:func:`trace` for the findings of one scan, the traces of unpaused records memoised.
+
+    Without pauses a trace depends only on the start date (and zone), the
+    deadline and ``until``: late cases accepted on the same day for the same
+    item and still open share one. A trace lists every weekend of its span
+    (dozens of days), so the memo holds at most ``limit`` traces and starts
+    afresh when full, which bounds its memory. Traces are returned as tuples
+    because they are shared.
+    """
+
+    def __init__(self, cal: WorkCalendar, limit: int = 10_000) -> None:
+        self.cal, self.limit = cal, limit
+        self._memo: dict[tuple[dt.date, dt.tzinfo | None, Deadline, dt.date | None],
+                         tuple[SkippedDay, ...]] = {}
+
+    def __call__(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
+                 until: dt.date | None = None) -> tuple[SkippedDay, ...]:
+        if pauses:
+            return tuple(trace(start, deadline, self.cal, pauses, until))
+        key = (start.date(), start.tzinfo, deadline, until)
+        skipped = self._memo.get(key)
+        if skipped is None:
+            if len(self._memo) >= self.limit:
+                self._memo.clear()
+            skipped = self._memo[key] = tuple(trace(start, deadline, self.cal, (), until))
+        return skipped
