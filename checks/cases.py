@@ -74,12 +74,13 @@ def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
             else:
                 total += ext.extra
     pauses = case.clock_pauses
-    promised = ctx.deadline(case.accepted_at, case.promised_limit + total, case.limit_unit, pauses)
+    # (only the limit's value matters to the deadline: no sum without extensions)
+    promised_limit = case.promised_limit + total if total else case.promised_limit
+    promised = ctx.deadline(case.accepted_at, promised_limit, case.limit_unit, pauses)
     statutory = None
     if case.statutory_limit is not None:
-        statutory = ctx.deadline(
-            case.accepted_at, case.statutory_limit + total, case.limit_unit, pauses
-        )
+        statutory_limit = case.statutory_limit + total if total else case.statutory_limit
+        statutory = ctx.deadline(case.accepted_at, statutory_limit, case.limit_unit, pauses)
     return CaseTiming(total, tuple(rejected), promised, statutory)
 
 

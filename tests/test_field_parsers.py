@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.records.base import BadField, decimal, text, timestamp
+from monitor.records.base import BadField, decimal, integer, text, timestamp
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -55,3 +55,12 @@ def test_text() -> None:
     assert text({}, "a", required=False) is None
     with pytest.raises(BadField):
         text({"a": " "}, "a")
+
+
+def test_integer() -> None:
+    assert integer({"n": 3}, "n") == 3
+    assert integer({"n": Decimal("2.0")}, "n") == 2
+    assert integer({"n": "7"}, "n") == 7
+    for bad in (-1, 2.5, True, "x"):
+        with pytest.raises(BadField):
+            integer({"n": bad}, "n")

@@ -113,6 +113,9 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
 
 
 def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | None:
+    v = row.get(field)
+    if type(v) is int and v >= 0:  # an integer column: nothing to check or convert
+        return v
     d = decimal(row, field, required=required)
     if d is None:
         return None
