@@ -120,8 +120,10 @@ class CaseRecord:
         return replace(self, **changed) if changed else self
 
 
-def parse_case(row: dict[str, Any], tz: dt.tzinfo) -> CaseRecord:
-    """A ``cases`` row → CaseRecord (children are attached by the reader)."""
+def parse_case(row: dict[str, Any], tz: dt.tzinfo, *, pauses: tuple[CasePause, ...] = (),
+               extensions: tuple[CaseExtension, ...] = (),
+               steps: tuple[CaseStep, ...] = ()) -> CaseRecord:
+    """A ``cases`` row → CaseRecord, with the children the reader parsed (sorted) already."""
     accepted_at = timestamp(row, "accepted_at", tz)
     completed_at = timestamp(row, "completed_at", tz, required=False)
     assert accepted_at is not None
@@ -145,6 +147,9 @@ def parse_case(row: dict[str, Any], tz: dt.tzinfo) -> CaseRecord:
         completed_at=completed_at,
         outcome=outcome,
         outcome_reason=text(row, "outcome_reason", required=False),
+        pauses=pauses,
+        extensions=extensions,
+        steps=steps,
     )
 
 
