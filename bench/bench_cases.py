@@ -38,6 +38,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -335,17 +336,20 @@ def run_scan(config: Path, checks: tuple[str, ...], save: Path | None) -> ScanRe
     for c in checks:
         cmd += ["--check", c]
     out = open(save, "wb") if save else None  # noqa: SIM115 - closed below
+    err = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: a chatty stderr cannot block
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out or subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=out or subprocess.PIPE, stderr=err)
     findings = 0
     if out is None:
         assert proc.stdout is not None
         while block := proc.stdout.read(1 << 20):
             findings += block.count(b"\n")
-    stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
+    err.seek(0)
+    stderr = err.read().decode(errors="replace")
+    err.close()
     if out is not None:
         out.close()
         with open(save, "rb") as f:
@@ -392,6 +396,7 @@ def bench_one(kind: str, url: str, sqlite_path: Path | None, data_dir: Path,
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows up at once, even into a file
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="number of cases (default 1,000,000)")
     ap.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
