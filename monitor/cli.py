@@ -135,6 +135,17 @@ def scan(
         raise typer.Exit(1)
 
 
+# --- run -----------------------------------------------------------------------
+
+
+@app.command()
+def run(config: ConfigOpt) -> None:
+    """The daemon: scheduled cycles, outbox delivery, /metrics and health on server.listen."""
+    from monitor.daemon import run as run_daemon
+
+    raise typer.Exit(run_daemon(config, load_or_exit(config)))
+
+
 # --- config --------------------------------------------------------------------
 
 
