@@ -33,6 +33,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,7 @@ class Daemon:
     # --- building and swapping the runtime -----------------------------------------
 
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
-        calendar = load_calendar(settings)
+        calendar = _calendar(settings)
         engine = TallyingEngine(settings, self.tallies, self.stopping, calendar=calendar)
         url = settings.state_url()
         store = old.store if old is not None and old.store_url == url else open_store(url)
@@ -263,7 +264,7 @@ class Daemon:
         else:
             self._signals.put("stop")
 
-    def run(self) -> int:
+    def run(self, on_ready: Callable[[str], None] | None = None) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
         rt = self.runtime
@@ -272,6 +273,8 @@ class Daemon:
         self.scheduler.start()
         log.info("daemon started", config=str(self.config_path), sources=sorted(rt.settings.sources),
                  state=safe_url(rt.store_url), metrics=f"{self.web.url}/metrics", pid=os.getpid())
+        if on_ready is not None:
+            on_ready(self.web.url)
         while True:
             try:
                 command = self._signals.get(timeout=1.0)
@@ -301,6 +304,19 @@ class Daemon:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+_calendars: dict[tuple[tuple[str, int], ...], WorkCalendar] = {}
+
+
+def _calendar(settings: Settings) -> WorkCalendar:
+    """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
+    paths = [settings.resolve(p) for p in settings.calendar.overrides]
+    key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
+    if key not in _calendars:
+        _calendars.clear()
+        _calendars[key] = load_calendar(settings)
+    return _calendars[key]
 
 
 def _version() -> str:
@@ -344,8 +360,11 @@ def _route_library_logs() -> None:
         lib.propagate = False
 
 
-def run(config_path: Path, settings: Settings) -> int:
-    """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code."""
+def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+    """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code.
+
+    ``on_ready`` is called with the base URL once the port is bound and the jobs run.
+    """
     _route_library_logs()
     try:
         daemon = Daemon(config_path, settings)
@@ -359,4 +378,4 @@ def run(config_path: Path, settings: Settings) -> int:
         print(f"状态库不可用 (state store unavailable): {safe_url(settings.state_url())}",
               file=sys.stderr)
         return 1
-    return daemon.run()
+    return daemon.run(on_ready)

@@ -103,8 +103,8 @@ class WebServer:
             server_cls = _V6
         self.server = make_server(host, port, app, server_class=server_cls,
                                   handler_class=_QuietHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, name="sunlight-http",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name="sunlight-http", daemon=True)
 
     @property
     def url(self) -> str:

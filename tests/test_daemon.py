@@ -302,3 +302,32 @@ def test_sigterm_exits_0(daemon):
     assert "stopping" in events and events[-1] == "stopped"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{daemon.url}/healthz", timeout=2)
+
+
+def test_demo_serve_runs_the_daemon_and_prints_the_metrics_url(tmp_path):
+    with socket.socket() as s:  # the demo config uses the default port
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the daemon's server does
+        try:
+            s.bind(("127.0.0.1", 9464))
+        except OSError:
+            pytest.skip("port 9464 is in use here; sunlight demo --serve listens on it")
+    out = tmp_path / "demo.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--dir", str(tmp_path / "d"),
+                                 "--serve"], stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        line = wait_for(lambda: next((ln for ln in out.read_text().splitlines() if "/metrics" in ln),
+                                     None), "the metrics URL", proc, out)
+        url = line.split("metrics: ", 1)[1].split()[0]
+        assert url == "http://127.0.0.1:9464/metrics"
+        # the daemon's own first cycle (the demo's one-off scan recorded findings before it started)
+        text = wait_for(lambda: (t := httpx.get(url, timeout=5).text)
+                        and 'sunlight_source_up{source="approvals"} 1.0' in t and t,
+                        "the daemon's first cycle", proc, out)
+        assert "sunlight_findings_open{" in text
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=PATIENCE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

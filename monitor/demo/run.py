@@ -144,8 +144,11 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
     failed = [o for o in outcomes if not o.ok]
     if serve:
-        typer.echo("--serve: the daemon is not part of this build yet", err=True)
-        return 1
+        from monitor.daemon import run as run_daemon
+
+        return run_daemon(config, settings, on_ready=lambda url: typer.echo(
+            f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
+            "\n按 Ctrl-C 停止 (stop with Ctrl-C)"))
     return 1 if failed else 0
 
 
