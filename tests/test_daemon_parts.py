@@ -245,3 +245,36 @@ def test_postgres_state_store_metrics_and_no_secret_in_logs(tmp_path, source_url
     assert "pg-s3cret-pw" not in text
     assert "pg-s3cret-pw" not in repr(logs)
     assert any("***" in str(e.get("state", "")) for e in logs)
+
+
+# --- the command line --------------------------------------------------------------------
+
+
+def test_run_with_a_bad_config_exits_2_and_names_the_key(tmp_path, source_url):
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    config = _config(tmp_path / "sunlight.yaml", source_url, f"sqlite:///{tmp_path / 'state.db'}",
+                     extra="  shutdown_grace: never\n")
+    result = CliRunner().invoke(app, ["run", "-c", str(config)])
+    assert result.exit_code == 2
+    assert "server.shutdown_grace" in result.output
+
+
+def test_run_on_a_taken_port_exits_1(tmp_path, source_url):
+    import socket
+
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = _config(tmp_path / "sunlight.yaml", source_url, f"sqlite:///{tmp_path / 'state.db'}")
+        config.write_text(config.read_text().replace("127.0.0.1:0", f"127.0.0.1:{port}"))
+        result = CliRunner().invoke(app, ["run", "-c", str(config)])
+    assert result.exit_code == 1
+    assert f"127.0.0.1:{port}" in result.output
