@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,6 +226,12 @@ class Metrics:
         for name in settings.sources:
             for result in ("ok", "failed"):
                 self.cycles.labels(source=name, result=result)
+        for name in set(old) - set(settings.sources):  # a removed source leaves the scrape
+            for result in ("ok", "failed"):
+                with suppress(KeyError):
+                    self.cycles.remove(name, result)
+            with suppress(KeyError):
+                self.cycle_duration.remove(name)
 
     def seed_last_success(self, last: dict[str, float]) -> None:
         """Carry the last successful cycle over a restart (from the store's scan runs)."""

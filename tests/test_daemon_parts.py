@@ -187,8 +187,11 @@ def test_a_removed_source_is_forgotten(daemon, tmp_path, source_url):
     assert 'sunlight_source_interval_seconds{source="other"}' in text
     assert 'sunlight_source_interval_seconds{source="main"}' not in text
     assert 'sunlight_cases_open{source="main"' not in text
+    assert 'sunlight_cycles_total{result="ok",source="main"}' not in text
+    assert 'sunlight_cycles_total{result="ok",source="other"} 0.0' in text
     daemon.run_source("main")  # a job scheduled before the reload does nothing now
-    assert daemon.metrics.cycles.labels(source="main", result="ok")._value.get() == 1
+    text = httpx.get(f"{daemon.web.url}/metrics").text
+    assert 'sunlight_cycles_total{result="ok",source="main"}' not in text
 
 
 def test_shutdown_with_nothing_running_returns_0(tmp_path, source_url):
