@@ -331,3 +331,48 @@ def test_demo_serve_runs_the_daemon_and_prints_the_metrics_url(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.postgres
+def test_sigterm_during_a_stuck_read_exits_0_after_the_grace_period(postgres_db, tmp_path):
+    """A source query that will not return for 30 s: SIGTERM still ends the daemon, exit 0."""
+    postgres_db.load("units", [{"unit_id": "A", "name": "甲局", "kind": "bureau"}])
+    postgres_db.load("cases", [])
+    marker = f"sunlight_stuck_{os.getpid()}"  # the source connection's application_name
+    url = sa.engine.make_url(postgres_db.url).update_query_dict({"application_name": marker})
+    config = tmp_path / "sunlight.yaml"
+    config.write_text(
+        "timezone: Asia/Shanghai\n"
+        f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
+        f"sources:\n  slow:\n    url: \"{url.render_as_string(hide_password=False)}\"\n"
+        "    interval: 1h\n    entities:\n      units:\n        query: >-\n"
+        "          SELECT u.unit_id, u.name, u.kind, u.parent_id\n"
+        "          FROM units u CROSS JOIN (SELECT pg_sleep(30)) s\n"
+        f"server:\n  listen: 127.0.0.1:{free_port()}\n  shutdown_grace: 1s\n",
+        encoding="utf-8")
+    log = tmp_path / "daemon.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "INFO", "run",
+                                 "-c", str(config)], stdout=err, stderr=subprocess.STDOUT)
+    admin = sa.create_engine(postgres_db.url)
+    try:
+
+        def sleeping() -> bool:  # the streamed read waits on its first FETCH while pg_sleep runs
+            with admin.connect() as conn:
+                return conn.execute(sa.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = :m "
+                    "AND state = 'active' AND query LIKE 'FETCH%'"), {"m": marker}).scalar_one() > 0
+
+        wait_for(sleeping, "the daemon's read to be stuck in pg_sleep", proc, log)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=PATIENCE) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with admin.connect() as conn:  # the server would sleep on; it holds a lock on the schema
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = :m"), {"m": marker})
+        admin.dispose()
+    events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert "work still running after the grace period; exiting without it" in events
