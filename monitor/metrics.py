@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import suppress
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,9 +144,19 @@ class TallyingEngine(Engine):
             self.tallies.publish(src.name, tally)
         return outcome
 
+    def _records(self, src, entity, rctx, at, out, emit):  # type: ignore[no-untyped-def]
+        """The engine's record stream, ended between two records when the daemon stops.
+
+        ``closing`` ends the source's cursor at once (not whenever the garbage
+        collector gets to it), while the connection is still there to end it.
+        """
+        with closing(super()._records(src, entity, rctx, at, out, emit)) as records:
+            for record in records:
+                if self.stopping is not None and self.stopping.is_set():
+                    raise SourceError(src.name, "abandoned: the daemon is shutting down")
+                yield record
+
     def _feed(self, feeders, record, ctx, out, emit) -> None:  # type: ignore[no-untyped-def]
-        if self.stopping is not None and self.stopping.is_set():
-            raise SourceError(ctx.source, "abandoned: the daemon is shutting down")
         super()._feed(feeders, record, ctx, out, emit)
         if isinstance(record, CaseRecord):
             tally = self._counting.get(ctx.source)

@@ -253,7 +253,17 @@ def test_postgres_state_store_metrics_and_no_secret_in_logs(tmp_path, source_url
 # --- the command line --------------------------------------------------------------------
 
 
-def test_run_with_a_bad_config_exits_2_and_names_the_key(tmp_path, source_url):
+@pytest.fixture
+def cli_logging():
+    """The CLI points structlog at the runner's stderr, which closes: put the config back."""
+    import structlog
+
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
+
+
+def test_run_with_a_bad_config_exits_2_and_names_the_key(tmp_path, source_url, cli_logging):
     from typer.testing import CliRunner
 
     from monitor.cli import app
@@ -265,7 +275,7 @@ def test_run_with_a_bad_config_exits_2_and_names_the_key(tmp_path, source_url):
     assert "server.shutdown_grace" in result.output
 
 
-def test_run_on_a_taken_port_exits_1(tmp_path, source_url):
+def test_run_on_a_taken_port_exits_1(tmp_path, source_url, cli_logging):
     import socket
 
     from typer.testing import CliRunner
