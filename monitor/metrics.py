@@ -352,10 +352,12 @@ class StoreCollector(Collector):
     def _from_store(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:
         open_f = GaugeMetricFamily("sunlight_findings_open", "Open (unresolved) findings.",
                                    labels=["check", "unit", "tier"])
-        for check, unit, tier, n in conn.execute(sa.text(
-                "SELECT check_id, unit_id, tier, COUNT(*) FROM findings WHERE resolved_at IS NULL "
-                "GROUP BY check_id, unit_id, tier")):
-            open_f.add_metric([check, unit, tier], n)
+        # a data_quality finding's unit is whatever an unreadable row said: not a bounded label
+        unit = "CASE WHEN check_id = 'data_quality' THEN '' ELSE unit_id END"
+        for check, unit_id, tier, n in conn.execute(sa.text(
+                f"SELECT check_id, {unit}, tier, COUNT(*) FROM findings WHERE resolved_at IS NULL "
+                f"GROUP BY check_id, {unit}, tier")):
+            open_f.add_metric([check, unit_id, tier], n)
         yield open_f
         raised = CounterMetricFamily("sunlight_findings_raised",
                                      "Findings ever raised (one per fingerprint: re-runs never count twice).",

@@ -181,7 +181,10 @@ def test_open_findings_in_the_scrape_match_the_state_store(daemon):
         rows = conn.execute(sa.text(
             "SELECT check_id, unit_id, tier, resolved_at, evidence FROM findings")).all()
     engine.dispose()
-    want = Counter((c, u, t) for c, u, t, resolved, _ in rows if resolved is None)
+    # data_quality findings carry no unit label: a bad row's unit id is not a bounded value
+    want = Counter((c, "" if c == "data_quality" else u, t) for c, u, t, resolved, _ in rows
+                   if resolved is None)
+    assert want[("data_quality", "", "reminder")] >= 1  # the demo's unreadable rows
     got = {(dict(k)["check"], dict(k)["unit"], dict(k)["tier"]): v
            for k, v in series(scrape, "sunlight_findings_open").items()}
     assert want and got == dict(want)
