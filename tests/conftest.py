@@ -40,6 +40,12 @@ class SourceDB:
     url: str
     engine: sa.Engine
 
+    def reset(self) -> None:
+        """Drop every canonical table, so one test can load a second scenario."""
+        from monitor.demo.schema import drop_all
+
+        drop_all(self.engine)
+
     def create(self, *tables: str) -> None:
         create_all(self.engine, list(tables) or None)
 
