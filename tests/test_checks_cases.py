@@ -29,7 +29,7 @@ def case(case_id: str = "C1", **kw: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def scan(sqlite_db: SourceDB, write_config):  # noqa: ANN201 - returns a runner
+def scan(sqlite_db: SourceDB, write_config):
     """``scan(cases, when, pauses=..., extensions=..., steps=..., extra=..., only=...)``."""
 
     def run(cases: list[dict], when: dt.datetime, *, pauses: list[dict] = (),
