@@ -47,7 +47,8 @@ def sunlight(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         (GOOD + "checks:\n  case_due_son: {}\n", "checks.case_due_son", "unknown check"),
         (GOOD + "checks:\n  case_overdue: {colour: red}\n", "checks.case_overdue.colour",
          "Extra inputs are not permitted"),
-        (GOOD + "checks:\n  overrides:\n    - match: {item_code: X}\n      case_due_soon: {warn_remaining: x}\n",
+        (GOOD + "checks:\n  overrides:\n    - match: {item_code: X}\n"
+                "      case_due_soon: {warn_remaining: x}\n",
          "checks.overrides[0].case_due_soon.warn_remaining", "decimal"),
         (GOOD + "routes:\n  - to: [nowhere]\n", "routes[0].to[0]", "no channel named 'nowhere'"),
         (GOOD + "channels:\n  f: {type: folder}\n", "channels.f.path", "Field required"),
