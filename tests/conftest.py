@@ -146,3 +146,22 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+# --- CI: server-backed tests must not be skipped ------------------------------------
+
+_server_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "SUNLIGHT_TEST_" in str(report.longrepr):
+        _server_skips.append(report.nodeid)
+    if report.skipped and "promtool" in str(report.longrepr):
+        _server_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("SUNLIGHT_REQUIRE_SERVERS") and _server_skips:
+        print(f"\nSUNLIGHT_REQUIRE_SERVERS is set but {len(_server_skips)} server-backed tests "
+              "were skipped:\n  " + "\n  ".join(_server_skips))
+        session.exitstatus = 1
