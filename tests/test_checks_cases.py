@@ -6,6 +6,7 @@ Deadlines are worked by hand (see test_time_rules.py for the calendar facts).
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -299,3 +300,16 @@ def test_tier_override_by_unit(scan) -> None:
 """
     [f] = by_check(scan([case()], at(2026, 10, 10, 9), extra=extra), "case_overdue")
     assert f.tier == "level2"
+
+
+def test_calendar_uncovered_is_flagged_until_the_year_is_added(scan) -> None:
+    """Accepted 23 Dec 2026, 10 wd: by Mon–Fri due end of Wed 6 Jan 2027, flagged; with the
+    fixture year (1–3 Jan off) due end of Thu 7 Jan and not flagged."""
+    rows = [case("Y", accepted_at=dt.datetime(2026, 12, 23, 10), promised_limit=10)]
+    [f] = by_check(scan(rows, at(2027, 1, 8, 9)), "case_overdue")
+    assert f.calendar_uncovered is True and f.deadline == at(2027, 1, 6, 23, 59, 59)
+    assert f.evidence["calendar_uncovered"] is True
+    fixture = Path(__file__).with_name("data") / "fixture-2027.yaml"
+    extra = f"calendar:\n  overrides: ['{fixture}']\n"
+    [g] = by_check(scan(rows, at(2027, 1, 8, 9), extra=extra), "case_overdue")
+    assert g.calendar_uncovered is False and g.deadline == at(2027, 1, 7, 23, 59, 59)
