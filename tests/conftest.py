@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,24 +67,32 @@ def _sqlite(tmp_path: Path) -> Iterator[SourceDB]:
     engine.dispose()
 
 
-def _postgres() -> Iterator[SourceDB]:
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test: yields a URL whose search_path is it."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = sa.engine.make_url(POSTGRES_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}
-    ).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
     try:
-        yield SourceDB("postgres", url, engine)
+        yield sa.engine.make_url(POSTGRES_URL).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        ).render_as_string(hide_password=False)
     finally:
-        engine.dispose()
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+def _postgres() -> Iterator[SourceDB]:
+    with postgres_schema() as url:
+        engine = sa.create_engine(url)
+        try:
+            yield SourceDB("postgres", url, engine)
+        finally:
+            engine.dispose()
 
 
 def _mariadb() -> Iterator[SourceDB]:

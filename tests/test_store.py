@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from monitor.engine import Engine, scan_and_record
 from monitor.settings import load_settings
 from monitor.store import FindingRow, ScanRun, open_store
 from monitor.store.db import current_revision
-from tests.conftest import POSTGRES_URL, SourceDB, at
+from tests.conftest import SourceDB, at, postgres_schema
 
 CASES = [
     {"case_id": "LATE", "unit_id": "MZJ", "accepted_at": dt.datetime(2026, 9, 24, 10),
@@ -32,22 +31,10 @@ def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[sa.Engine]:
         yield engine
         engine.dispose()
         return
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
-    schema = f"s_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = sa.engine.make_url(POSTGRES_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    engine = open_store(url)
-    try:
+    with postgres_schema() as url:
+        engine = open_store(url)
         yield engine
-    finally:
         engine.dispose()
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
 
 
 @pytest.fixture
