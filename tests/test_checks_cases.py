@@ -313,3 +313,31 @@ def test_calendar_uncovered_is_flagged_until_the_year_is_added(scan) -> None:
     extra = f"calendar:\n  overrides: ['{fixture}']\n"
     [g] = by_check(scan(rows, at(2027, 1, 8, 9), extra=extra), "case_overdue")
     assert g.calendar_uncovered is False and g.deadline == at(2027, 1, 7, 23, 59, 59)
+
+
+def test_a_check_that_raises_is_counted_and_the_rest_go_on(sqlite_db: SourceDB, write_config) -> None:
+    """Invariant 5 for checks: a bug on one record does not stop the other checks or records."""
+    from checks.base import Check
+    from checks.registry import CheckParams
+
+    class Exploding(Check):
+        id = "exploding"
+        tier = "level3"
+        title = "测试"
+        cite = basis = "test"
+        entity = "cases"
+
+        def feed(self, record, params, ctx):
+            if record.case_id == "A":
+                raise RuntimeError("bug")
+            yield self.finding(record.case_id, record.unit_id, "ok")
+
+    sqlite_db.load("cases", [case("A"), case("B")])
+    engine = Engine(load_settings(write_config(sqlite_db.url)))
+    engine.checks.append(Exploding)
+    engine.params["exploding"] = CheckParams(Exploding, {})
+    found: list[Finding] = []
+    [outcome] = engine.scan(at(2026, 10, 10, 9), found.append)
+    assert outcome.ok and outcome.check_errors == {"exploding": 1}
+    assert [f.subject for f in by_check(found, "exploding")] == ["B"]
+    assert [f.subject for f in by_check(found, "case_overdue")] == ["A", "B"]
