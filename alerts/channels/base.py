@@ -97,9 +97,11 @@ def channel_types() -> tuple[str, ...]:
 
 def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
     kind = config.get("type")
-    known = channel_types()
-    if kind not in _TYPES:
-        raise ChannelConfigError("type", f"unknown channel type {kind!r}; known: {', '.join(known)}")
+    known = ", ".join(channel_types())
+    if kind is None:
+        raise ChannelConfigError("type", f"missing; one of: {known}")
+    if not isinstance(kind, str) or kind not in _TYPES:
+        raise ChannelConfigError("type", f"unknown channel type {kind!r}; known: {known}")
     model, factory = _TYPES[kind]
     try:
         return model.model_validate(dict(config)), factory
