@@ -196,8 +196,8 @@ class HttpReceiver:
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name=f"http-receiver-{self.port}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.02,),  # quick stop()
+                                        name=f"http-receiver-{self.port}", daemon=True)
         self._thread.start()
         return self
 

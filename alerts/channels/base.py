@@ -108,7 +108,12 @@ def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise ChannelConfigError(loc, err["msg"].removeprefix("Value error, ")) from None
+        problem = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a check across keys names its key itself: "starttls: ..."
+            key, sep, rest = problem.partition(": ")
+            if sep and key.isidentifier():
+                loc, problem = key, rest
+        raise ChannelConfigError(loc or "(entry)", problem) from None
 
 
 def build_channel(name: str, config: Mapping[str, Any], config_dir: Path = Path(".")) -> Channel:

@@ -106,10 +106,10 @@ class EmailSettings(ChannelSettings):
         if url.scheme == "smtps" and self.starttls:
             raise ValueError("starttls: smtps:// is already TLS; use smtp://host:587 with starttls: true")
         if (self.user is None) != (self.password is None):
-            raise ValueError("user and password: give both or neither")
+            raise ValueError("password: give 'user' and 'password' together, or neither")
         password = self.password.get_secret_value() if self.password else ""
         if not (self.user or "").isascii() or not password.isascii():
-            raise ValueError("user and password: must be ASCII (smtplib sends them as ASCII)")
+            raise ValueError("password: user and password must be ASCII (SMTP AUTH in smtplib sends ASCII)")
         if self.password is not None and url.scheme == "smtp" and not self.starttls:
             raise ValueError("password: would be sent unencrypted; use smtps:// or starttls: true")
         if not self.to and not any(self.unit_to.values()):
