@@ -208,3 +208,16 @@ def test_password_never_in_settings_repr() -> None:
     channel = email_channel(None, smtp="smtps://mail.example.gov.cn", user="jw", password=PASSWORD)
     assert PASSWORD not in repr(channel.settings)
     assert PASSWORD not in str(channel.settings.model_dump())
+
+
+def test_receiver_down_then_up_again_on_the_same_port(smtp_receiver: SmtpReceiver) -> None:
+    channel = email_channel(smtp_receiver)
+    smtp_receiver.stop()
+    with pytest.raises(ChannelError) as caught:
+        channel.send(sample_message())
+    assert caught.value.retryable is True
+    smtp_receiver.start()
+    channel.send(sample_message())
+    assert [str(m.message["X-Sunlight-Idempotency-Key"]) for m in smtp_receiver.messages] == [
+        "监预〔2026〕17号:test"
+    ]

@@ -1,6 +1,6 @@
 """WeCom (企业微信) group robot: the letter as a markdown message to a group.
 
-Format, from WeCom's 群机器人配置说明 (developer.work.weixin.qq.com/document/path/99110):
+Format, from WeCom's 群机器人配置说明 (developer.work.weixin.qq.com/document/path/91770):
 POST the webhook URL ``https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…``
 with ``{"msgtype": "markdown", "markdown": {"content": "…"}}``; the content is
 at most 4096 bytes of UTF-8. The reply is ``{"errcode": 0, "errmsg": "ok"}``;
