@@ -252,6 +252,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.receiver.data_reply:
+            return self.receiver.data_reply
         login = session.auth_data if isinstance(session.auth_data, str) else None
         with self.receiver._lock:
             self.receiver.messages.append(ReceivedMail(
@@ -278,6 +280,7 @@ class SmtpReceiver:
     ``"starttls"`` (STARTTLS required before MAIL). ``users``: AUTH
     logins it accepts (AUTH is then required). ``refuse``: lower-cased
     address → SMTP reply for RCPT TO, e.g. ``"550 5.1.1 no such user"``.
+    ``data_reply``: when set, the reply to every message (nothing is recorded).
     """
 
     def __init__(self, *, tls: Literal["smtps", "starttls"] | None = None,
@@ -290,6 +293,7 @@ class SmtpReceiver:
         self.users = users
         self.messages: list[ReceivedMail] = []
         self.refuse: dict[str, str] = {}
+        self.data_reply: str | None = None  # e.g. "451 4.3.0 try later": refuse every message at DATA
         self._lock = threading.Lock()
         self._server_tls = server_tls
         self._controller: Controller | None = None

@@ -125,6 +125,19 @@ def test_one_refused_of_two_reports_it_after_delivering_to_the_other(smtp_receiv
     assert [m.rcpt_tos for m in smtp_receiver.messages] == [["office@example.gov.cn"]]
 
 
+@pytest.mark.parametrize(("reply", "retryable"), [
+    ("451 4.3.0 local error, try again later", True),
+    ("554 5.7.1 message rejected as spam", False),
+])
+def test_message_refused_at_data(smtp_receiver: SmtpReceiver, reply: str, retryable: bool) -> None:
+    smtp_receiver.data_reply = reply
+    with pytest.raises(ChannelError) as caught:
+        email_channel(smtp_receiver).send(sample_message())
+    assert caught.value.retryable is retryable
+    assert f"message refused: {reply[:3]}" in str(caught.value)
+    assert smtp_receiver.messages == []
+
+
 def test_unit_without_liaison_and_no_to_is_not_retryable(smtp_receiver: SmtpReceiver) -> None:
     channel = email_channel(smtp_receiver, to=[], unit_to={"U-OTHER": ["x@example.gov.cn"]})
     with pytest.raises(ChannelError) as caught:

@@ -59,10 +59,9 @@ class DingtalkChannel(RobotChannel):
 
     def request(self, message: Message) -> tuple[httpx.URL, bytes]:
         url = httpx.URL(self.webhook)
-        secret = self.settings.secret  # type: ignore[attr-defined]
-        if secret is not None:
+        if self.secret is not None:
             timestamp_ms = int(time.time() * 1000)
-            sign = dingtalk_sign(secret.get_secret_value(), timestamp_ms)
+            sign = dingtalk_sign(self.secret, timestamp_ms)
             url = url.copy_merge_params({"timestamp": str(timestamp_ms), "sign": sign})
         return url, json_body(dingtalk_body(message))
 

@@ -74,11 +74,10 @@ class FeishuChannel(RobotChannel):
     }
 
     def request(self, message: Message) -> tuple[str, bytes]:
-        secret = self.settings.secret  # type: ignore[attr-defined]
         signature = None
-        if secret is not None:
+        if self.secret is not None:
             timestamp_s = int(time.time())
-            sign = feishu_sign(secret.get_secret_value(), timestamp_s)
+            sign = feishu_sign(self.secret, timestamp_s)
             signature = {"timestamp": str(timestamp_s), "sign": sign}
         return self.webhook, json_body(feishu_body(message, signature))
 

@@ -54,6 +54,8 @@ def _check_address(value: str) -> str:
     local, at, domain = addr.rpartition("@")
     if not at or not local or "." not in domain or " " in addr:
         raise ValueError(f"{value!r} is not an email address")
+    if not addr.isascii():  # smtplib speaks ASCII commands; a display name may be Chinese
+        raise ValueError(f"{value!r}: write the address part in ASCII (a Chinese domain in its xn-- form)")
     return value
 
 

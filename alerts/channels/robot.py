@@ -35,9 +35,10 @@ class RobotChannel:
         self.settings = settings
         self.webhook = settings.webhook.get_secret_value()
         self.secrets = url_secrets(self.webhook)
-        secret = getattr(settings, "secret", None)
-        if secret is not None:
-            self.secrets.append(secret.get_secret_value())
+        secret = getattr(settings, "secret", None)  # only SignedRobotSettings have one
+        self.secret: str | None = secret.get_secret_value() if secret is not None else None
+        if self.secret is not None:
+            self.secrets.append(self.secret)
 
     def request(self, message: Message) -> tuple[httpx.URL | str, bytes]:
         """The URL to post to and the exact body bytes."""

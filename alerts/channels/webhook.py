@@ -17,10 +17,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import quote
 
-from pydantic import Field, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 
 from alerts.channels.base import ChannelSettings, Message, channel_type
 from alerts.channels.httpsend import SecretUrl, check_status, json_body, post, url_secrets
@@ -29,11 +31,25 @@ SIGNATURE_HEADER = "X-Sunlight-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token (RFC 9110)
+
+
+def _check_headers(headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a valid HTTP header name")
+        text = value.get_secret_value()
+        if not (text.isascii() and text.isprintable()):  # the value may be a token: not echoed
+            raise ValueError(f"the value of {name!r} must be printable ASCII")
+    return headers
+
+
 class WebhookSettings(ChannelSettings):
     url: SecretUrl
     secret: SecretStr | None = None  # HMAC key; from the environment via ${VAR}
     timeout: float = Field(default=10.0, gt=0)
-    headers: dict[str, SecretStr] = {}  # e.g. Authorization: "Bearer ${OA_TOKEN}"
+    # extra headers, values secret: Authorization: "Bearer ${OA_TOKEN}"
+    headers: Annotated[dict[str, SecretStr], AfterValidator(_check_headers)] = {}
     include_html: bool = False  # add the rendered HTML letter as "html"
     include_docx: bool = False  # add the DOCX as base64 in "docx_base64"
 
