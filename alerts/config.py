@@ -7,9 +7,9 @@ composes them into the one config file.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     from monitor.settings import Settings
@@ -73,7 +73,21 @@ class RouteConfig(_Model):
     to: list[str]
 
 
-ChannelsConfig = dict[str, dict[str, Any]]
+class ChannelEntry(dict[str, Any]):
+    """One ``channels.<name>`` entry as written, after ``${VAR}`` substitution.
+
+    It holds tokens and passwords in clear text (the channel's own settings
+    model turns them into secrets when the channel is built), so its repr shows
+    only the type: ``repr(settings)`` must never leak a secret into a log.
+    """
+
+    def __repr__(self) -> str:
+        return f"ChannelEntry(type={self.get('type')!r}, ...)"
+
+    __str__ = __repr__
+
+
+ChannelsConfig = dict[str, Annotated[dict[str, Any], AfterValidator(ChannelEntry)]]
 
 
 def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:

@@ -120,3 +120,13 @@ def test_reference_and_demo_configs_are_valid() -> None:
            "FEISHU_HOOK": "http://127.0.0.1:1/hook", "FEISHU_SECRET": "x"}
     settings = load_settings(root / "config/reference.yaml", env=env)
     assert "approvals" in settings.sources
+
+
+def test_channel_secrets_do_not_leak_through_settings_repr(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "channels:\n  im:\n    type: wecom\n"
+                 "    webhook: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${WECOM_KEY}\n"
+                 "routes:\n  - to: [im]\n")
+    settings = load_settings(path, env={"WECOM_KEY": "k-3f9a-secret"})
+    assert "k-3f9a-secret" not in repr(settings)
+    assert "k-3f9a-secret" not in str(settings.channels)
+    assert settings.channels["im"]["type"] == "wecom"
