@@ -177,7 +177,7 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     for name, value in facts:
         if value:
             typer.echo(f"  {name}：{value}")
-    typer.echo("\n" + Renderer(settings).text(letter_view(store, settings, row.id)))
+    typer.echo("\n" + Renderer(settings).text(letter_view(store, settings, row.id, with_resolutions=True)))
     typer.echo("投递 deliveries:")
     typer.echo(table(["渠道", "状态", "次数", "最近尝试", "下次尝试", "最近错误"], [
         [d.channel, DELIVERY_ZH.get(d.status, d.status),

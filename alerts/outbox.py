@@ -12,9 +12,10 @@ transaction that inserts the letter, so a letter never exists without them.
   is ``dead`` (shown by ``sunlight letters show``);
 - every attempt is a ``delivery_attempts`` row (time, error, backoff chosen).
 
-The idempotency key is ``{letter number}:{channel name}``, the same on every
-attempt and after every restart, so a receiver can drop the duplicate that a
-crash between "sent" and "recorded as sent" produces. Restarting re-sends
+The idempotency key is ``{letter number}:{channel name}`` (percent-encoded on
+the wire, see :func:`wire_key`), the same on every attempt and after every
+restart, so a receiver can drop the duplicate that a crash between "sent" and
+"recorded as sent" produces. Restarting re-sends
 exactly what was not recorded as delivered.
 
 On PostgreSQL each delivery is claimed with ``FOR UPDATE SKIP LOCKED`` for
@@ -31,6 +32,7 @@ import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import sqlalchemy as sa
 import structlog
@@ -55,7 +57,18 @@ def crash_point(name: str) -> None:
 
 
 def idempotency_key(number: str, channel: str) -> str:
+    """The key as stored and shown: ``监预〔2026〕17号:oa``."""
     return f"{number}:{channel}"
+
+
+def wire_key(key: str) -> str:
+    """The key as channels send it: UTF-8 percent-encoded (RFC 3986), so it fits an HTTP header.
+
+    Letter numbers are Chinese and header values must be ASCII; the encoding is
+    deterministic, so the same delivery carries the same key on every attempt.
+    ``urllib.parse.unquote`` gives the readable key back.
+    """
+    return quote(key, safe=":")
 
 
 def queue_deliveries(conn: Connection, letter_id: int, number: str, channels: Iterable[str],
@@ -141,7 +154,7 @@ def deliver_due(store: Engine, settings: Any, now: dt.datetime, render: Renderer
                 if isinstance(message, Exception):
                     raise ChannelError(f"cannot render the letter: {message}")
                 channel = channels.get(row.channel)
-                channel.send(replace(message, idempotency_key=row.idempotency_key))
+                channel.send(replace(message, idempotency_key=wire_key(row.idempotency_key)))
                 if not first:
                     crash_point("mid_delivery")
             except ChannelError as exc:

@@ -128,7 +128,13 @@ def requirement_lines(tier: str, rectify_by: str | None) -> list[str]:
     return lines
 
 
-def letter_view(store: Engine, settings: Settings, letter_id: int) -> LetterView:
+def letter_view(store: Engine, settings: Settings, letter_id: int,
+                with_resolutions: bool = False) -> LetterView:
+    """The letter as issued; ``with_resolutions`` also marks findings resolved since (for ``show``).
+
+    What is delivered never carries resolutions, so a re-send after a crash is
+    byte-for-byte the letter first sent.
+    """
     with store.connect() as conn:
         letter = conn.execute(sa.select(LetterRow).where(LetterRow.id == letter_id)).one()
         links = conn.execute(sa.select(LetterFindingRow).where(LetterFindingRow.letter_id == letter_id)
@@ -136,10 +142,11 @@ def letter_view(store: Engine, settings: Settings, letter_id: int) -> LetterView
         cited = None
         if letter.cites_letter_id is not None:
             cited = conn.execute(sa.select(LetterRow).where(LetterRow.id == letter.cites_letter_id)).one()
-    return build_view(settings, letter, links, cited)
+    return build_view(settings, letter, links, cited, with_resolutions)
 
 
-def build_view(settings: Settings, letter: Any, links: list[Any], cited: Any | None) -> LetterView:
+def build_view(settings: Settings, letter: Any, links: list[Any], cited: Any | None,
+               with_resolutions: bool = False) -> LetterView:
     tz = settings.tz
     labels = settings.tiers.labels
     notice = not is_letter_tier(letter.tier)
@@ -161,7 +168,7 @@ def build_view(settings: Settings, letter: Any, links: list[Any], cited: Any | N
         cites_rectify_by=zh_date(cited.rectify_by) if cited is not None and cited.rectify_by else None,
         repeat_count=settings.tiers.repeat.count,
         repeat_window_months=settings.tiers.repeat.window_months, basis=RULE_BASIS,
-        findings=[_finding_view(i, link.snapshot, link.resolved_at is not None)
+        findings=[_finding_view(i, link.snapshot, with_resolutions and link.resolved_at is not None)
                   for i, link in enumerate(links, start=1)],
     )
     view.opening, view.closing = _body_paragraphs(view), _closing_paragraphs(view)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
@@ -32,7 +33,7 @@ from tests.conftest import at
 POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
 
 __all__ = ["POSTGRES_URL", "Receiver", "State", "at", "finding", "pg_schema_url", "quick_settings",
-           "record", "settings_for", "state_fixture"]
+           "record", "run_cli", "settings_for", "state_fixture"]
 
 
 @dataclass
@@ -119,6 +120,19 @@ def settings_for(tmp_path: Path, state_url: str, extra: str = "", name: str = "s
     return path
 
 
+def run_cli(*args: str):
+    """``sunlight …`` in this process (Typer's CliRunner); returns the result."""
+    import structlog
+    from typer.testing import CliRunner
+
+    from monitor.cli import app
+
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        structlog.reset_defaults()  # the CLI pointed the logs at the runner's (now closed) stream
+
+
 def quick_settings(path: Path) -> Settings:
     """Settings validated by the models and ``validate_alerts`` only.
 
@@ -165,7 +179,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
-                    receiver.hits.append(Hit(self.headers.get("Idempotency-Key", ""), body))
+                    receiver.hits.append(Hit(unquote(self.headers.get("Idempotency-Key", "")), body))
                 self.send_response(receiver.status)
                 self.end_headers()
                 self.wfile.write(b"{}")
