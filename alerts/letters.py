@@ -131,7 +131,7 @@ class _Issuer:
                 log.warning("unit names unavailable", error=str(exc))
 
     def unit_name(self, unit_id: str) -> str:
-        return self._names.get(unit_id, unit_id)
+        return self._names.get(unit_id, unit_id) or "单位不明"
 
     def serious_letters(self, unit_id: str) -> int:
         """Letters of level2 or worse this unit received within the repeat window."""

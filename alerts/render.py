@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from monitor.store.letters_models import LetterFindingRow, LetterRow
 TEMPLATES = Path(__file__).with_name("templates")
 RULE_BASIS = "《廉政风险预警与防范管理办法》第十条"  # seed 004:64-66
 NUMERALS = "一二三四五六七八九十"
+MESSAGE_CACHE = 256  # rendered letters kept for retries, per Renderer
 
 
 def zh_date(d: dt.date | dt.datetime) -> str:
@@ -190,6 +192,7 @@ class Renderer:
         self.html_env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
                                            trim_blocks=True, lstrip_blocks=True,
                                            autoescape=True)
+        self._messages: OrderedDict[tuple[str, int], Message] = OrderedDict()
 
     def text(self, view: LetterView) -> str:
         return self.text_env.get_template("letter.txt.j2").render(v=view)
@@ -204,7 +207,19 @@ class Renderer:
         return render_docx(view)
 
     def message(self, store: Engine, letter_id: int) -> Message:
-        """The letter as the channels take it; the outbox fills in the idempotency key."""
+        """The letter as the channels take it; the outbox fills in the idempotency key.
+
+        A delivered letter never changes (no resolutions, see :func:`letter_view`),
+        so retries reuse the rendering instead of building the DOCX again.
+        """
+        key = (store.url.render_as_string(hide_password=True), letter_id)
+        if key not in self._messages:
+            self._messages[key] = self._message(store, letter_id)
+            while len(self._messages) > MESSAGE_CACHE:
+                self._messages.popitem(last=False)
+        return self._messages[key]
+
+    def _message(self, store: Engine, letter_id: int) -> Message:
         view = letter_view(store, self.settings, letter_id)
         with store.connect() as conn:
             letter = conn.execute(sa.select(LetterRow).where(LetterRow.id == letter_id)).one()

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine as SAEngine
 
 from alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_letters
 from alerts.outbox import DeliveryReport, crash_point, deliver_due
+from alerts.render import Renderer
 from monitor.engine import Engine, SourceOutcome, scan_and_record
 from monitor.settings import Settings
 
@@ -77,11 +78,22 @@ def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime) 
     return issue_letters(store, settings, engine.calendar, at, unit_names(engine))
 
 
+_renderers: list[tuple[Settings, Renderer]] = []  # the last few configs' renderers (retries reuse them)
+
+
+def _renderer(settings: Settings) -> Renderer:
+    for known, renderer in _renderers:
+        if known is settings:
+            return renderer
+    renderer = Renderer(settings)
+    _renderers.insert(0, (settings, renderer))
+    del _renderers[3:]
+    return renderer
+
+
 def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime) -> DeliveryReport:
     """Send what the outbox holds that is due, with what happened to each delivery."""
-    from alerts.render import Renderer
-
-    renderer = Renderer(settings)
+    renderer = _renderer(settings)
     return deliver_due(store, settings, now, lambda letter_id: renderer.message(store, letter_id))
 
 
