@@ -7,8 +7,10 @@ chosen instant, so the backoff can be checked without waiting for it.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from alerts.config import DeliveryConfig
@@ -16,12 +18,14 @@ from alerts.letters import issue_letters
 from alerts.outbox import backoff
 from monitor.calendar import WorkCalendar
 from monitor.cycle import deliver, deliver_report
+from monitor.store import open_store
 from monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 from tests.test_letters_kit import (
     Receiver,
     State,
     at,
     finding,
+    pg_schema_url,
     quick_settings,
     record,
     run_cli,
@@ -105,8 +109,6 @@ def test_too_old_or_refused_deliveries_go_dead_and_show(tmp_path: Path) -> None:
     state_url = f"sqlite:///{tmp_path / 'state.db'}"
     cfg = settings_for(tmp_path, state_url, webhook_config(receiver.url))
     s = quick_settings(cfg)
-    from monitor.store import open_store
-
     store = open_store(state_url)
     state = State("sqlite", state_url, store)
     numbers = issue_three(state, s)
@@ -144,8 +146,6 @@ def test_a_failing_channel_never_stops_the_others(tmp_path: Path) -> None:
     folder = "  printed: {type: folder, path: printed}\n"
     cfg = settings_for(tmp_path, state_url, webhook_config(receiver.url, folder, to="[oa, printed]"))
     s = quick_settings(cfg)
-    from monitor.store import open_store
-
     store = open_store(state_url)
     numbers = issue_three(State("sqlite", state_url, store), s)
     report = deliver_report(store, s, T0)
@@ -162,3 +162,37 @@ def test_backoff_is_capped_and_jittered() -> None:
         for _ in range(20):
             wait = backoff(config, n).total_seconds()
             assert 0.75 * ceiling <= wait <= ceiling
+
+
+@pytest.fixture
+def pg_url():
+    yield from pg_schema_url()
+
+
+def test_two_delivery_workers_on_postgres_send_each_letter_once(tmp_path: Path, pg_url: str) -> None:
+    """Replicas sharing a PostgreSQL store: FOR UPDATE SKIP LOCKED gives each delivery to one of them."""
+    store = open_store(pg_url)
+    receiver = Receiver().start()
+    try:
+        s = quick_settings(settings_for(tmp_path, pg_url, webhook_config(receiver.url)))
+        record(store, [finding("case_overdue", f"U{i}-1", f"U{i}") for i in range(8)], at(2026, 10, 16, 9))
+        numbers = [x.number for x in issue_letters(store, s, CAL, at(2026, 10, 16, 9), now=T0).issued]
+        barrier = threading.Barrier(2)
+        counts: list[int] = []
+
+        def worker() -> None:
+            engine = open_store(pg_url, migrate=False)
+            barrier.wait()
+            counts.append(deliver(engine, s, T0))
+            engine.dispose()
+
+        threads = [threading.Thread(target=worker) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(counts) == 8
+        assert sorted(receiver.keys()) == sorted(f"{n}:oa" for n in numbers)  # each exactly once
+    finally:
+        receiver.stop()
+        store.dispose()
