@@ -136,7 +136,11 @@ def apply_act(store: Engine, ref: str, act: Act, now: dt.datetime | None = None)
         if status == "closed":
             conn.execute(sa.update(LetterFindingRow).where(LetterFindingRow.letter_id == letter.id)
                          .values(open_fingerprint=None))
-        conn.execute(sa.update(LetterRow).where(LetterRow.id == letter.id).values(**values))
+        changed = conn.execute(sa.update(LetterRow).where(LetterRow.id == letter.id,
+                                                          LetterRow.status == letter.status)
+                               .values(**values)).rowcount
+        if changed != 1:  # another clerk or the cycle acted in between (SQLite has no row lock)
+            raise TransitionError(f"{letter.number} 的状态刚被他人更新，请查看后重试")
         detail: dict[str, Any] = {"number": letter.number}
         if act.file:
             detail["file"] = act.file
