@@ -110,25 +110,16 @@ class _Issuer:
     """One issuing transaction's working state."""
 
     def __init__(self, conn: Connection, settings: Settings, calendar: WorkCalendar,
-                 at: dt.datetime, now: dt.datetime, unit_names: UnitNames | None) -> None:
+                 at: dt.datetime, now: dt.datetime, names: dict[str, str]) -> None:
         self.conn, self.settings, self.calendar = conn, settings, calendar
         self.tz = settings.tz
         self.at = at.astimezone(self.tz)
         self.now = now
-        self._unit_names = unit_names
-        self._names: dict[str, str] = {}
+        self._names = names
         self.titles = _check_titles()
         self.report = IssueReport()
 
     # --- look-ups ----------------------------------------------------------------
-
-    def prefetch_names(self, unit_ids: Iterable[str]) -> None:
-        wanted = {u for u in unit_ids if u and u not in self._names}
-        if wanted and self._unit_names is not None:
-            try:
-                self._names.update(self._unit_names(wanted))
-            except Exception as exc:  # a source down must not stop the letters: print the id
-                log.warning("unit names unavailable", error=str(exc))
 
     def unit_name(self, unit_id: str) -> str:
         return self._names.get(unit_id, unit_id) or "单位不明"
@@ -191,7 +182,6 @@ class _Issuer:
                 sa.update(LetterFindingRow).where(LetterFindingRow.letter_id == letter.id)
                 .values(open_fingerprint=None)
             )
-            self.prefetch_names([letter.unit_id] if letter.unit_id else [])
             tier = more_severe(nxt, repeat_tier(self.settings.tiers, nxt,
                                                 self.serious_letters(letter.unit_id or "")))
             new = self.create(tier=tier, audience=letter.audience, unit_id=letter.unit_id,
@@ -219,7 +209,6 @@ class _Issuer:
                 notices[r.source].append(r)
             else:
                 per_unit[r.unit_id][r.tier if r.tier in TIERS else "level3"].append(r)
-        self.prefetch_names(per_unit)
         for source, found in sorted(notices.items()):
             owner = self.settings.sources[source].data_owner if source in self.settings.sources else None
             self.create(tier="reminder", audience="data_owner", unit_id=None,
@@ -285,6 +274,32 @@ class _Issuer:
         return issued
 
 
+def _unit_names_for_new_letters(store: Engine, unit_names: UnitNames | None) -> dict[str, str]:
+    """Names of the units that may get a letter, read before the issuing transaction.
+
+    Reading the sources can be slow; doing it first keeps the issue lock (and,
+    on SQLite, the store's write lock) short. A unit whose name cannot be read
+    is addressed by its id.
+    """
+    if unit_names is None:
+        return {}
+    lf = LetterFindingRow
+    answered = sa.exists().where(lf.finding_id == FindingRow.id, lf.opened_run == FindingRow.opened_run)
+    with store.connect() as conn:
+        ids = set(conn.execute(
+            sa.select(FindingRow.unit_id).distinct()
+            .where(FindingRow.resolved_at.is_(None), FindingRow.check_id != DATA_QUALITY, ~answered)
+        ).scalars())
+    ids.discard("")
+    if not ids:
+        return {}
+    try:
+        return unit_names(ids)
+    except Exception as exc:  # a source down must not stop the letters
+        log.warning("unit names unavailable", error=str(exc))
+        return {}
+
+
 def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at: dt.datetime,
                   unit_names: UnitNames | None = None, now: dt.datetime | None = None) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings, in one transaction.
@@ -293,9 +308,10 @@ def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at:
     window); ``now`` is the wall clock (audit and outbox times).
     """
     now = now or dt.datetime.now(dt.UTC)
+    names = _unit_names_for_new_letters(store, unit_names)
     with store.begin() as conn:
         take_issue_lock(conn)
-        issuer = _Issuer(conn, settings, calendar, at, now, unit_names)
+        issuer = _Issuer(conn, settings, calendar, at, now, names)
         issuer.record_resolutions()
         issuer.escalate()
         issuer.issue_new()
