@@ -259,6 +259,10 @@ def demo(
     raise typer.Exit(code)
 
 
+from alerts.cli import register as _register_letters  # noqa: E402, I001 - imports this module lazily
+_register_letters(app)
+
+
 def main() -> None:
     app()
 
