@@ -14,9 +14,9 @@ transaction that inserts the letter, so a letter never exists without them.
 
 The idempotency key is ``{letter number}:{channel name}`` (each channel puts
 it on the wire in a form its protocol allows, e.g. percent-encoded in an HTTP
-header), the same on every attempt and after every restart, so a receiver can drop the duplicate that a crash between "sent" and
-"recorded as sent" produces. Restarting re-sends
-exactly what was not recorded as delivered.
+header), the same on every attempt and after every restart, so a receiver can
+drop the duplicate that a crash between "sent" and "recorded as sent"
+produces. Restarting re-sends exactly what was not recorded as delivered.
 
 On PostgreSQL each delivery is claimed with ``FOR UPDATE SKIP LOCKED`` for
 the length of its attempt, so replicas never send the same delivery at the
