@@ -124,6 +124,11 @@ class DayInfo:
     covered: bool
 
 
+def _zh(holiday: object) -> str:
+    name = getattr(holiday, "value", str(holiday))
+    return HOLIDAY_NAMES_ZH.get(name, name)
+
+
 def _package_years() -> tuple[int, int]:
     keys = list(chinese_calendar.holidays) + list(chinese_calendar.workdays)
     return min(keys).year, max(keys).year
@@ -180,15 +185,19 @@ class WorkCalendar:
             else:
                 self._work[i] = 1
         elif first <= d.year <= last:
+            # the package's own tables (what get_holiday_detail reads), without
+            # its per-call validation: this runs for every day of the span
             self._covered[i] = 1
-            is_holiday, name = chinese_calendar.get_holiday_detail(d)
-            zh = HOLIDAY_NAMES_ZH.get(name, name) if name else None
-            if not is_holiday:
+            if d in chinese_calendar.holidays:
+                self._reason[i] = _zh(chinese_calendar.holidays[d])
+            elif d in chinese_calendar.workdays:
                 self._work[i] = 1
                 if weekend:
-                    self._reason[i] = f"{zh}调休上班"
+                    self._reason[i] = f"{_zh(chinese_calendar.workdays[d])}调休上班"
+            elif weekend:
+                self._reason[i] = WEEKEND
             else:
-                self._reason[i] = zh if zh else WEEKEND
+                self._work[i] = 1
         else:
             self._work[i] = 0 if weekend else 1
             self._reason[i] = WEEKEND if weekend else UNCOVERED

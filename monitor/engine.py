@@ -48,6 +48,7 @@ class SourceOutcome:
     findings: Counter[str] = field(default_factory=Counter)  # by check id
     check_errors: Counter[str] = field(default_factory=Counter)
     checks_run: set[str] = field(default_factory=set)
+    uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
     seconds: float = 0.0
 
 
@@ -103,6 +104,7 @@ class Engine:
             if f.check != self.quality.id:
                 f.tier = resolve_tier(self.settings.tiers, f.check, f.tier, f.unit_id, f.item_code)
             out.findings[f.check] += 1
+            out.uncovered += f.calendar_uncovered
             sink(f)
 
         try:
@@ -127,6 +129,11 @@ class Engine:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
         out.seconds = time.perf_counter() - started
+        if out.uncovered:
+            log.warning("deadlines in a year no holiday notice covers: counted Monday-Friday; "
+                        "add the year under calendar.overrides", source=src.name,
+                        findings=out.uncovered,
+                        covered_until=self.calendar.covered_until(at.date()).isoformat())
         log.info("source scanned", source=src.name, ok=out.ok, seconds=round(out.seconds, 3),
                  rows=sum(out.rows_read.values()), findings=sum(out.findings.values()))
         return out

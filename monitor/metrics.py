@@ -8,8 +8,8 @@ Three kinds of numbers, each from where it is true:
 - **What the state store holds** (open findings, letters, deliveries, the
   outbox): read with plain SQL at scrape time by :class:`StoreCollector`, so
   every replica and every restart reports the same numbers and nothing is
-  counted twice. The letter and delivery tables come with the letters
-  migration; until they exist their metrics are simply absent (logged once).
+  counted twice. On a store older than the letters migration (0002) the
+  letter and delivery metrics are simply absent (logged once).
 - **What the sources look like** (cases open and overdue per unit, the 30-day
   on-time rate: the unit scorecard, 绩效评估): these are not findings, so the
   store cannot answer them, and reading the source a second time would double
@@ -49,6 +49,7 @@ from monitor.engine import Engine, SourceOutcome
 from monitor.records.cases import CaseRecord
 from monitor.settings import Settings
 from monitor.sources import Source, SourceError
+from monitor.store.letters_models import OPEN_STATUSES
 
 log = structlog.get_logger("sunlight.metrics")
 
@@ -56,8 +57,6 @@ log = structlog.get_logger("sunlight.metrics")
 SCORECARD_DAYS = 30
 #: ``sunlight_calendar_uncovered_ahead`` looks this many days ahead (the alert's horizon)
 CALENDAR_HORIZON_DAYS = 60
-#: letter statuses that still ask something of the unit (letters.md, "Lifecycle")
-OPEN_LETTER_STATUSES = ("issued", "acknowledged", "report_received", "admonition_held", "overdue")
 
 CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
@@ -372,16 +371,19 @@ class StoreCollector(Collector):
             yield from self._deliveries(conn, now)
 
     def _letters(self, conn: sa.Connection) -> Iterator[Metric]:
-        statuses = ", ".join(f"'{s}'" for s in OPEN_LETTER_STATUSES)
-        open_l = GaugeMetricFamily("sunlight_letters_open",
-                                   "Letters that still ask something of the unit, by tier and status.",
-                                   labels=["tier", "status"])
+        # reminders (提醒) are numbered notices in the same table, outside the lifecycle
+        statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+        open_l = GaugeMetricFamily(
+            "sunlight_letters_open",
+            "Warning letters that still ask something of the unit, by tier and status.",
+            labels=["tier", "status"])
         for tier, status, n in conn.execute(sa.text(
                 f"SELECT tier, status, COUNT(*) FROM letters WHERE status IN ({statuses}) "
-                "GROUP BY tier, status")):
+                "AND tier <> 'reminder' GROUP BY tier, status")):
             open_l.add_metric([tier, status], n)
         yield open_l
-        issued = CounterMetricFamily("sunlight_letters_issued", "Warning letters ever issued, by tier.",
+        issued = CounterMetricFamily("sunlight_letters_issued",
+                                     "Letters ever issued, by tier (reminder: numbered notices).",
                                      labels=["tier"])
         for tier, n in conn.execute(sa.text("SELECT tier, COUNT(*) FROM letters GROUP BY tier")):
             issued.add_metric([tier], n)
@@ -391,7 +393,7 @@ class StoreCollector(Collector):
                                     labels=["unit"])
         for unit, n in conn.execute(sa.text(
                 "SELECT unit_id, COUNT(*) FROM letters WHERE status = 'overdue' GROUP BY unit_id")):
-            overdue.add_metric([unit], n)
+            overdue.add_metric([unit or ""], n)
         yield overdue
 
     def _deliveries(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:

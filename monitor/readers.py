@@ -9,11 +9,13 @@ with memory bounded by one chunk.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
-from monitor.records.base import BadField, RowProblem
+from monitor.records.base import BadField, RowProblem, plain
 from monitor.records.cases import (
     CASE_FIELDS,
     EXTENSION_FIELDS,
@@ -61,9 +63,25 @@ def problem(entity: str, row: dict[str, Any], key_field: str, err: BadField,
     )
 
 
+_ISO_LIKE = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+
+
 def _jsonable(v: Any) -> Any:
-    if v is None or isinstance(v, bool | int | float | str):
+    """A raw value as evidence: the same text whichever driver returned it.
+
+    Numbers are written as exact decimals without trailing zeros, so a NUMERIC
+    15.00 from PostgreSQL and an INTEGER 15 from SQLite read the same.
+    """
+    if isinstance(v, str) and _ISO_LIKE.match(v):
+        try:  # SQLite hands back timestamps as text: show them as the others do
+            return dt.datetime.fromisoformat(v).isoformat()
+        except ValueError:
+            return v
+    if v is None or isinstance(v, bool | str):
         return v
+    if isinstance(v, int | float | Decimal):
+        d = Decimal(str(v))
+        return plain(d) if d.is_finite() else str(v)
     if isinstance(v, dt.datetime | dt.date):
         return v.isoformat()
     return str(v)

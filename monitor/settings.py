@@ -260,6 +260,8 @@ def substitute_env(node: Any, path: str = "", env: dict[str, str] | None = None)
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key of this mapping entry is bad"
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:

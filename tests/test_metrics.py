@@ -22,32 +22,28 @@ from monitor.engine import scan_and_record
 from monitor.metrics import CaseTallies, StoreCollector, TallyingEngine
 from monitor.settings import load_settings
 from monitor.store import FindingRow, ScanRun, open_store
+from monitor.store.letters_models import DeliveryRow, LetterRow
 from monitor.store.models import Base
 from tests.conftest import SourceDB, at
 
 UTC = dt.UTC
 
-#: The letters/deliveries columns the rest of the code relies on (docs/developing.md, "State
-#: store"), as plain DDL until the letters migration lands; then this becomes ``open_store``.
-CONTRACT_DDL = (
-    """CREATE TABLE IF NOT EXISTS letters (
-        id INTEGER PRIMARY KEY, number VARCHAR(64) NOT NULL UNIQUE, year INTEGER NOT NULL,
-        seq INTEGER NOT NULL, unit_id VARCHAR(100) NOT NULL, tier VARCHAR(16) NOT NULL,
-        status VARCHAR(32) NOT NULL, issued_at TIMESTAMP NOT NULL, rectify_by TIMESTAMP,
-        cites_letter_id INTEGER REFERENCES letters (id), closed_at TIMESTAMP)""",
-    """CREATE TABLE IF NOT EXISTS deliveries (
-        id INTEGER PRIMARY KEY, letter_id INTEGER NOT NULL REFERENCES letters (id),
-        channel VARCHAR(64) NOT NULL, idempotency_key VARCHAR(200) NOT NULL UNIQUE,
-        status VARCHAR(16) NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at TIMESTAMP, delivered_at TIMESTAMP, last_error TEXT,
-        created_at TIMESTAMP NOT NULL)""",
-)
+
+def add_letter(conn: sa.Connection, letter_id: int, unit: str | None, tier: str, status: str,
+               at: dt.datetime) -> None:
+    """A letter row as the letters code writes it (only what the metrics read matters here)."""
+    conn.execute(sa.insert(LetterRow.__table__), {
+        "id": letter_id, "number": f"测〔2026〕{letter_id}号", "prefix": "测", "year": 2026,
+        "seq": letter_id, "tier": tier, "status": status, "audience": "unit", "unit_id": unit,
+        "recipient": unit or "", "checks": "case_overdue", "reason": "new", "issued_at": at,
+        "created_at": at})
 
 
-def create_contract_tables(store: sa.Engine) -> None:
-    with store.begin() as conn:
-        for ddl in CONTRACT_DDL:
-            conn.exec_driver_sql(ddl)
+def add_delivery(conn: sa.Connection, letter_id: int, channel: str, status: str,
+                 created: dt.datetime, next_attempt: dt.datetime) -> None:
+    conn.execute(sa.insert(DeliveryRow.__table__), {
+        "letter_id": letter_id, "channel": channel, "idempotency_key": f"{letter_id}:{channel}",
+        "status": status, "attempts": 1, "next_attempt_at": next_attempt, "created_at": created})
 
 
 @pytest.fixture(scope="module")
@@ -249,9 +245,7 @@ def test_letter_metrics_are_skipped_while_their_tables_do_not_exist(case_source,
     assert sorted(skipped) == ["deliveries", "deliveries", "letters", "letters"]  # once per collector
 
 
-def test_letters_and_deliveries_from_the_contract_tables(case_source, store, calendar):
-    create_contract_tables(store)
-    t0 = "2026-10-12 01:00:00.000000"  # naive UTC, as the store keeps it
+def test_letters_and_deliveries_from_the_letters_tables(case_source, store, calendar):
     letters = [
         # id, unit, tier, status
         (1, "A", "level3", "issued"),
@@ -261,6 +255,8 @@ def test_letters_and_deliveries_from_the_contract_tables(case_source, store, cal
         (5, "B", "level2", "acknowledged"),
         (6, "B", "level2", "overdue"),
         (7, "B", "level1", "overdue"),
+        (8, "B", "reminder", "issued"),  # a numbered notice: not a letter that asks anything
+        (9, None, "reminder", "issued"),  # a data-owner notice has no unit
     ]
     deliveries = [
         # letter, channel, status, created (minutes before now)
@@ -275,17 +271,10 @@ def test_letters_and_deliveries_from_the_contract_tables(case_source, store, cal
     now = dt.datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
     with store.begin() as conn:
         for lid, unit, tier, status in letters:
-            conn.execute(sa.text(
-                "INSERT INTO letters (id, number, year, seq, unit_id, tier, status, issued_at, "
-                "rectify_by) VALUES (:id, :number, 2026, :id, :unit, :tier, :status, :t, :t)"),
-                {"id": lid, "number": f"监预〔2026〕{lid}号", "unit": unit, "tier": tier,
-                 "status": status, "t": t0})
-        for i, (lid, channel, status, minutes) in enumerate(deliveries, 1):
-            conn.execute(sa.text(
-                "INSERT INTO deliveries (id, letter_id, channel, idempotency_key, status, attempts, "
-                "created_at) VALUES (:id, :lid, :channel, :key, :status, 1, :created)"),
-                {"id": i, "lid": lid, "channel": channel, "key": f"{lid}/{channel}", "status": status,
-                 "created": (now.replace(tzinfo=None) - dt.timedelta(minutes=minutes)).isoformat(" ")})
+            add_letter(conn, lid, unit, tier, status, now - dt.timedelta(days=20))
+        for lid, channel, status, minutes in deliveries:
+            created = now - dt.timedelta(minutes=minutes)
+            add_delivery(conn, lid, channel, status, created, created)
     scrape = samples(_collector(store, case_source, now, calendar))
     v = lambda name, **kw: value(scrape, name, **kw)  # noqa: E731
     assert v("sunlight_letters_open", tier="level3", status="issued") == 1
@@ -298,6 +287,8 @@ def test_letters_and_deliveries_from_the_contract_tables(case_source, store, cal
     assert v("sunlight_letters_issued_total", tier="level3") == 3
     assert v("sunlight_letters_issued_total", tier="level2") == 3
     assert v("sunlight_letters_issued_total", tier="level1") == 1
+    assert v("sunlight_letters_issued_total", tier="reminder") == 2
+    assert v("sunlight_letters_open", tier="reminder", status="issued") is None
     assert v("sunlight_letters_overdue", unit="A") == 1
     assert v("sunlight_letters_overdue", unit="B") == 2
     assert v("sunlight_deliveries_total", channel="office_email", result="delivered") == 1

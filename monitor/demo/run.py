@@ -37,6 +37,10 @@ checks:
 letters:
   number_prefix: 监预
   issuer: 中共示范县纪律检查委员会 示范县监察委员会
+routes:
+  - to: [letters_folder]           # catch-all: every letter is written to the folder
+channels:
+  letters_folder: {type: folder, path: letters}
 """
 
 
@@ -98,6 +102,8 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     try:
         store = open_store(settings.state_url())
         outcomes = scan_and_record(engine, store, when, findings.append)
+        from monitor.cycle import deliver, issue
+        issued = issue(engine, store, settings, when)
     finally:
         engine.close()
 
@@ -140,6 +146,9 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
                    f"{settings.sources['approvals'].data_owner}):")
         for f in dq:
             typer.echo(f"  {f.summary}")
+    import datetime as dt
+    typer.echo(f"\n预警函 letters: 发出 {len(issued.issued)} 件（含提醒），投递 "
+               f"{deliver(store, settings, dt.datetime.now(dt.UTC))} 件，见 {folder / 'letters'}")
     typer.echo(f"\n配置 config: {config}\n状态库 state: {folder / 'state.db'}")
     typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
     failed = [o for o in outcomes if not o.ok]
