@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import prometheus_client
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
@@ -366,6 +367,7 @@ def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] |
     ``on_ready`` is called with the base URL once the port is bound and the jobs run.
     """
     _route_library_logs()
+    prometheus_client.disable_created_metrics()  # *_created series double the scrape for nothing
     try:
         daemon = Daemon(config_path, settings)
     except OSError as exc:

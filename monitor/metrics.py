@@ -37,7 +37,14 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from prometheus_client import CollectorRegistry, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client import Counter as PromCounter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -179,6 +186,9 @@ class Metrics:
     def __init__(self, version: str = "") -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        ProcessCollector(registry=r)  # memory, CPU, open files, start time
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.cycle_duration = Histogram(
             "sunlight_cycle_duration_seconds",
             "Wall time of one evaluation cycle of a source (scan, record, letters).",

@@ -226,6 +226,7 @@ def test_no_case_ids_or_people_in_labels(daemon):
     label_values = {v for fam in text_string_to_metric_families(text) for s in fam.samples
                     for v in s.labels.values()}
     assert not {v for v in label_values if v.startswith(("NOW-", "SJJ2026", "ZJJ2026"))}
+    assert "_created" not in text  # switched off: they would double the series
 
 
 def test_promtool_check_metrics_passes_on_a_real_scrape(daemon):
