@@ -127,9 +127,9 @@ class Daemon:
 
     def _tracked(self, fn: Any, *args: Any) -> None:
         """Run a job, counted, so that shutdown knows when the work has ended."""
-        if self.stopping.is_set():
-            return
-        with self._active:
+        with self._active:  # stopping is set under this lock: no job slips past a shutdown
+            if self.stopping.is_set():
+                return
             self._running_jobs += 1
         try:
             fn(*args)
@@ -289,7 +289,8 @@ class Daemon:
     def shutdown(self) -> int:
         grace = self.runtime.settings.server.shutdown_grace.total_seconds()
         log.info("stopping", grace_seconds=grace)
-        self.stopping.set()
+        with self._active:
+            self.stopping.set()
         self.scheduler.shutdown(wait=False)
         with self._active:
             finished = self._active.wait_for(lambda: self._running_jobs == 0, timeout=grace)
