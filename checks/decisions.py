@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import Field
@@ -33,13 +34,19 @@ def _what(d: DecisionRecord) -> str:
     return f"决策{d.decision_id}{when}「{CATEGORY_ZH.get(d.category, d.category)}」"
 
 
+def _money(amount: Decimal | None) -> str | None:
+    if amount is None:
+        return None
+    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else str(amount)
+
+
 def _evidence(d: DecisionRecord) -> dict[str, Any]:
     return {
         "decision_id": d.decision_id, "category": d.category, "method": d.method,
         "meeting_at": d.meeting_at.isoformat() if d.meeting_at else None,
         "materials_sent_at": d.materials_sent_at.isoformat() if d.materials_sent_at else None,
         "should_attend": d.should_attend, "present": d.present, "votes_for": d.votes_for,
-        "amount": str(d.amount) if d.amount is not None else None, "emergency": d.emergency,
+        "amount": _money(d.amount), "emergency": d.emergency,
     }
 
 

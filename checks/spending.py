@@ -49,6 +49,11 @@ def yuan(amount: Decimal) -> str:
     return f"{amount:,.2f}元"
 
 
+def money(amount: Decimal) -> str:
+    """Exact text of an amount, in fen when it has no finer digits: the same on every engine."""
+    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else str(amount)
+
+
 def _what(v: ExpenseRecord) -> str:
     cat = f"，{CATEGORY_ZH.get(v.category, v.category)}" if v.category else ""
     return f"凭证{v.voucher_id}（{yuan(v.amount)}{cat}）"
@@ -61,7 +66,7 @@ def _sig_evidence(v: ExpenseRecord) -> list[dict[str, Any]]:
 
 
 def _evidence(v: ExpenseRecord, **more: Any) -> dict[str, Any]:
-    ev: dict[str, Any] = {"voucher_id": v.voucher_id, "amount": str(v.amount),
+    ev: dict[str, Any] = {"voucher_id": v.voucher_id, "amount": money(v.amount),
                           "category": v.category, "payee": v.payee,
                           "paid_at": v.paid_at.isoformat(), "decision_id": v.decision_id,
                           "signatures": _sig_evidence(v)}
@@ -344,7 +349,7 @@ class LargeAmountWithoutDecision(_VoucherCheck):
         yield self.finding(
             v.voucher_id, v.unit_id,
             f"{_what(v)}达到大额标准{yuan(params.large_amount)}，{why}",
-            evidence=_evidence(v, large_amount=str(params.large_amount), problem=why),
+            evidence=_evidence(v, large_amount=money(params.large_amount), problem=why),
         )
 
 
@@ -426,15 +431,15 @@ class SplitPayment(_VoucherCheck):
                amounts: list[Decimal], total: Decimal, ctx: EvalContext) -> Finding:
         first = g.ids[members[0]]
         days = self.window[(unit_id, payee)]
-        vouchers = [{"voucher_id": g.ids[k], "amount": str(amounts[k]),
+        vouchers = [{"voucher_id": g.ids[k], "amount": money(amounts[k]),
                      "paid_at": dt.datetime.fromtimestamp(g.times[k], ctx.tz).isoformat()}
                     for k in members]
         return self.finding(
             f"{unit_id}:{payee}:{first}", unit_id,
             f"向{payee}在{days}日内分{len(members)}笔支付合计{yuan(total)}，每笔均低于大额标准"
             f"{yuan(g.threshold)}，合计达到标准，疑似拆分规避集体决策",
-            evidence={"payee": payee, "window_days": days, "total": str(total),
-                      "large_amount": str(g.threshold), "vouchers": vouchers},
+            evidence={"payee": payee, "window_days": days, "total": money(total),
+                      "large_amount": money(g.threshold), "vouchers": vouchers},
         )
 
 

@@ -61,6 +61,14 @@ def settings(path: Path) -> Settings:
     return out
 
 
+def load_once(db: SourceDB, table: str, rows: list[dict]) -> None:
+    """Load a table the first time a test's helper asks; later scans reuse it."""
+    done = db.__dict__.setdefault("_loaded", set())
+    if table not in done:
+        db.load(table, rows)
+        done.add(table)
+
+
 def scan(db: SourceDB, write_config, when: dt.datetime, checks: list[str] | None,
          extra: str = "") -> list[Finding]:
     """One engine scan of ``db`` with the given checks (None: all); sorted findings."""
