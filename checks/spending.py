@@ -20,6 +20,7 @@ from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -30,7 +31,7 @@ from checks.registry import register
 from monitor.readers import loaded
 from monitor.records.decisions import DecisionRecord
 from monitor.records.org import PersonInfo
-from monitor.records.spending import ExpenseRecord, Signature
+from monitor.records.spending import ExpenseRecord
 
 ROLE_ZH = {
     "handler": "经办人", "reviewer": "审核人", "area_leader": "分管领导",
@@ -121,32 +122,54 @@ class ChainParams(Params):
                                          description="first matching profile wins")
 
 
-@dataclass(frozen=True, slots=True)
-class VoucherView:
-    """What the F checks share about one voucher (computed once per voucher)."""
+class ChainPlan:
+    """A profile compiled for the hot path: role → stage number, and the roles in order."""
 
-    profile: ChainProfile | None
-    by_role: dict[str, list[Signature]]
-    people: frozenset[str]
+    __slots__ = ("profile", "roles", "stage_of")
+
+    def __init__(self, profile: ChainProfile) -> None:
+        self.profile = profile
+        self.roles = profile.roles
+        self.stage_of = {r: i for i, stage in enumerate(profile.stages) for r in stage}
 
 
-def _view(v: ExpenseRecord, ctx: EvalContext) -> VoucherView:
-    def compute() -> VoucherView:
-        info = ctx.units.get(v.unit_id)
-        kind = info.kind if info else None
+def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> ChainPlan | None:
+    """The voucher's signature profile (first match), cached per unit and category.
+
+    When any profile has an amount band the choice depends on the amount too,
+    and the cache key carries it.
+    """
+    banded = cache.get(_BANDED)
+    if banded is None:
         table = ctx.params.get(SignatureChainIncomplete.id)
-        params = table.for_(v.unit_id, kind) if table is not None else ChainParams()
-        profile = next((p for p in params.profiles if p.applies(v, kind)), None)  # type: ignore[attr-defined]
-        by_role: dict[str, list[Signature]] = {}
-        for s in v.signatures or ():
-            by_role.setdefault(s.role, []).append(s)
-        return VoucherView(profile, by_role, frozenset(s.person_id for s in v.signatures or ()))
+        raws = [table.base, *(d for _, d in table.overrides)] if table is not None else []
+        banded = cache[_BANDED] = any(
+            "min_amount" in p or "below" in p
+            for raw in raws for p in raw.get("profiles") or () if isinstance(p, dict))
+    key = (v.unit_id, v.category, v.amount) if banded else (v.unit_id, v.category)
+    try:
+        return cache[key]  # type: ignore[no-any-return]
+    except KeyError:
+        pass
+    info = ctx.units.get(v.unit_id)
+    kind = info.kind if info else None
+    table = ctx.params.get(SignatureChainIncomplete.id)
+    params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()  # type: ignore[assignment]
+    profile = next((p for p in params.profiles if p.applies(v, kind)), None)
+    plan = cache[key] = ChainPlan(profile) if profile is not None else None
+    return plan
 
-    return ctx.memo(v, "voucher", compute)  # type: ignore[no-any-return]
+
+_BANDED = object()
 
 
 class _VoucherCheck(Check):
+    """F checks read vouchers; ``feed`` returns a tuple (no generator per voucher: hot path)."""
+
     entity = "expenses"
+
+    def __init__(self) -> None:
+        self.plans: dict[Any, ChainPlan | None] = {}
 
 
 @register
@@ -160,21 +183,22 @@ class SignatureChainIncomplete(_VoucherCheck):
              "经村委会主任、村支部书记联签会审后方可入账（003:1253）")
     Params = ChainParams
 
-    def feed(self, v: ExpenseRecord, params: ChainParams, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, v: ExpenseRecord, params: ChainParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if v.signatures is None:
-            return
-        view = _view(v, ctx)
-        if view.profile is None:
-            return
-        missing = [r for r in view.profile.roles if r not in view.by_role]
+            return ()
+        plan = chain_plan(v, ctx, self.plans)
+        if plan is None:
+            return ()
+        signed = v.by_role
+        missing = [r for r in plan.roles if r not in signed]
         if not missing:
-            return
+            return ()
         names = "、".join(role_zh(r) for r in missing)
-        yield self.finding(
+        return (self.finding(
             v.voucher_id, v.unit_id, f"{_what(v)}缺少{names}签字",
-            evidence=_evidence(v, profile=view.profile.name, chain=view.profile.chain,
+            evidence=_evidence(v, profile=plan.profile.name, chain=plan.profile.chain,
                                missing_roles=missing),
-        )
+        ),)
 
 
 class SingleParams(Params):
@@ -190,15 +214,15 @@ class SingleSignature(_VoucherCheck):
     basis = "有效地避免了原先一定程度存在的一把手“一支笔”现象,较好地实现了分权制约"
     Params = SingleParams
 
-    def feed(self, v: ExpenseRecord, params: SingleParams, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, v: ExpenseRecord, params: SingleParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if v.signatures is None:
-            return
-        people = _view(v, ctx).people
+            return ()
+        people = v.signers
         if len(people) >= params.min_signers:
-            return
+            return ()
         who = f"仅由{next(iter(people))}一人签字" if people else "无人签字"
-        yield self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{who}即报销",
-                           evidence=_evidence(v, signers=sorted(people)))
+        return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{who}即报销",
+                             evidence=_evidence(v, signers=sorted(people))),)
 
 
 @register
@@ -209,24 +233,22 @@ class DuplicateRoleSigner(_VoucherCheck):
     cite = "003:467; 003:477"
     basis = "实行审查与批准相分离、定事与办事相分离、承办与监督相分离"
 
-    def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
-        if not v.signatures or len(v.signatures) < 2:
-            return
-        view = _view(v, ctx)
-        if len(view.people) == len(v.signatures):
-            return  # every signature by a different person
-        chain = set(view.profile.roles) if view.profile else None
+    def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> tuple[Finding, ...]:
+        if not v.signatures or len(v.signatures) < 2 or len(v.signers) == len(v.signatures):
+            return ()  # every signature by a different person
+        plan = chain_plan(v, ctx, self.plans)
+        chain = set(plan.roles) if plan else None
         roles_of: dict[str, set[str]] = {}
         for s in v.signatures:
             if chain is None or s.role in chain:
                 roles_of.setdefault(s.person_id, set()).add(s.role)
         doubled = {p: sorted(r) for p, r in sorted(roles_of.items()) if len(r) > 1}
         if not doubled:
-            return
+            return ()
         text = "；".join(f"{p}同时作为{'、'.join(role_zh(r) for r in rs)}签字"
                         for p, rs in doubled.items())
-        yield self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
-                           evidence=_evidence(v, doubled=doubled))
+        return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
+                             evidence=_evidence(v, doubled=doubled)),)
 
 
 class HeadParams(Params):
@@ -247,6 +269,7 @@ class HeadSignsDirectly(_VoucherCheck):
     Params = HeadParams
 
     def __init__(self) -> None:
+        super().__init__()
         self._heads: dict[str, PersonInfo] | None = None
 
     def _head_index(self, ctx: EvalContext) -> dict[str, PersonInfo] | None:
@@ -257,26 +280,26 @@ class HeadSignsDirectly(_VoucherCheck):
             self._heads = {p.person_id: p for p in people if p.is_head}
         return self._heads
 
-    def feed(self, v: ExpenseRecord, params: HeadParams, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, v: ExpenseRecord, params: HeadParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if not v.signatures:
-            return
+            return ()
         if params.categories is not None and v.category not in params.categories:
-            return
-        heads = self._head_index(ctx)
+            return ()
+        heads = self._heads if self._heads is not None else self._head_index(ctx)
         if not heads:
-            return
+            return ()
         hits = []
         for s in v.signatures:
             head = heads.get(s.person_id)
             if head is not None and s.role in params.roles and head.unit_id in (None, v.unit_id):
                 hits.append((head, s.role))
         if not hits:
-            return
+            return ()
         text = "、".join(f"主要负责人{h.name}以{role_zh(r)}身份签字" for h, r in hits)
-        yield self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
-                           evidence=_evidence(v, head_signed=[{"person_id": h.person_id,
-                                                               "name": h.name, "role": r}
-                                                              for h, r in hits]))
+        return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
+                             evidence=_evidence(v, head_signed=[{"person_id": h.person_id,
+                                                                 "name": h.name, "role": r}
+                                                                for h, r in hits])),)
 
 
 class LargeParams(Params):
@@ -338,19 +361,20 @@ class LargeAmountWithoutDecision(_VoucherCheck):
     Params = LargeParams
 
     def __init__(self) -> None:
+        super().__init__()
         self.decisions = _DecisionIndex()
 
-    def feed(self, v: ExpenseRecord, params: LargeParams, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, v: ExpenseRecord, params: LargeParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if v.amount < params.large_amount:
-            return
+            return ()
         why = decision_problem(v, self.decisions, ctx)
         if why is None or (self.decisions.absent and v.decision_id is not None):
-            return  # a cited decision in a source without a decisions table cannot be judged
-        yield self.finding(
+            return ()  # a cited decision in a source without a decisions table cannot be judged
+        return (self.finding(
             v.voucher_id, v.unit_id,
             f"{_what(v)}达到大额标准{yuan(params.large_amount)}，{why}",
             evidence=_evidence(v, large_amount=money(params.large_amount), problem=why),
-        )
+        ),)
 
 
 class SplitParams(Params):
@@ -378,14 +402,18 @@ class SplitPayment(_VoucherCheck):
     Params = SplitParams
 
     def __init__(self) -> None:
+        super().__init__()
         self.groups: dict[tuple[str, str], _Group] = {}
         self.window: dict[tuple[str, str], int] = {}
+        self.thresholds: dict[str, Decimal] = {}
         self.decisions = _DecisionIndex()
 
-    def feed(self, v: ExpenseRecord, params: SplitParams, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, v: ExpenseRecord, params: SplitParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if v.payee is None:
             return ()
-        threshold = params.large_amount or large_amount(v, ctx)
+        threshold = params.large_amount or self.thresholds.get(v.unit_id)
+        if threshold is None:
+            threshold = self.thresholds[v.unit_id] = large_amount(v, ctx)
         if v.amount >= threshold:
             return ()
         if v.decision_id is not None and decision_problem(v, self.decisions, ctx) is None:
@@ -451,15 +479,25 @@ class SignatureOrder(_VoucherCheck):
     cite = "003:567"
     basis = "财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
 
-    def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
-        if not v.signatures or len(v.signatures) < 2:
-            return
-        view = _view(v, ctx)
-        if view.profile is None:
-            return
+    def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> tuple[Finding, ...]:
+        sigs = v.signatures
+        if not sigs or len(sigs) < 2:
+            return ()
+        plan = chain_plan(v, ctx, self.plans)
+        if plan is None:
+            return ()
+        # in time order (ties: earlier stage first) the stages must never go back
+        stage_of = plan.stage_of
+        timed = sorted([(s.signed_at, stage_of[s.role]) for s in sigs
+                        if s.signed_at is not None and s.role in stage_of])
+        if all(a[1] <= b[1] for a, b in pairwise(timed)):
+            return ()
+        return tuple(self._explain(v, plan))
+
+    def _explain(self, v: ExpenseRecord, plan: ChainPlan) -> Iterator[Finding]:
         latest: tuple[str, dt.datetime] | None = None  # the latest signature of earlier stages
-        for stage in view.profile.stages:
-            times = [(s.signed_at, r) for r in stage for s in view.by_role.get(r, ())
+        for stage in plan.profile.stages:
+            times = [(s.signed_at, r) for r in stage for s in v.by_role.get(r, ())
                      if s.signed_at is not None]
             if not times:
                 continue
@@ -469,7 +507,7 @@ class SignatureOrder(_VoucherCheck):
                     v.voucher_id, v.unit_id,
                     f"{_what(v)}{role_zh(first_r)}于{first_t:%Y-%m-%d %H:%M}签字，"
                     f"早于前一环节{role_zh(latest[0])}（{latest[1]:%Y-%m-%d %H:%M}）",
-                    evidence=_evidence(v, profile=view.profile.name, chain=view.profile.chain,
+                    evidence=_evidence(v, profile=plan.profile.name, chain=plan.profile.chain,
                                        out_of_order={"role": first_r, "signed_at": first_t.isoformat(),
                                                      "after_role": latest[0],
                                                      "after_signed_at": latest[1].isoformat()}),

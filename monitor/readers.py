@@ -258,23 +258,21 @@ def read_expenses(src: Source, ctx: ReadContext) -> Iterator[ExpenseRecord | Row
             continue
         previous = key
         try:
-            voucher = parse_expense(row, tz)
+            sigs = tuple([parse_signature(r, tz) for r in kids]) if signatures is not None else None
+        except BadField as err:
+            # a voucher judged on half its signatures would be accused falsely: report the row
+            bad = next(r for r in kids if _fails(r, tz))
+            yield problem("expense_signatures", {**bad, "unit_id": row.get("unit_id")},
+                          "voucher_id", err)
+            continue
+        try:
+            voucher = parse_expense(row, tz, sigs)
             if known is not None and voucher.unit_id not in known:
                 check_unit(voucher.unit_id, ctx)
         except BadField as err:
             yield problem("expenses", row, "voucher_id", err)
             continue
-        if not kids:
-            yield voucher if signatures is not None else replace(voucher, signatures=None)
-            continue
-        try:
-            sigs = tuple(parse_signature(r, tz) for r in kids)
-        except BadField as err:
-            # a voucher judged on half its signatures would be accused falsely: report the row
-            bad = next(r for r in kids if _fails(r, tz))
-            yield problem("expense_signatures", {**bad, "unit_id": voucher.unit_id}, "voucher_id", err)
-            continue
-        yield replace(voucher, signatures=sigs)
+        yield voucher
 
 
 def _fails(row: dict[str, Any], tz: dt.tzinfo) -> bool:
