@@ -77,14 +77,14 @@ def _tables(engine: Any) -> None:
 def _small_tables(engine: Any) -> None:
     import sqlalchemy as sa
 
-    from monitor.demo import spending
+    from monitor.demo import decisions, spending
     from monitor.demo.schema import metadata
 
     t = metadata.tables
     with engine.begin() as conn:
         conn.execute(sa.insert(t["units"]), [{"unit_id": u, "name": n, "kind": k} for u, n, k in UNITS])
         conn.execute(sa.insert(t["people"]), spending.people(UNITS))
-        conn.execute(sa.insert(t["decisions"]), spending.decisions(UNITS))
+        conn.execute(sa.insert(t["decisions"]), decisions.generate(UNITS, flawed=False))
 
 
 def load_sqlite(path: Path, n: int) -> float:

@@ -52,27 +52,10 @@ def people(units: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     return out
 
 
-def decisions(units: list[tuple[str, str, str]], per_unit: int = 4) -> list[dict[str, Any]]:
-    """Decisions ``JC-<unit>-<k>``: k = 0 is a countersign (会签), the rest proper meetings."""
-    out = []
-    for unit_id, _, _ in units:
-        for k in range(per_unit):
-            meeting = dt.datetime(2026, 7, 8 + k, 15)
-            out.append({
-                "decision_id": f"JC-{unit_id}-{k}", "unit_id": unit_id, "category": "large_fund",
-                "method": "countersign" if k == 0 else "meeting", "meeting_at": meeting,
-                "materials_sent_at": None if k == 0 else meeting - dt.timedelta(days=2),
-                "should_attend": None if k == 0 else 7, "present": None if k == 0 else 6,
-                "votes_for": None if k == 0 else 5, "amount": Decimal("500000.00"),
-                "emergency": False,
-            })
-    return out
-
-
 def generate(n: int, units: list[tuple[str, str, str]], *, seed: int = 20261116,
              first: dt.date = dt.date(2026, 8, 3), last: dt.date = dt.date(2026, 11, 13),
              payees_per_unit: int = 40, batch_size: int = 10_000,
-             id_prefix: str = "PZ") -> Iterator[Batch]:
+             id_prefix: str = "PZ", large_share: float = 0.02) -> Iterator[Batch]:
     """``n`` vouchers with their signatures, in batches. Times are naive (local zone)."""
     rng = random.Random(seed)
     days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
@@ -85,7 +68,7 @@ def generate(n: int, units: list[tuple[str, str, str]], *, seed: int = 20261116,
         paid = dt.datetime.combine(rng.choice(days), dt.time(rng.randint(9, 16), rng.choice((0, 30))))
         r = rng.random()
         decision = None
-        if r < 0.02:  # large: usually under a decision, sometimes a 会签 one or none
+        if r < large_share:  # large: usually under a decision, sometimes a 会签 one or none
             amount = Decimal(rng.randint(50_000, 300_000))
             u = rng.random()
             decision = None if u < 0.2 else f"JC-{unit_id}-{0 if u < 0.3 else rng.randint(1, 3)}"
@@ -120,6 +103,20 @@ def as_dicts(rows: list[tuple[Any, ...]], columns: tuple[str, ...]) -> list[dict
     return [dict(zip(columns, r, strict=True)) for r in rows]
 
 
+def split_example(unit_id: str = "ZJJ") -> Batch:
+    """Three payments to one contractor in 20 days, each under 50,000, 60,000 in all."""
+    batch = Batch([], [])
+    for k, day in enumerate((5, 15, 25)):
+        voucher_id = f"PZ-SPLIT-{k + 1}"
+        paid = dt.datetime(2026, 10, day, 15)
+        batch.expenses.append((voucher_id, unit_id, Decimal("20000.00"), "project", "某建筑工程有限公司",
+                               paid, None))
+        for i, role in enumerate(DEPARTMENT_CHAIN):
+            batch.signatures.append((voucher_id, role, signer(unit_id, role),
+                                     paid - dt.timedelta(days=1) + dt.timedelta(hours=i)))
+    return batch
+
+
 #: rows no reader may accept (each becomes a data_quality finding in the demo)
 BAD_EXPENSES: list[dict[str, Any]] = [
     {"voucher_id": "PZ-BAD-1", "unit_id": "MZJ", "amount": Decimal("-300.00"), "category": "travel",
@@ -129,4 +126,4 @@ BAD_EXPENSES: list[dict[str, Any]] = [
 ]
 
 __all__ = ["BAD_EXPENSES", "CATEGORIES", "DEPARTMENT_CHAIN", "EXPENSE_COLUMNS", "SIGNATURE_COLUMNS",
-           "VILLAGE_CHAIN", "Batch", "as_dicts", "decisions", "generate", "people", "signer"]
+           "VILLAGE_CHAIN", "Batch", "as_dicts", "generate", "people", "signer", "split_example"]
