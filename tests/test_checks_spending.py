@@ -235,3 +235,34 @@ def test_a_finance_source_without_signatures_or_decisions_tables(sqlite_db: Sour
     sqlite_db.load("expenses", [voucher("X-1", amount="60000.00", decision="JC-1"),
                                 voucher("X-2", amount="60000.00")])
     assert found(sqlite_db, write_config, extra=LARGE) == [("large_amount_without_decision", "X-2")]
+
+
+def test_a_sites_own_voucher_tables_through_the_mapping(sqlite_db: SourceDB, write_config) -> None:
+    """Vouchers and signatures under the site's names (凭证表 / 签字表) join on the mapped key."""
+    sqlite_db.load("units", UNITS)
+    with sqlite_db.engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE cw_pz (pzh VARCHAR(40), dw VARCHAR(40), je NUMERIC(14, 2), "
+                             "zfsj TIMESTAMP)")
+        conn.exec_driver_sql("CREATE TABLE cw_qz (pzh VARCHAR(40), js VARCHAR(20), ry VARCHAR(40), "
+                             "qzsj TIMESTAMP)")
+        conn.exec_driver_sql("INSERT INTO cw_pz VALUES ('M-2', 'V1', 880.5, '2026-10-16 15:00:00'), "
+                             "('M-1', 'D1', 1200, '2026-10-16 15:00:00')")
+        for role, person in CHAIN_ROWS:
+            conn.exec_driver_sql(f"INSERT INTO cw_qz VALUES ('M-1', '{role}', '{person}', "
+                                 "'2026-10-12 09:00:00')")
+        conn.exec_driver_sql("INSERT INTO cw_qz VALUES ('M-2', 'handler', 'J1', '2026-10-12 09:00:00')")
+    extra = """\
+    entities:
+      expenses:
+        table: cw_pz
+        columns: {voucher_id: pzh, unit_id: dw, amount: je, paid_at: zfsj}
+      expense_signatures:
+        query: SELECT pzh AS voucher_id, js AS role, ry AS person_id, qzsj AS signed_at FROM cw_qz
+"""
+    fs = scan(sqlite_db, write_config, at(2026, 11, 2, 9), ["signature_chain_incomplete"], extra)
+    assert [(f.subject, f.evidence["missing_roles"]) for f in fs] == [
+        ("M-2", ["supervisor", "director", "secretary"])]
+    assert fs[0].evidence["amount"] == "880.50"
+
+
+CHAIN_ROWS = (("handler", "E1"), ("reviewer", "R1"), ("area_leader", "A1"), ("finance_leader", "F1"))
