@@ -237,7 +237,7 @@ class PublicationLate(_Earliest):
     tier = "reminder"
     title = "未按时公开"
     cite = "002:21; 002:131"
-    basis = "未按规定的程序、范围和时间要求公开的"
+    basis = "未按規定的程序、范圍和時間要求公開的"
 
     def finish(self, ctx: EvalContext) -> Iterator[Finding]:
         obs = obligations(ctx)

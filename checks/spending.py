@@ -397,7 +397,8 @@ class SplitPayment(_VoucherCheck):
     tier = "level2"
     title = "拆分支付规避集体决策"
     cite = "ours (evading 003:567, 004:102)"
-    basis = "对于大额的需要经过领导班子会议集体审定（003:567）；拆分为多笔小额支付以规避该要求"
+    basis = ("对于大额的需要经过领导班子会议集体审定（003:567）。"
+             "拆分为多笔小额支付以规避集体审定（本系统规则）")
     needs = ("decisions",)
     Params = SplitParams
 
