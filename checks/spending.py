@@ -136,8 +136,9 @@ class ChainPlan:
 def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> ChainPlan | None:
     """The voucher's signature profile (first match), cached per unit and category.
 
-    When any profile has an amount band the choice depends on the amount too,
-    and the cache key carries it.
+    When a profile has an amount band the choice depends on the amount too:
+    then the profiles are matched per voucher (the cache must not grow with
+    every distinct amount), and only the compiled plans are cached.
     """
     banded = cache.get(_BANDED)
     if banded is None:
@@ -146,17 +147,25 @@ def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> Cha
         banded = cache[_BANDED] = any(
             "min_amount" in p or "below" in p
             for raw in raws for p in raw.get("profiles") or () if isinstance(p, dict))
-    key = (v.unit_id, v.category, v.amount) if banded else (v.unit_id, v.category)
-    try:
-        return cache[key]  # type: ignore[no-any-return]
-    except KeyError:
-        pass
+    key = (v.unit_id, v.category)
+    if not banded:
+        try:
+            return cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
     info = ctx.units.get(v.unit_id)
     kind = info.kind if info else None
     table = ctx.params.get(SignatureChainIncomplete.id)
     params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()  # type: ignore[assignment]
     profile = next((p for p in params.profiles if p.applies(v, kind)), None)
-    plan = cache[key] = ChainPlan(profile) if profile is not None else None
+    if profile is None:
+        plan = None
+    else:
+        plan = cache.get(id(profile))
+        if plan is None:
+            plan = cache[id(profile)] = ChainPlan(profile)
+    if not banded:
+        cache[key] = plan
     return plan
 
 
