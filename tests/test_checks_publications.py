@@ -284,3 +284,23 @@ def test_unreadable_publications_are_data_quality(sqlite_db: SourceDB, write_con
     # none of them counts as published: both villages are missing Q3
     assert sorted(f.subject for f in found if f.check == "publication_missing") == [
         "V1:village_affairs:2026-Q3", "V2:village_affairs:2026-Q3"]
+
+
+def test_due_day_in_the_spring_festival_moves_to_tue_24_feb(sqlite_db: SourceDB, write_config) -> None:
+    """January 2026, due day 15 of February: 15–23 Feb is 春节, so the end of Tue 24 Feb."""
+    sqlite_db.load("units", UNITS)
+    sqlite_db.load("publications", [])
+    extra = """\
+checks:
+  publication_missing:
+    obligations:
+      - {subject: village_finance, units: {ids: [V1]}, period: month,
+         due: {day_of_next_period: 15}, since: 2026-01, until: 2026-01}
+"""
+    assert scan(sqlite_db, write_config, at(2026, 2, 24, 23), ["publication_missing"], extra) == []
+    [f] = scan(sqlite_db, write_config, at(2026, 2, 25, 9), ["publication_missing"], extra)
+    assert (f.subject, f.deadline, f.overdue) == ("V1:village_finance:2026-01",
+                                                  at(2026, 2, 24, 23, 59, 59), 1)
+    # `until` ends the duty: nothing for February or later, even on 1 Dec
+    assert [g.subject for g in scan(sqlite_db, write_config, at(2026, 12, 1, 9),
+                                    ["publication_missing"], extra)] == ["V1:village_finance:2026-01"]
