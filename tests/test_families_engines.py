@@ -161,3 +161,29 @@ def test_every_family_gives_the_same_findings_on_each_engine(source_db: SourceDB
     assert large.evidence["amount"] == "50000.00"
     [split] = [f for f in found if f.check == "split_payment"]
     assert split.evidence["total"] == "55000.00"
+
+
+def test_the_demo_shows_every_family(tmp_path) -> None:
+    """`sunlight demo` builds approvals.db and finance.db: every check of P, F, D, K, R finds something."""
+    from checks.registry import load_all
+    from monitor.demo.run import build_finance, build_sources, write_config
+    from monitor.engine import Engine
+    from tests.test_checks_publications import calendar, settings
+
+    build_sources(tmp_path)
+    build_finance(tmp_path)
+    engine = Engine(settings(write_config(tmp_path)), calendar=calendar())
+    found = []
+    try:
+        outcomes = engine.scan(at(2026, 11, 16, 9), found.append)
+    finally:
+        engine.close()
+    assert [(o.source, o.ok, dict(o.check_errors)) for o in outcomes] == [
+        ("approvals", True, {}), ("finance", True, {})]
+    mine = {cid for cid, cls in load_all().items()
+            if cls.__module__.split(".")[-1] in ("publications", "spending", "decisions",
+                                                 "complaints", "posts")}
+    assert len(mine) == 20  # P 4, F 7, D 4, K 4, R 1
+    assert mine - {f.check for f in found} == set()
+    dq = {(f.source, f.evidence["entity"]) for f in found if f.check == "data_quality"}
+    assert {("approvals", "publications"), ("finance", "expenses"), ("finance", "decisions")} <= dq

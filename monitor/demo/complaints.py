@@ -28,7 +28,7 @@ def complaints(units: list[str], cal: WorkCalendar, n: int = 60, seed: int = 245
                                "received_at": _t(received, rng.randint(9, 16)),
                                "real_name": real_name, "accepted": accepted}
         if not accepted:
-            wait = rng.choice((1, 2, 3, 3, 4, 8))  # calendar days; 8 is late
+            wait = rng.choice((1, 2, 3, 4, 8, 10))  # calendar days; 8 and 10 are late
             row["rejection_notified_at"] = _t(received + dt.timedelta(days=wait))
         else:
             if rng.random() < 0.3:  # needs transferring: usually within 5 working days
@@ -39,6 +39,10 @@ def complaints(units: list[str], cal: WorkCalendar, n: int = 60, seed: int = 245
                 row["result_notified_at"] = _t(notified, 15)
                 row["closed_at"] = _t(notified, 16)
         out.append({k: v for k, v in row.items() if not (isinstance(v, dt.datetime) and v.date() >= as_of)})
+    # 002:248: received Mon 2 Nov 2026, the reason is due by Mon 9 Nov (day 5 is a Saturday)
+    out.append({"complaint_id": "TS2026R001", "unit_id": units[0], "received_at": _t(dt.date(2026, 11, 2)),
+                "real_name": True, "accepted": False,
+                "rejection_notified_at": _t(dt.date(2026, 11, 11))})
     return out
 
 
