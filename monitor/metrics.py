@@ -346,7 +346,7 @@ class StoreCollector(Collector):
         yield from self._calendar(calendar, now.astimezone(settings.tz).date(), settings.tz)
         yield from self._cases()
 
-    # each family below is documented in docs/operations.md, "Metrics"
+    # each family below is documented in README.md, "Operating sunlight" → "Metrics"
 
     def _has(self, conn: sa.Connection, table: str) -> bool:
         present = sa.inspect(conn).has_table(table)
