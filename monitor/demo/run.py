@@ -6,6 +6,7 @@ evaluation runs as of a fixed date so the output is the same on every machine.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -171,8 +172,10 @@ def write_config(folder: Path) -> Path:
 
 def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     """Build, scan, record and summarise. Returns the exit code."""
+    from checks.registry import load_all
     from monitor.cli import load_or_exit, parse_at
     from monitor.console import table
+    from monitor.cycle import deliver, issue
     from monitor.engine import Engine, scan_and_record
     from monitor.store import open_store
 
@@ -189,7 +192,6 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     try:
         store = open_store(settings.state_url())
         outcomes = scan_and_record(engine, store, when, findings.append)
-        from monitor.cycle import deliver, issue
         issued = issue(engine, store, settings, when)
     finally:
         engine.close()
@@ -200,8 +202,6 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(f"评估时点 as of {when:%Y-%m-%d %H:%M} ({settings.timezone})；"
                f"读取 {sum(sum(o.rows_read.values()) for o in outcomes)} 行，"
                f"发现 {len(findings)} 项\n")
-    from checks.registry import load_all
-
     registry = load_all()
     typer.echo(table(["检查项 check", "名称", "数量"],
                      [[c, registry[c].title, n] for c, n in sorted(by_check.items())]))
@@ -232,7 +232,6 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
         typer.echo(f"\n数据质量问题 data quality ({len(dq)}，转各数据源的数据责任单位):")
         for f in dq:
             typer.echo(f"  [{settings.sources[f.source].data_owner or f.source}] {f.summary}")
-    import datetime as dt
     typer.echo(f"\n预警函 letters: 发出 {len(issued.issued)} 件（含提醒），投递 "
                f"{deliver(store, settings, dt.datetime.now(dt.UTC))} 件，见 {folder / 'letters'}")
     typer.echo(f"\n配置 config: {config}\n状态库 state: {folder / 'state.db'}")
