@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -28,7 +27,7 @@ from monitor.clock import LimitUnit
 from monitor.settings import Settings
 from monitor.store import open_store
 from monitor.store.findings import FindingRecorder, finish_run, start_run
-from tests.conftest import at
+from tests.conftest import at, postgres_schema
 
 POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
 
@@ -44,20 +43,9 @@ class State:
 
 
 def pg_schema_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped after: the URL sets its search_path."""
-    if not POSTGRES_URL:
-        pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
-    schema = f"l_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    try:
-        yield sa.engine.make_url(POSTGRES_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-        admin.dispose()
+    """A fresh PostgreSQL schema, dropped after (``tests.conftest.postgres_schema``)."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"], name="state")
