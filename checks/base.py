@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from alerts.config import Tier
 from monitor.calendar import WorkCalendar
-from monitor.clock import Deadline, LimitUnit, SkippedDay
+from monitor.clock import Deadline, DeadlineMemo, LimitUnit, SkippedDay, TraceMemo
 from monitor.records.org import UnitInfo
 
 
@@ -73,6 +74,14 @@ class Finding:
             "evidence": self.evidence,
         }
 
+    def to_json_line(self) -> str:
+        """:meth:`to_json` as one line of JSON, newline included (``scan --format json``).
+
+        orjson, not the stdlib encoder: findings carry long Chinese evidence,
+        and json.dumps took about 25 µs a finding, a tenth of a big scan.
+        """
+        return orjson.dumps(self.to_json()).decode() + "\n"
+
 
 def _number(v: Decimal | int | None) -> int | float | None:
     if v is None:
@@ -83,7 +92,7 @@ def _number(v: Decimal | int | None) -> int | float | None:
 
 
 def deadline_evidence(
-    deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: list[SkippedDay]
+    deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: Sequence[SkippedDay]
 ) -> dict[str, Any]:
     """The calendar trace a person needs to recount a deadline (invariant 9)."""
     return {
@@ -116,6 +125,13 @@ class EvalContext:
     params: Mapping[str, Any] = field(default_factory=dict)  # check id → CheckParams
     _memo_for: object = field(default=None, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: compute_deadline and trace with this calendar, memoised over the scan
+    deadline: DeadlineMemo = field(init=False, repr=False)
+    trace: TraceMemo = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = DeadlineMemo(self.calendar)
+        self.trace = TraceMemo(self.calendar)
 
     def memo(self, record: object, key: str, compute: Any) -> Any:
         """Share a computation among the checks fed the same record (one slot).

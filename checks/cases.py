@@ -20,10 +20,8 @@ from checks.registry import register
 from monitor.clock import (
     UNIT_ZH,
     Deadline,
-    compute_deadline,
     overdue_by,
     time_left,
-    trace,
 )
 from monitor.records.cases import CaseExtension, CaseRecord
 
@@ -60,35 +58,36 @@ def case_timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
 
 
 def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
-    table = ctx.params.get(ExtensionInvalid.id)
-    unit_kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
-    p = table.for_(case.unit_id, unit_kind, case.item_code) if table else ExtensionParams()
-    max_ext = p.max_extension  # type: ignore[attr-defined]
     total = Decimal(0)
     rejected: list[tuple[CaseExtension, str]] = []
-    for ext in sorted(case.extensions, key=lambda e: (e.approved_at is None, e.approved_at or ctx.at)):
-        if not ext.approved_by:
-            rejected.append((ext, "延期未经批准"))
-        elif total + ext.extra > max_ext:
-            rejected.append((ext, f"延期累计超过{_fmt_n(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
-        else:
-            total += ext.extra
+    if case.extensions:  # most cases have none: then no parameters to look up, nothing to sort
+        table = ctx.params.get(ExtensionInvalid.id)
+        unit_kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
+        p = table.for_(case.unit_id, unit_kind, case.item_code) if table else ExtensionParams()
+        max_ext = p.max_extension  # type: ignore[attr-defined]
+        for ext in sorted(case.extensions,
+                          key=lambda e: (e.approved_at is None, e.approved_at or ctx.at)):
+            if not ext.approved_by:
+                rejected.append((ext, "延期未经批准"))
+            elif total + ext.extra > max_ext:
+                rejected.append((ext, f"延期累计超过{_fmt_n(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
+            else:
+                total += ext.extra
     pauses = case.clock_pauses
-    promised = compute_deadline(
-        case.accepted_at, case.promised_limit + total, case.limit_unit, ctx.calendar, pauses
-    )
+    # (only the limit's value matters to the deadline: no sum without extensions)
+    promised_limit = case.promised_limit + total if total else case.promised_limit
+    promised = ctx.deadline(case.accepted_at, promised_limit, case.limit_unit, pauses)
     statutory = None
     if case.statutory_limit is not None:
-        statutory = compute_deadline(
-            case.accepted_at, case.statutory_limit + total, case.limit_unit, ctx.calendar, pauses
-        )
+        statutory_limit = case.statutory_limit + total if total else case.statutory_limit
+        statutory = ctx.deadline(case.accepted_at, statutory_limit, case.limit_unit, pauses)
     return CaseTiming(total, tuple(rejected), promised, statutory)
 
 
 def _case_evidence(case: CaseRecord, deadline: Deadline, limit: Decimal,
                    ctx: EvalContext, until: dt.date | None = None) -> dict[str, Any]:
     ev = deadline_evidence(deadline, case.accepted_at, limit,
-                           trace(case.accepted_at, deadline, ctx.calendar, case.clock_pauses, until))
+                           ctx.trace(case.accepted_at, deadline, case.clock_pauses, until))
     ev.update(
         case_id=case.case_id,
         item_code=case.item_code,
@@ -226,8 +225,7 @@ class StepOverdue(Check):
 
     def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
         for step in case.steps:
-            deadline = compute_deadline(step.started_at, step.step_limit, step.limit_unit,
-                                        ctx.calendar)
+            deadline = ctx.deadline(step.started_at, step.step_limit, step.limit_unit)
             assert deadline.at is not None and deadline.display is not None
             end = step.finished_at or ctx.at
             if end < deadline.at:
@@ -240,8 +238,8 @@ class StepOverdue(Check):
                 f"时限{_fmt_n(step.step_limit)}{unit_zh}，{state}，超时{_fmt_n(late)}{unit_zh}"
             )
             ev = deadline_evidence(deadline, step.started_at, step.step_limit,
-                                   trace(step.started_at, deadline, ctx.calendar,
-                                         until=end.astimezone(ctx.tz).date()))
+                                   ctx.trace(step.started_at, deadline,
+                                             until=end.astimezone(ctx.tz).date()))
             ev.update(case_id=case.case_id, seq=step.seq, step=step.name, handler=step.handler,
                       finished_at=step.finished_at.isoformat() if step.finished_at else None,
                       as_of=ctx.at.isoformat())

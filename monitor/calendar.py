@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +48,7 @@ HOLIDAY_NAMES_ZH = {
     "Anti-Fascist 70th Day": "中国人民抗日战争暨世界反法西斯战争胜利70周年纪念日",
 }
 
+_ONE_DAY = dt.timedelta(days=1)
 WEEKEND = "周末"
 UNCOVERED = "日历未覆盖(按周一至周五推定)"
 
@@ -226,6 +227,22 @@ class WorkCalendar:
     def day_info(self, d: dt.date) -> DayInfo:
         i = self._index(d)
         return DayInfo(d, bool(self._work[i]), self._reason.get(i), bool(self._covered[i]))
+
+    def days(self, first: dt.date, last: dt.date) -> Iterator[tuple[dt.date, bool, str | None, bool]]:
+        """``(date, workday, reason, covered)`` for each day first..last: :meth:`day_info` in bulk.
+
+        The evidence trace walks every day of every finding's span (hundreds
+        of thousands of findings in a big scan), so this reads the arrays
+        directly instead of building a DayInfo per day.
+        """
+        if last < first:
+            return
+        lo, hi = self._index(first), self._index(last)
+        work, covered, reasons = self._work, self._covered, self._reason
+        d = first
+        for i in range(lo, hi + 1):
+            yield d, bool(work[i]), reasons.get(i), bool(covered[i])
+            d += _ONE_DAY
 
     def workdays_between(self, a: dt.date, b: dt.date) -> int:
         """Working days d with a < d <= b (0 when b <= a)."""

@@ -104,7 +104,7 @@ def scan(
 
     def sink(f):
         if fmt == "json":
-            sys.stdout.write(json.dumps(f.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.write(f.to_json_line())
         else:
             rows.append(f)
 

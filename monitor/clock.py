@@ -27,6 +27,7 @@ from enum import StrEnum
 from monitor.calendar import WorkCalendar
 
 ONE_DAY = dt.timedelta(days=1)
+ONE_SECOND = dt.timedelta(seconds=1)
 
 
 class LimitUnit(StrEnum):
@@ -34,6 +35,10 @@ class LimitUnit(StrEnum):
     day = "day"
     hour = "hour"
 
+
+#: LimitUnit.hour is an Enum class attribute look-up (~130 ns on CPython 3.11);
+#: the memo below asks it for every deadline of a scan.
+_HOUR = LimitUnit.hour
 
 UNIT_ZH = {LimitUnit.workday: "个工作日", LimitUnit.day: "日", LimitUnit.hour: "小时"}
 
@@ -69,7 +74,7 @@ class Deadline:
     @property
     def display(self) -> dt.datetime | None:
         """The last second that is on time: what people read as "due"."""
-        return None if self.at is None else self.at - dt.timedelta(seconds=1)
+        return None if self.at is None else self.at - ONE_SECOND
 
 
 def _ceil_units(limit: Decimal | int) -> int:
@@ -138,6 +143,31 @@ def compute_deadline(
     at = dt.datetime.combine(due + ONE_DAY, dt.time(), tzinfo=tz)
     rolled = nominal if nominal is not None and nominal != due else None
     return Deadline(at, due, unit, cal.uncovered_between(accepted, due), rolled)
+
+
+class DeadlineMemo:
+    """:func:`compute_deadline` for the many records of one scan, with one calendar.
+
+    Without pauses, a day-counted deadline depends only on the start *date*
+    (and zone), the limit and the unit: the time of day does not count. A
+    million cases share a few thousand such keys, so those deadlines are
+    computed once each (a Deadline is immutable, so sharing it is safe).
+    Hour limits and paused cases are computed every time.
+    """
+
+    def __init__(self, cal: WorkCalendar) -> None:
+        self.cal = cal
+        self._memo: dict[tuple[dt.date, dt.tzinfo | None, Decimal | int, LimitUnit], Deadline] = {}
+
+    def __call__(self, start: dt.datetime, limit: Decimal | int, unit: LimitUnit,
+                 pauses: Sequence[Pause] = ()) -> Deadline:
+        if pauses or unit is _HOUR:
+            return compute_deadline(start, limit, unit, self.cal, pauses)
+        key = (start.date(), start.tzinfo, limit, unit)
+        deadline = self._memo.get(key)
+        if deadline is None:
+            deadline = self._memo[key] = compute_deadline(start, limit, unit, self.cal)
+        return deadline
 
 
 def _hour_deadline(start: dt.datetime, hours: Decimal, pauses: Sequence[Pause]) -> Deadline:
@@ -253,21 +283,47 @@ def trace(
     first = start.date() + ONE_DAY
     last = until or deadline.due_date or first
     paused = _day_pauses(pauses, tz)
+    by_workday = deadline.unit is LimitUnit.workday
+    rolled_from, due = deadline.rolled_from, deadline.due_date
     out: list[SkippedDay] = []
-    d = first
-    while d <= last:
-        info = cal.day_info(d)
-        if any(s < d and (e is None or d <= e) for s, e in paused):
+    for d, workday, reason, covered in cal.days(first, last):
+        if paused and any(s < d and (e is None or d <= e) for s, e in paused):
             out.append(SkippedDay(d, "暂停计时"))
-        elif deadline.unit is LimitUnit.workday and not info.workday:
-            out.append(SkippedDay(d, info.reason or "非工作日"))
-        elif deadline.rolled_from is not None and deadline.rolled_from <= d < (
-            deadline.due_date or d
-        ):
-            out.append(SkippedDay(d, f"{info.reason or '非工作日'}，期限顺延"))
-        elif info.workday and info.reason:
-            out.append(SkippedDay(d, info.reason))
-        elif not info.covered:
-            out.append(SkippedDay(d, info.reason or "日历未覆盖"))
-        d += ONE_DAY
+        elif by_workday and not workday:
+            out.append(SkippedDay(d, reason or "非工作日"))
+        elif rolled_from is not None and rolled_from <= d < (due or d):
+            out.append(SkippedDay(d, f"{reason or '非工作日'}，期限顺延"))
+        elif workday and reason:
+            out.append(SkippedDay(d, reason))
+        elif not covered:
+            out.append(SkippedDay(d, reason or "日历未覆盖"))
     return out
+
+
+class TraceMemo:
+    """:func:`trace` for the findings of one scan, the traces of unpaused records memoised.
+
+    Without pauses a trace depends only on the start date (and zone), the
+    deadline and ``until``: late cases accepted on the same day for the same
+    item and still open share one. A trace lists every weekend of its span
+    (dozens of days), so the memo holds at most ``limit`` traces and starts
+    afresh when full, which bounds its memory. Traces are returned as tuples
+    because they are shared.
+    """
+
+    def __init__(self, cal: WorkCalendar, limit: int = 10_000) -> None:
+        self.cal, self.limit = cal, limit
+        self._memo: dict[tuple[dt.date, dt.tzinfo | None, Deadline, dt.date | None],
+                         tuple[SkippedDay, ...]] = {}
+
+    def __call__(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
+                 until: dt.date | None = None) -> tuple[SkippedDay, ...]:
+        if pauses:
+            return tuple(trace(start, deadline, self.cal, pauses, until))
+        key = (start.date(), start.tzinfo, deadline, until)
+        skipped = self._memo.get(key)
+        if skipped is None:
+            if len(self._memo) >= self.limit:
+                self._memo.clear()
+            skipped = self._memo[key] = tuple(trace(start, deadline, self.cal, (), until))
+        return skipped

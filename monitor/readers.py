@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -98,19 +98,23 @@ class _Children:
     def __init__(self, rows: Iterator[dict[str, Any]], key_field: str = "case_id") -> None:
         self._rows = rows
         self._key_field = key_field
-        self._head: dict[str, Any] | None = next(rows, None)
+        self._advance()
+
+    def _advance(self) -> None:
+        # the head's key is kept as text: most calls only compare it and return
+        self._head: dict[str, Any] | None = next(self._rows, None)
+        k = None if self._head is None else self._head.get(self._key_field)
+        self._head_key = "" if k is None else str(k)
 
     def take(self, key: str) -> list[dict[str, Any]]:
         """All rows for ``key``; rows for smaller keys (orphans) are skipped."""
         out: list[dict[str, Any]] = []
         while self._head is not None:
-            k = self._head.get(self._key_field)
-            ks = "" if k is None else str(k)
-            if ks < key:
-                self._head = next(self._rows, None)
-            elif ks == key:
+            if self._head_key < key:
+                self._advance()
+            elif self._head_key == key:
                 out.append(self._head)
-                self._head = next(self._rows, None)
+                self._advance()
             else:
                 break
         return out
@@ -163,37 +167,49 @@ def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProble
             yield problem("cases", row, "case_id", BadField("case_id", "办件编号重复"))
             continue
         previous = key
+        children, bad_child = _parse_children(kids, ctx)
         try:
-            case = parse_case(row, ctx.tz)
+            case = parse_case(row, ctx.tz, **children)
             check_unit(case.unit_id, ctx)
         except BadField as err:
             yield problem("cases", row, "case_id", err)
             continue
-        yield _attach(case, kids, ctx)
+        if bad_child is not None:
+            # A case whose pause cannot be read would get a wrong deadline, and a
+            # wrong deadline accuses someone falsely: better to report the row than guess.
+            entity, child_row, err = bad_child
+            yield problem(entity, {**child_row, "unit_id": case.unit_id}, "case_id", err)
+            continue
+        yield case
 
 
-def _attach(case: CaseRecord, kids: dict[str, list[dict[str, Any]]],
-            ctx: ReadContext) -> CaseRecord | RowProblem:
-    """Parse the children; a bad child row makes the whole case a row problem.
+_CHILD_PARSERS = (("pauses", "case_pauses", parse_pause),
+                  ("extensions", "case_extensions", parse_extension),
+                  ("steps", "case_steps", parse_step))
 
-    A case whose pause cannot be read would get a wrong deadline, and a wrong
-    deadline accuses someone falsely: better to report the row than guess.
+
+def _parse_children(kids: dict[str, list[dict[str, Any]]], ctx: ReadContext
+                    ) -> tuple[dict[str, tuple[Any, ...]], tuple[str, dict[str, Any], BadField] | None]:
+    """A case's child records by attribute, or the first child row that cannot be read.
+
+    Parsed before the case itself so that the CaseRecord is built once, with
+    its children (copying a frozen record with replace() cost more than the
+    parsing). The case's own problems still come first: see read_cases.
     """
-    parsers = (("pauses", "case_pauses", parse_pause), ("extensions", "case_extensions",
-               parse_extension), ("steps", "case_steps", parse_step))
+    if not any(kids.values()):
+        return {}, None  # most cases
     attached: dict[str, tuple[Any, ...]] = {}
-    for attr, entity, parse in parsers:
+    for attr, entity, parse in _CHILD_PARSERS:
         items = []
         for row in kids[attr]:
             try:
                 items.append(parse(row, ctx.tz))
             except BadField as err:
-                row = {**row, "unit_id": case.unit_id}
-                return problem(entity, row, "case_id", err)
+                return {}, (entity, row, err)
         attached[attr] = tuple(items)
-    steps = tuple(sorted(attached.pop("steps"), key=lambda s: s.seq))
-    pauses = tuple(sorted(attached.pop("pauses"), key=lambda p: p.started_at))
-    return replace(case, pauses=pauses, steps=steps, **attached)
+    attached["steps"] = tuple(sorted(attached["steps"], key=lambda s: s.seq))
+    attached["pauses"] = tuple(sorted(attached["pauses"], key=lambda p: p.started_at))
+    return attached, None
 
 
 # --- families P, F, D, K, R (issue #5) ------------------------------------------------

@@ -210,7 +210,11 @@ class Source:
                 result = conn.execution_options(
                     stream_results=True, yield_per=self.config.chunk_size
                 ).execute(stmt)
-                yield (dict(r) for r in result.mappings())
+                # Plain rows zipped with the keys: a RowMapping per row, then a
+                # dict of it, cost twice as much (a million cases: seconds).
+                keys = tuple(result.keys())
+                yield (dict(zip(keys, row, strict=True))
+                       for chunk in result.partitions() for row in chunk)
         except sa.exc.SQLAlchemyError as exc:
             raise SourceError(self.name, _short(exc)) from exc
 

@@ -43,11 +43,15 @@ _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%
 
 def text(row: dict[str, Any], field: str, *, required: bool = True) -> str | None:
     v = row.get(field)
-    if v is None or (isinstance(v, str) and not v.strip()):
-        if required:
-            raise BadField(field, "缺失")
-        return None
-    return str(v).strip()
+    if isinstance(v, str):  # the common case first: one strip, no str() copy
+        s = v.strip()
+        if s:
+            return s
+    elif v is not None:
+        return str(v).strip()
+    if required:
+        raise BadField(field, "缺失")
+    return None
 
 
 def timestamp(
@@ -78,7 +82,10 @@ def timestamp(
                 raise BadField(field, f"时间无法识别：{s!r}") from None
     else:
         raise BadField(field, f"时间无法识别：{v!r}")
-    out = out.replace(tzinfo=tz) if out.tzinfo is None else out.astimezone(tz)
+    # combine() rather than out.replace(tzinfo=tz): the same value (fold
+    # included), but replace() with a keyword costs ~1.4 µs on CPython 3.11
+    # against ~0.3 µs, and a big scan reads millions of timestamps.
+    out = dt.datetime.combine(out.date(), out.time(), tz) if out.tzinfo is None else out.astimezone(tz)
     if not SPAN_FIRST <= out.date() <= SPAN_LAST:
         raise BadField(field, f"时间{out.date()}超出{SPAN_FIRST.year}–{SPAN_LAST.year}年范围")
     return out
@@ -93,7 +100,9 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
             raise BadField(field, "缺失")
         return None
     try:
-        d = Decimal(str(v).strip())
+        # A Decimal or int from the driver is already exact (str() round-trips
+        # it unchanged), so skip the text detour; floats and text go through it.
+        d = v if isinstance(v, Decimal) else Decimal(v) if type(v) is int else Decimal(str(v).strip())
     except InvalidOperation:
         raise BadField(field, f"不是数字：{v!r}") from None
     if not d.is_finite():
@@ -109,6 +118,9 @@ def plain(d: Decimal) -> str:
 
 
 def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | None:
+    v = row.get(field)
+    if type(v) is int and v >= 0:  # an integer column: nothing to check or convert
+        return v
     d = decimal(row, field, required=required)
     if d is None:
         return None

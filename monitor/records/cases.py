@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 from monitor.clock import LimitUnit, Pause
@@ -14,6 +13,7 @@ from monitor.records.base import BadField, choice, decimal, integer, text, times
 OUTCOMES = frozenset({"approved", "refused", "not_accepted", "withdrawn", "transferred"})
 PAUSE_KINDS = frozenset({"supplement", "special_procedure"})
 UNITS = frozenset(u.value for u in LimitUnit)
+_UNIT_BY_NAME = {u.value: u for u in LimitUnit}  # LimitUnit(name) is a slow Enum call per row
 
 CASE_FIELDS = (
     "case_id", "unit_id", "item_code", "item_name", "handler", "accepted_at",
@@ -75,8 +75,13 @@ class CaseRecord:
     extensions: tuple[CaseExtension, ...] = ()
     steps: tuple[CaseStep, ...] = ()
 
-    @cached_property
+    @property
     def clock_pauses(self) -> tuple[Pause, ...]:
+        # A plain property: most cases have no pause, and Python 3.11's
+        # cached_property takes a lock on every access, which cost more than
+        # rebuilding the few Pause objects of the cases that have them.
+        if not self.pauses:
+            return ()
         return tuple(p.as_pause() for p in self.pauses)
 
     def as_of(self, at: dt.datetime) -> CaseRecord | None:
@@ -91,28 +96,34 @@ class CaseRecord:
         changed: dict[str, Any] = {}
         if self.completed_at is not None and self.completed_at > at:
             changed.update(completed_at=None, outcome=None, outcome_reason=None)
-        pauses = tuple(
-            p if p.ended_at is None or p.ended_at <= at else replace(p, ended_at=None)
-            for p in self.pauses
-            if p.started_at <= at
-        )
-        if pauses != self.pauses:
-            changed["pauses"] = pauses
-        exts = tuple(e for e in self.extensions if e.approved_at is None or e.approved_at <= at)
-        if exts != self.extensions:
-            changed["extensions"] = exts
-        steps = tuple(
-            s if s.finished_at is None or s.finished_at <= at else replace(s, finished_at=None)
-            for s in self.steps
-            if s.started_at <= at
-        )
-        if steps != self.steps:
-            changed["steps"] = steps
+        # (most cases have no children: the ``if``s skip building empty tuples)
+        if self.pauses:
+            pauses = tuple(
+                p if p.ended_at is None or p.ended_at <= at else replace(p, ended_at=None)
+                for p in self.pauses
+                if p.started_at <= at
+            )
+            if pauses != self.pauses:
+                changed["pauses"] = pauses
+        if self.extensions:
+            exts = tuple(e for e in self.extensions if e.approved_at is None or e.approved_at <= at)
+            if exts != self.extensions:
+                changed["extensions"] = exts
+        if self.steps:
+            steps = tuple(
+                s if s.finished_at is None or s.finished_at <= at else replace(s, finished_at=None)
+                for s in self.steps
+                if s.started_at <= at
+            )
+            if steps != self.steps:
+                changed["steps"] = steps
         return replace(self, **changed) if changed else self
 
 
-def parse_case(row: dict[str, Any], tz: dt.tzinfo) -> CaseRecord:
-    """A ``cases`` row → CaseRecord (children are attached by the reader)."""
+def parse_case(row: dict[str, Any], tz: dt.tzinfo, *, pauses: tuple[CasePause, ...] = (),
+               extensions: tuple[CaseExtension, ...] = (),
+               steps: tuple[CaseStep, ...] = ()) -> CaseRecord:
+    """A ``cases`` row → CaseRecord, with the children the reader parsed (sorted) already."""
     accepted_at = timestamp(row, "accepted_at", tz)
     completed_at = timestamp(row, "completed_at", tz, required=False)
     assert accepted_at is not None
@@ -132,10 +143,13 @@ def parse_case(row: dict[str, Any], tz: dt.tzinfo) -> CaseRecord:
         accepted_at=accepted_at,
         promised_limit=promised,  # type: ignore[arg-type]
         statutory_limit=statutory,
-        limit_unit=LimitUnit(unit),
+        limit_unit=_UNIT_BY_NAME[unit],  # type: ignore[index]
         completed_at=completed_at,
         outcome=outcome,
         outcome_reason=text(row, "outcome_reason", required=False),
+        pauses=pauses,
+        extensions=extensions,
+        steps=steps,
     )
 
 
@@ -171,7 +185,7 @@ def parse_step(row: dict[str, Any], tz: dt.tzinfo) -> CaseStep:
         started_at=started,
         finished_at=finished,
         step_limit=decimal(row, "step_limit"),  # type: ignore[arg-type]
-        limit_unit=LimitUnit(choice(row, "limit_unit", UNITS, default="workday")),
+        limit_unit=_UNIT_BY_NAME[choice(row, "limit_unit", UNITS, default="workday")],  # type: ignore[index]
     )
 
 
