@@ -45,8 +45,8 @@ from sqlalchemy.engine import Engine as SAEngine
 
 from monitor import cycle
 from monitor.calendar import WorkCalendar
-from monitor.engine import load_calendar
-from monitor.metrics import CaseTallies, Metrics, StoreCollector, TallyingEngine
+from monitor.engine import Engine, load_calendar
+from monitor.metrics import CaseTallies, Metrics, StoreCollector
 from monitor.scheduler import make_scheduler, schedule_jobs
 from monitor.settings import ConfigError, Settings, load_settings
 from monitor.sources import safe_url
@@ -64,7 +64,7 @@ class Runtime:
     """One loaded configuration and what was built from it."""
 
     settings: Settings
-    engine: TallyingEngine
+    engine: Engine
     store: SAEngine
     store_url: str
     calendar: WorkCalendar
@@ -101,7 +101,8 @@ class Daemon:
 
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
         calendar = _calendar(settings)
-        engine = TallyingEngine(settings, self.tallies, self.stopping, calendar=calendar)
+        engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
+                        stop_requested=self.stopping.is_set)
         url = settings.state_url()
         store = old.store if old is not None and old.store_url == url else open_store(url)
         return Runtime(settings, engine, store, url, calendar)

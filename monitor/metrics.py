@@ -13,7 +13,7 @@ Three kinds of numbers, each from where it is true:
 - **What the sources look like** (cases open and overdue per unit, the 30-day
   on-time rate: the unit scorecard, 绩效评估): these are not findings, so the
   store cannot answer them, and reading the source a second time would double
-  the load on databases we promise to tread lightly on. :class:`TallyingEngine`
+  the load on databases we promise to tread lightly on. :class:`CaseTallies`
   counts them while the engine streams the cases anyway, reusing the deadline
   the case checks already computed (``checks.cases.case_timing`` is memoised
   per record), and publishes the tally of a source only when its scan was
@@ -31,7 +31,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,12 +50,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine as SAEngine
 
-from checks.base import EvalContext, Finding
+from checks.base import EvalContext
 from monitor.calendar import WorkCalendar
-from monitor.engine import Engine, SourceOutcome
+from monitor.engine import SourceOutcome
 from monitor.records.cases import CaseRecord
 from monitor.settings import Settings
-from monitor.sources import Source, SourceError
 from monitor.store.letters_models import OPEN_STATUSES
 
 log = structlog.get_logger("sunlight.metrics")
@@ -103,11 +102,31 @@ class CaseTally:
 
 
 class CaseTallies:
-    """The last complete tally of each source; shared by the engines across reloads."""
+    """The last complete tally of each source; shared by the engines across reloads.
+
+    A :class:`monitor.engine.ScanWatcher`: it counts the cases while the engine
+    streams them for the checks (no second read of the source), and publishes a
+    source's tally only when its scan saw every record.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_source: dict[str, CaseTally] = {}
+        self._counting: dict[str, CaseTally] = {}  # a source scans in one thread at a time
+
+    def begin(self, source: str, at: dt.datetime) -> Callable[[Any, EvalContext], None]:
+        tally = self._counting[source] = CaseTally(at)
+
+        def count(record: Any, ctx: EvalContext) -> None:
+            if isinstance(record, CaseRecord):
+                tally.add(record, ctx)
+
+        return count
+
+    def end(self, source: str, outcome: SourceOutcome) -> None:
+        tally = self._counting.pop(source, None)
+        if tally is not None and outcome.ok:
+            self.publish(source, tally)
 
     def publish(self, source: str, tally: CaseTally) -> None:
         with self._lock:
@@ -122,52 +141,6 @@ class CaseTallies:
     def snapshot(self) -> dict[str, CaseTally]:
         with self._lock:
             return dict(self._by_source)
-
-
-class TallyingEngine(Engine):
-    """The engine, plus the case tally and a way to abandon a scan when the daemon stops.
-
-    Stopping is checked between records: the scan then fails with a
-    :class:`SourceError`, so its run is recorded as not complete and resolves
-    nothing; the findings already upserted are true and stay.
-    """
-
-    def __init__(self, settings: Settings, tallies: CaseTallies,
-                 stopping: threading.Event | None = None, **kw: Any) -> None:
-        super().__init__(settings, **kw)
-        self.tallies = tallies
-        self.stopping = stopping
-        self._counting: dict[str, CaseTally] = {}  # by source; a source scans in one thread at a time
-
-    def scan_source(self, src: Source, at: dt.datetime, sink: Callable[[Finding], None]
-                    ) -> SourceOutcome:
-        tally = self._counting[src.name] = CaseTally(at.astimezone(self.settings.tz))
-        try:
-            outcome = super().scan_source(src, at, sink)
-        finally:
-            self._counting.pop(src.name, None)
-        if outcome.ok:
-            self.tallies.publish(src.name, tally)
-        return outcome
-
-    def _records(self, src, entity, rctx, at, out, emit):  # type: ignore[no-untyped-def]
-        """The engine's record stream, ended between two records when the daemon stops.
-
-        ``closing`` ends the source's cursor at once (not whenever the garbage
-        collector gets to it), while the connection is still there to end it.
-        """
-        with closing(super()._records(src, entity, rctx, at, out, emit)) as records:
-            for record in records:
-                if self.stopping is not None and self.stopping.is_set():
-                    raise SourceError(src.name, "abandoned: the daemon is shutting down")
-                yield record
-
-    def _feed(self, feeders, record, ctx, out, emit) -> None:  # type: ignore[no-untyped-def]
-        super()._feed(feeders, record, ctx, out, emit)
-        if isinstance(record, CaseRecord):
-            tally = self._counting.get(ctx.source)
-            if tally is not None:
-                tally.add(record, ctx)
 
 
 # --- the registry ----------------------------------------------------------------
@@ -489,4 +462,4 @@ def _utc(value: Any) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
-__all__ = ["CaseTallies", "CaseTally", "Metrics", "StoreCollector", "TallyingEngine"]
+__all__ = ["CaseTallies", "CaseTally", "Metrics", "StoreCollector"]

@@ -18,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from monitor.calendar import WorkCalendar
-from monitor.engine import scan_and_record
-from monitor.metrics import CaseTallies, StoreCollector, TallyingEngine
+from monitor.engine import Engine, scan_and_record
+from monitor.metrics import CaseTallies, StoreCollector
 from monitor.settings import load_settings
 from monitor.store import FindingRow, ScanRun, open_store
 from monitor.store.letters_models import DeliveryRow, LetterRow
@@ -123,7 +123,7 @@ def case_source(tmp_path_factory):
 
 def test_case_tally_counts_open_overdue_and_on_time_per_unit(case_source, calendar):
     tallies = CaseTallies()
-    engine = TallyingEngine(case_source, tallies, calendar=calendar)
+    engine = Engine(case_source, calendar=calendar, watchers=[tallies])
     findings = []
     try:
         [outcome] = engine.scan(AS_OF, findings.append)
@@ -142,7 +142,7 @@ def test_case_tally_counts_open_overdue_and_on_time_per_unit(case_source, calend
 
 def test_case_gauges_and_scorecard_ratio(case_source, calendar, tmp_path):
     tallies = CaseTallies()
-    engine = TallyingEngine(case_source, tallies, calendar=calendar)
+    engine = Engine(case_source, calendar=calendar, watchers=[tallies])
     try:
         engine.scan(AS_OF, lambda f: None)
     finally:
@@ -164,7 +164,7 @@ def test_case_gauges_and_scorecard_ratio(case_source, calendar, tmp_path):
 
 def test_failed_scan_keeps_the_previous_tally(case_source, calendar, tmp_path):
     tallies = CaseTallies()
-    engine = TallyingEngine(case_source, tallies, calendar=calendar)
+    engine = Engine(case_source, calendar=calendar, watchers=[tallies])
     try:
         engine.scan(AS_OF, lambda f: None)
     finally:
@@ -172,7 +172,7 @@ def test_failed_scan_keeps_the_previous_tally(case_source, calendar, tmp_path):
     before = tallies.snapshot()["main"]
     # the same source name, now pointing at a database that is not there
     missing = load_settings(_write_config(tmp_path, f"sqlite:///{tmp_path / 'gone.db'}"))
-    engine = TallyingEngine(missing, tallies, calendar=calendar)
+    engine = Engine(missing, calendar=calendar, watchers=[tallies])
     try:
         [outcome] = engine.scan(AS_OF, lambda f: None)
     finally:
@@ -184,7 +184,8 @@ def test_failed_scan_keeps_the_previous_tally(case_source, calendar, tmp_path):
 def test_stopping_abandons_the_scan_between_records(case_source, calendar):
     stopping = threading.Event()
     stopping.set()
-    engine = TallyingEngine(case_source, CaseTallies(), stopping, calendar=calendar)
+    engine = Engine(case_source, calendar=calendar, watchers=[CaseTallies()],
+                    stop_requested=stopping.is_set)
     try:
         [outcome] = engine.scan(AS_OF, lambda f: None)
     finally:
@@ -211,7 +212,7 @@ def _collector(store: sa.Engine, settings, now: dt.datetime, calendar: WorkCalen
 
 
 def test_open_findings_by_check_unit_tier_match_the_store(case_source, calendar, store):
-    engine = TallyingEngine(case_source, CaseTallies(), calendar=calendar)
+    engine = Engine(case_source, calendar=calendar, watchers=[CaseTallies()])
     try:
         scan_and_record(engine, store, AS_OF)
     finally:
