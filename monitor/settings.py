@@ -303,14 +303,14 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
 def _check_semantics(settings: Settings, path: Path) -> None:
     """Cross-field checks pydantic cannot express locally."""
     from checks.registry import validate_checks_config  # the registry imports settings types
-    from monitor.calendar import CalendarError, WorkCalendar
+    from monitor.calendar import CalendarError, load_overrides
 
     try:
         validate_checks_config(settings.checks)
     except ConfigError as exc:
         raise ConfigError(path, exc.key, exc.problem) from None
     try:
-        WorkCalendar.from_files([settings.resolve(p) for p in settings.calendar.overrides])
+        load_overrides([settings.resolve(p) for p in settings.calendar.overrides])
     except CalendarError as exc:
         raise ConfigError(path, "calendar.overrides", str(exc)) from None
     from alerts.config import validate_alerts
