@@ -115,6 +115,19 @@ def load_override(path: Path) -> YearOverride:
         raise CalendarError(f"{path}: {loc}: {err['msg']}") from exc
 
 
+def load_overrides(paths: Iterable[Path]) -> list[YearOverride]:
+    """Read override files (one year each); the same year twice is an error."""
+    seen: dict[int, Path] = {}
+    out = []
+    for p in map(Path, paths):
+        o = load_override(p)
+        if o.year in seen:
+            raise CalendarError(f"{p}: year {o.year} is also defined in {seen[o.year]}")
+        seen[o.year] = p
+        out.append(o)
+    return out
+
+
 @dataclass(frozen=True)
 class DayInfo:
     """What the calendar says about one day, and why."""
@@ -205,13 +218,7 @@ class WorkCalendar:
 
     @classmethod
     def from_files(cls, paths: Iterable[Path]) -> WorkCalendar:
-        overrides = [load_override(Path(p)) for p in paths]
-        seen: dict[int, Path] = {}
-        for p, o in zip(paths, overrides, strict=False):
-            if o.year in seen:
-                raise CalendarError(f"{p}: year {o.year} is also defined in {seen[o.year]}")
-            seen[o.year] = Path(p)
-        return cls(overrides)
+        return cls(load_overrides(paths))
 
     # --- look-ups ------------------------------------------------------------
 

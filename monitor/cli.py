@@ -123,16 +123,31 @@ def scan(
         typer.echo(table(
             ["检查项", "单位", "对象", "等级", "期限", "超期", "摘要"],
             [[f.check, f.unit_id, f.subject, settings.tiers.labels.get(f.tier, f.tier),
-              f.deadline.strftime("%Y-%m-%d") if f.deadline else "",
+              (f.deadline.strftime("%Y-%m-%d") + ("*" if f.calendar_uncovered else ""))
+              if f.deadline else "",
               "" if f.overdue is None else f"{f.overdue}", f.summary] for f in rows],
         ))
         total = sum(sum(o.findings.values()) for o in outcomes)
         typer.echo(f"\n截至 {when:%Y-%m-%d %H:%M}（{settings.timezone}）共 {total} 项发现。")
+        if any(f.calendar_uncovered for f in rows):
+            typer.echo("* 期限经过节假日安排未覆盖的年份，按周一至周五推定；"
+                       "请在 calendar.overrides 中补充该年国务院办公厅通知。")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
         typer.echo(f"数据源读取失败 (source failed): {o.error}", err=True)
     if failed:
         raise typer.Exit(1)
+
+
+# --- run -----------------------------------------------------------------------
+
+
+@app.command()
+def run(config: ConfigOpt) -> None:
+    """The daemon: scheduled cycles, outbox delivery, /metrics and health on server.listen."""
+    from monitor.daemon import run as run_daemon
+
+    raise typer.Exit(run_daemon(config, load_or_exit(config)))
 
 
 # --- config --------------------------------------------------------------------
@@ -253,6 +268,10 @@ def demo(
 
     code = run_demo(folder, at, serve=serve)
     raise typer.Exit(code)
+
+
+from alerts.cli import register as _register_letters  # noqa: E402, I001 - imports this module lazily
+_register_letters(app)
 
 
 def main() -> None:

@@ -7,10 +7,14 @@ the delivery worker calls :func:`deliver`. The steps read top to bottom.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine as SAEngine
 
+from alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_letters
+from alerts.outbox import DeliveryReport, crash_point, deliver_due
+from alerts.render import Renderer
 from monitor.engine import Engine, SourceOutcome, scan_and_record
 from monitor.settings import Settings
 
@@ -21,21 +25,78 @@ class CycleReport:
     outcomes: list[SourceOutcome] = field(default_factory=list)
     letters_issued: list[str] = field(default_factory=list)  # letter numbers
     letters_escalated: list[str] = field(default_factory=list)
+    letters: list[IssuedLetter] = field(default_factory=list)  # the issued letters in detail
+    letters_overdue: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes)
 
 
+def unit_names(engine: Engine) -> UnitNames:
+    """Unit names for the letters' 主送单位, read from the sources' ``units`` tables on demand."""
+    from monitor.readers import READERS, ReadContext
+    from monitor.records.base import RowProblem
+    from monitor.sources import SourceError
+
+    def lookup(ids: Iterable[str]) -> dict[str, str]:
+        wanted, names = set(ids), {}
+        for src in engine.sources.values():
+            if not wanted - set(names) or not src.has("units") or "units" not in READERS:
+                continue
+            try:
+                for item in READERS["units"](src, ReadContext(engine.settings.tz, None)):
+                    if not isinstance(item, RowProblem) and item.unit_id in wanted:
+                        names.setdefault(item.unit_id, item.name)
+            except SourceError:
+                continue  # the letter then names the unit by its id; the scan reported the source
+        return names
+
+    return lookup
+
+
 def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
               sources: list[str] | None = None) -> CycleReport:
-    """Scan (all or the named sources), record, then let the tier policy act."""
+    """Scan (all or the named sources), record, then let the tier policy act.
+
+    The letters and their queued deliveries are committed together before
+    anything is sent (invariant 4); :func:`deliver` sends them.
+    """
     report = CycleReport(at)
     report.outcomes = scan_and_record(engine, store, at, sources=sources)
-    # letters: issue for new findings, escalate overdue letters (alerts, issue #3)
+    issued = issue(engine, store, settings, at)
+    report.letters = issued.issued
+    report.letters_issued = [letter.number for letter in issued.issued]
+    report.letters_escalated = issued.escalated
+    report.letters_overdue = issued.overdue
+    crash_point("after_commit")
     return report
+
+
+def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime) -> IssueReport:
+    """Escalate overdue letters and issue letters for new findings (one transaction)."""
+    return issue_letters(store, settings, engine.calendar, at, unit_names(engine))
+
+
+_renderers: list[tuple[Settings, Renderer]] = []  # the last few configs' renderers (retries reuse them)
+
+
+def _renderer(settings: Settings) -> Renderer:
+    for known, renderer in _renderers:
+        if known is settings:
+            return renderer
+    renderer = Renderer(settings)
+    _renderers.insert(0, (settings, renderer))
+    del _renderers[3:]
+    return renderer
+
+
+def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime) -> DeliveryReport:
+    """Send what the outbox holds that is due, with what happened to each delivery."""
+    renderer = _renderer(settings)
+    return deliver_due(store, settings, now, lambda letter_id: renderer.message(store, letter_id))
 
 
 def deliver(store: SAEngine, settings: Settings, now: dt.datetime) -> int:
     """Send what the outbox holds that is due; returns how many were delivered."""
-    return 0
+    return len(deliver_report(store, settings, now).delivered)

@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
@@ -37,6 +37,20 @@ log = structlog.get_logger("sunlight.engine")
 Sink = Callable[[Finding], None]
 
 
+class ScanWatcher(Protocol):
+    """Sees the records a scan feeds to the checks, without a second read of the source.
+
+    The metrics' case tally (open, overdue, on-time rate per unit) is one: it
+    counts while the engine streams the cases anyway.
+    """
+
+    def begin(self, source: str, at: dt.datetime) -> Callable[[Any, EvalContext], None] | None:
+        """Start watching one scan; return the per-record callback (or None to skip it)."""
+
+    def end(self, source: str, outcome: SourceOutcome) -> None:
+        """The scan is over; ``outcome.ok`` says whether it saw every record."""
+
+
 @dataclass
 class SourceOutcome:
     """How one source's evaluation went: what the metrics and the console report."""
@@ -48,6 +62,7 @@ class SourceOutcome:
     findings: Counter[str] = field(default_factory=Counter)  # by check id
     check_errors: Counter[str] = field(default_factory=Counter)
     checks_run: set[str] = field(default_factory=set)
+    uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
     seconds: float = 0.0
 
 
@@ -59,8 +74,13 @@ class Engine:
     """Holds what does not change between cycles: config, calendar, check plan."""
 
     def __init__(self, settings: Settings, calendar: WorkCalendar | None = None,
-                 only: Iterable[str] | None = None) -> None:
+                 only: Iterable[str] | None = None, watchers: Iterable[ScanWatcher] = (),
+                 stop_requested: Callable[[], bool] | None = None) -> None:
         self.settings = settings
+        self.watchers = list(watchers)
+        # checked between records: a daemon that is shutting down abandons the scan
+        # (its run then counts as incomplete and resolves nothing)
+        self.stop_requested = stop_requested
         self.calendar = calendar or load_calendar(settings)
         registry = load_all()
         wanted = set(only) if only else None
@@ -103,8 +123,10 @@ class Engine:
             if f.check != self.quality.id:
                 f.tier = resolve_tier(self.settings.tiers, f.check, f.tier, f.unit_id, f.item_code)
             out.findings[f.check] += 1
+            out.uncovered += f.calendar_uncovered
             sink(f)
 
+        watching = [cb for w in self.watchers if (cb := w.begin(src.name, at)) is not None]
         try:
             checks = [c for c in self.checks if src.has(c.entity)]
             out.checks_run = {c.id for c in checks} | {self.quality.id}
@@ -121,12 +143,21 @@ class Engine:
                            else self._records(src, entity, rctx, at, out, emit))
                 for record in records:
                     self._feed(feeders, record, ctx, out, emit)
+                    for watch in watching:
+                        watch(record, ctx)
             for c in instances:
                 self._guard(c, out, emit, lambda c=c: c.finish(ctx))
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
         out.seconds = time.perf_counter() - started
+        for w in self.watchers:
+            w.end(src.name, out)
+        if out.uncovered:
+            log.warning("deadlines in a year no holiday notice covers: counted Monday-Friday; "
+                        "add the year under calendar.overrides", source=src.name,
+                        findings=out.uncovered,
+                        covered_until=self.calendar.covered_until(at.date()).isoformat())
         log.info("source scanned", source=src.name, ok=out.ok, seconds=round(out.seconds, 3),
                  rows=sum(out.rows_read.values()), findings=sum(out.findings.values()))
         return out
@@ -152,7 +183,10 @@ class Engine:
         read = READERS.get(entity)
         if read is None:
             raise SourceError(src.name, f"no reader for entity {entity!r}")
+        stop = self.stop_requested
         for item in read(src, rctx):
+            if stop is not None and stop():
+                raise SourceError(src.name, "abandoned: the daemon is shutting down")
             out.rows_read[entity] += 1
             if isinstance(item, RowProblem):
                 emit(self.quality.from_problem(item, src.name))

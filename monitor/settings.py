@@ -26,6 +26,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
@@ -87,6 +88,35 @@ class EntityMapping(_Model):
             raise ValueError("'columns' renames apply to 'table'; a query returns canonical names")
 
 
+class CronSchedule(_Model):
+    """A crontab time (5 fields, in the config's time zone) at which the daemon evaluates a source.
+
+    ``workdays_only`` skips days the work calendar says are not working days, so
+    that 调休 Saturdays count and statutory holidays do not (cron's ``mon-fri``
+    knows neither). A plain string is read as ``{crontab: <string>}``.
+    """
+
+    crontab: str
+    workdays_only: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, v: Any) -> Any:
+        return {"crontab": v} if isinstance(v, str) else v
+
+    @field_validator("crontab")
+    @classmethod
+    def _valid_crontab(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(v, timezone="UTC")
+        except ValueError as exc:
+            raise ValueError(f"{v!r} is not a crontab expression (minute hour day month weekday): "
+                             f"{exc}") from None
+        return v
+
+
 class SourceConfig(_Model):
     """One read-only source database."""
 
@@ -95,6 +125,11 @@ class SourceConfig(_Model):
     chunk_size: int = Field(default=5000, ge=100, le=100_000)
     entities: dict[str, EntityMapping] = {}
     data_owner: str | None = None  # who fixes bad rows (routing of data_quality findings)
+    #: extra evaluation times besides ``interval`` (the daemon's scheduler), e.g.
+    #: ``[{crontab: "30 8 * * *", workdays_only: true}]`` for reminders at 08:30 on working days
+    cron: list[CronSchedule] = []
+    #: a run that could not start on time (the daemon was busy or asleep) still runs this late
+    misfire_grace: Duration = parse_duration("5m")
 
     @field_validator("entities")
     @classmethod
@@ -124,7 +159,23 @@ class CalendarConfig(_Model):
 
 
 class ServerConfig(_Model):
+    """The daemon's HTTP endpoint and its own timing (``sunlight run``)."""
+
     listen: str = "127.0.0.1:9464"
+    #: how often the delivery worker drains the outbox
+    deliver_every: Duration = parse_duration("10s")
+    #: on SIGTERM/SIGINT: how long running work may take before the process exits anyway
+    shutdown_grace: Duration = parse_duration("30s")
+    #: accept ``POST /-/reload`` (SIGHUP always works)
+    reload_endpoint: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"{v!r} must be host:port, e.g. 127.0.0.1:9464")
+        return v
 
 
 class Settings(_Model):
@@ -209,6 +260,8 @@ def substitute_env(node: Any, path: str = "", env: dict[str, str] | None = None)
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for "the key of this mapping entry is bad"
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -250,14 +303,14 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
 def _check_semantics(settings: Settings, path: Path) -> None:
     """Cross-field checks pydantic cannot express locally."""
     from checks.registry import validate_checks_config  # the registry imports settings types
-    from monitor.calendar import CalendarError, WorkCalendar
+    from monitor.calendar import CalendarError, load_overrides
 
     try:
         validate_checks_config(settings.checks)
     except ConfigError as exc:
         raise ConfigError(path, exc.key, exc.problem) from None
     try:
-        WorkCalendar.from_files([settings.resolve(p) for p in settings.calendar.overrides])
+        load_overrides([settings.resolve(p) for p in settings.calendar.overrides])
     except CalendarError as exc:
         raise ConfigError(path, "calendar.overrides", str(exc)) from None
     from alerts.config import validate_alerts

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ class SourceDB:
     url: str
     engine: sa.Engine
 
+    def reset(self) -> None:
+        """Drop every canonical table, so one test can load a second scenario."""
+        from monitor.demo.schema import drop_all
+
+        drop_all(self.engine)
+
     def create(self, *tables: str) -> None:
         create_all(self.engine, list(tables) or None)
 
@@ -60,24 +67,32 @@ def _sqlite(tmp_path: Path) -> Iterator[SourceDB]:
     engine.dispose()
 
 
-def _postgres() -> Iterator[SourceDB]:
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test: yields a URL whose search_path is it."""
     if not POSTGRES_URL:
         pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    url = sa.engine.make_url(POSTGRES_URL).update_query_dict(
-        {"options": f"-csearch_path={schema}"}
-    ).render_as_string(hide_password=False)
-    engine = sa.create_engine(url)
     try:
-        yield SourceDB("postgres", url, engine)
+        yield sa.engine.make_url(POSTGRES_URL).update_query_dict(
+            {"options": f"-csearch_path={schema}"}
+        ).render_as_string(hide_password=False)
     finally:
-        engine.dispose()
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+def _postgres() -> Iterator[SourceDB]:
+    with postgres_schema() as url:
+        engine = sa.create_engine(url)
+        try:
+            yield SourceDB("postgres", url, engine)
+        finally:
+            engine.dispose()
 
 
 def _mariadb() -> Iterator[SourceDB]:
@@ -140,3 +155,22 @@ def write_config(tmp_path: Path):
         return path
 
     return write
+
+
+# --- CI: server-backed tests must not be skipped ------------------------------------
+
+_server_skips: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "SUNLIGHT_TEST_" in str(report.longrepr):
+        _server_skips.append(report.nodeid)
+    if report.skipped and "promtool" in str(report.longrepr):
+        _server_skips.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("SUNLIGHT_REQUIRE_SERVERS") and _server_skips:
+        print(f"\nSUNLIGHT_REQUIRE_SERVERS is set but {len(_server_skips)} server-backed tests "
+              "were skipped:\n  " + "\n  ".join(_server_skips))
+        session.exitstatus = 1

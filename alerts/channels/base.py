@@ -97,16 +97,23 @@ def channel_types() -> tuple[str, ...]:
 
 def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
     kind = config.get("type")
-    known = channel_types()
-    if kind not in _TYPES:
-        raise ChannelConfigError("type", f"unknown channel type {kind!r}; known: {', '.join(known)}")
+    known = ", ".join(channel_types())
+    if kind is None:
+        raise ChannelConfigError("type", f"missing; one of: {known}")
+    if not isinstance(kind, str) or kind not in _TYPES:
+        raise ChannelConfigError("type", f"unknown channel type {kind!r}; known: {known}")
     model, factory = _TYPES[kind]
     try:
         return model.model_validate(dict(config)), factory
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise ChannelConfigError(loc, err["msg"].removeprefix("Value error, ")) from None
+        problem = err["msg"].removeprefix("Value error, ")
+        if not loc:  # a check across keys names its key itself: "starttls: ..."
+            key, sep, rest = problem.partition(": ")
+            if sep and key.isidentifier():
+                loc, problem = key, rest
+        raise ChannelConfigError(loc or "(entry)", problem) from None
 
 
 def build_channel(name: str, config: Mapping[str, Any], config_dir: Path = Path(".")) -> Channel:

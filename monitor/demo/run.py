@@ -6,6 +6,7 @@ evaluation runs as of a fixed date so the output is the same on every machine.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 
@@ -28,15 +29,34 @@ sources:
     url: sqlite:///approvals.db
     interval: 5m
     data_owner: 县政务服务中心信息科
+  finance:                         # the county finance and village 三资 agency system (财务库)
+    url: sqlite:///finance.db
+    interval: 1h
+    data_owner: 县财政局信息中心
 checks:
   case_due_soon: {warn_remaining: 2}
   extension_invalid: {max_extension: 10}
+  case_result_unpublished: {within: 5, since: 2026-08-01}
+  large_amount_without_decision: {large_amount: "50000.00"}  # an example figure: the seeds give none
+  post_rotation_due: {max_years: {A: 5, B: 8}}               # ours, not the seeds'
+  publication_missing:
+    obligations:
+      - {subject: village_affairs, name: 村务公开, units: {kind: village}, period: quarter,
+         due: {day_of_next_period: 15}, since: 2026-Q1, cite: "003:1085"}
+      - {subject: village_finance, name: 村级财务公开, units: {kind: village}, period: month,
+         due: {day_of_next_period: 10}, since: 2026-07, cite: "003:1259"}
+      - {subject: fund_use, name: 部门经费使用情况公开, units: {kind: department}, period: half_year,
+         due: {workdays_after_period: 10}, since: 2026-H1, cite: "002:264-272"}
   overrides:
     - match: {item_code: YJ-002}   # mine safety: warn earlier
       case_due_soon: {warn_remaining: 5}
 letters:
   number_prefix: 监预
   issuer: 中共示范县纪律检查委员会 示范县监察委员会
+routes:
+  - to: [letters_folder]           # catch-all: every letter is written to the folder
+channels:
+  letters_folder: {type: folder, path: letters}
 """
 
 
@@ -47,12 +67,15 @@ def build_sources(folder: Path, n_cases: int = 360) -> Path:
     engine = sa.create_engine(f"sqlite:///{db}")
     create_all(engine, ["units", "people", "cases", "case_pauses", "case_extensions", "case_steps"])
     t = canonical.tables
+    completed = []
     with engine.begin() as conn:
         conn.execute(sa.insert(t["units"]), [
             {"unit_id": u, "name": name, "kind": kind, "parent_id": None}
-            for u, name, kind in sample.UNITS
+            for u, name, kind in sample.UNITS + VILLAGES
         ])
         for batch in sample.generate(n_cases):
+            completed += [(c["case_id"], c["unit_id"], c["completed_at"], c["outcome"])
+                          for c in batch.cases if c["completed_at"] is not None]
             conn.execute(sa.insert(t["cases"]), batch.cases)
             if batch.pauses:
                 conn.execute(sa.insert(t["case_pauses"]), batch.pauses)
@@ -69,6 +92,74 @@ def build_sources(folder: Path, n_cases: int = 360) -> Path:
             "promised_limit, limit_unit) VALUES ('SJJ202610200095', 'SJJ', 'SJ-001', "
             "'食品经营许可', '2026年10月20日上午', 10, 'workday')"
         )
+    add_disclosure(engine, completed)
+    engine.dispose()
+    return db
+
+
+# --- families P, F, D, K, R (issue #5) -------------------------------------------------
+
+VILLAGES: list[tuple[str, str, str]] = [
+    ("CGDC", "城关镇东村村委会", "village"),
+    ("CGXC", "城关镇西村村委会", "village"),
+    ("HKNC", "河口镇南村村委会", "village"),
+]
+
+
+def add_disclosure(engine: sa.Engine, completed: list[tuple]) -> None:
+    """Publications, complaints and information requests in the approvals database."""
+    from monitor.calendar import WorkCalendar
+    from monitor.demo import complaints, publications
+
+    cal = WorkCalendar()
+    villages = [u for u, _, _ in VILLAGES]
+    departments = [u for u, _, kind in sample.UNITS if kind == "department"]
+    rows = (
+        publications.periodic(villages, "village_affairs", "2026-Q1", "2026-Q3", 15,
+                              skip={("CGXC", "2026-Q3")}, late={("HKNC", "2026-Q2")})
+        + publications.periodic(villages, "village_finance", "2026-07", "2026-10", 10,
+                                skip={("CGDC", "2026-10")}, late={("CGXC", "2026-08")})
+        + publications.periodic(departments, "fund_use", "2026-H1", "2026-H1", 14,
+                                skip={("JYJ", "2026-H1")})
+        + publications.case_results(completed, cal)
+        + publications.BAD_PUBLICATIONS
+    )
+    create_all(engine, ["publications", "complaints", "info_requests"])
+    t = canonical.tables
+    units = [u for u, _, _ in sample.UNITS]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t["publications"]), rows)
+        conn.execute(sa.insert(t["complaints"]), [
+            {c.name: row.get(c.name) for c in t["complaints"].columns}
+            for row in complaints.complaints(units, cal)])
+        conn.execute(sa.insert(t["info_requests"]), complaints.info_requests(units, cal))
+
+
+def build_finance(folder: Path, n_vouchers: int = 300) -> Path:
+    """Create ``finance.db``: vouchers with signatures, people, decisions, key-post tenures."""
+    from monitor.demo import decisions, posts, spending
+
+    db = folder / "finance.db"
+    db.unlink(missing_ok=True)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    create_all(engine, ["units", "people", "expenses", "expense_signatures", "decisions",
+                        "post_tenures"])
+    t = canonical.tables
+    units = sample.UNITS + VILLAGES
+    with engine.begin() as conn:
+        conn.execute(sa.insert(t["units"]), [
+            {"unit_id": u, "name": name, "kind": kind, "parent_id": None} for u, name, kind in units])
+        conn.execute(sa.insert(t["people"]), spending.people(units))
+        conn.execute(sa.insert(t["decisions"]), decisions.generate(units) + decisions.BAD_DECISIONS)
+        for batch in [*spending.generate(n_vouchers, units, payees_per_unit=6, seed=567,
+                                         large_share=0.06), spending.split_example()]:
+            conn.execute(sa.insert(t["expenses"]),
+                         spending.as_dicts(batch.expenses, spending.EXPENSE_COLUMNS))
+            conn.execute(sa.insert(t["expense_signatures"]),
+                         spending.as_dicts(batch.signatures, spending.SIGNATURE_COLUMNS))
+        conn.execute(sa.insert(t["expenses"]), [
+            {c.name: row.get(c.name) for c in t["expenses"].columns} for row in spending.BAD_EXPENSES])
+        conn.execute(sa.insert(t["post_tenures"]), posts.tenures([u for u, _, _ in units]))
     engine.dispose()
     return db
 
@@ -81,8 +172,10 @@ def write_config(folder: Path) -> Path:
 
 def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     """Build, scan, record and summarise. Returns the exit code."""
+    from checks.registry import load_all
     from monitor.cli import load_or_exit, parse_at
     from monitor.console import table
+    from monitor.cycle import deliver, issue
     from monitor.engine import Engine, scan_and_record
     from monitor.store import open_store
 
@@ -90,6 +183,7 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "state.db").unlink(missing_ok=True)
     build_sources(folder)
+    build_finance(folder)
     config = write_config(folder)
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
@@ -98,17 +192,16 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     try:
         store = open_store(settings.state_url())
         outcomes = scan_and_record(engine, store, when, findings.append)
+        issued = issue(engine, store, settings, when)
     finally:
         engine.close()
 
-    units = {u: name for u, name, _ in sample.UNITS}
+    units = {u: name for u, name, _ in sample.UNITS + VILLAGES}
     by_check = Counter(f.check for f in findings)
     typer.echo(f"sunlight 演示 demo — 工作目录 {folder}")
     typer.echo(f"评估时点 as of {when:%Y-%m-%d %H:%M} ({settings.timezone})；"
                f"读取 {sum(sum(o.rows_read.values()) for o in outcomes)} 行，"
                f"发现 {len(findings)} 项\n")
-    from checks.registry import load_all
-
     registry = load_all()
     typer.echo(table(["检查项 check", "名称", "数量"],
                      [[c, registry[c].title, n] for c, n in sorted(by_check.items())]))
@@ -136,16 +229,20 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
                       for f in worst[:10]]))
     dq = [f for f in findings if f.check == "data_quality"]
     if dq:
-        typer.echo(f"\n数据质量问题 data quality ({len(dq)}，转数据责任单位 "
-                   f"{settings.sources['approvals'].data_owner}):")
+        typer.echo(f"\n数据质量问题 data quality ({len(dq)}，转各数据源的数据责任单位):")
         for f in dq:
-            typer.echo(f"  {f.summary}")
+            typer.echo(f"  [{settings.sources[f.source].data_owner or f.source}] {f.summary}")
+    typer.echo(f"\n预警函 letters: 发出 {len(issued.issued)} 件（含提醒），投递 "
+               f"{deliver(store, settings, dt.datetime.now(dt.UTC))} 件，见 {folder / 'letters'}")
     typer.echo(f"\n配置 config: {config}\n状态库 state: {folder / 'state.db'}")
     typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
     failed = [o for o in outcomes if not o.ok]
     if serve:
-        typer.echo("--serve: the daemon is not part of this build yet", err=True)
-        return 1
+        from monitor.daemon import run as run_daemon
+
+        return run_daemon(config, settings, on_ready=lambda url: typer.echo(
+            f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
+            "\n按 Ctrl-C 停止 (stop with Ctrl-C)"))
     return 1 if failed else 0
 
 

@@ -108,8 +108,13 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
     if not d.is_finite():
         raise BadField(field, f"不是有效数字：{v!r}")
     if d < 0 and not negative_ok:
-        raise BadField(field, f"为负数：{d}")
+        raise BadField(field, f"为负数：{plain(d)}")
     return d
+
+
+def plain(d: Decimal) -> str:
+    """15.00 → "15", 0.50 → "0.5": the same text whatever NUMERIC scale the source uses."""
+    return format(d.normalize(), "f")
 
 
 def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | None:
@@ -120,7 +125,7 @@ def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | 
     if d is None:
         return None
     if d != d.to_integral_value():
-        raise BadField(field, f"不是整数：{d}")
+        raise BadField(field, f"不是整数：{plain(d)}")
     return int(d)
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -10,6 +14,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 
 
 def create_state_engine(url: str) -> Engine:
@@ -54,3 +59,33 @@ def open_store(url: str, migrate: bool = True) -> Engine:
     if migrate:
         upgrade(engine)
     return engine
+
+
+_RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A conflict between concurrent writers that a retry of the transaction resolves."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if state in _RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(orig or exc)
+
+
+def run_transaction(engine: Engine, work: Callable[[sa.Connection], T], attempts: int = 6) -> T:
+    """Run ``work`` in a transaction, retrying it when concurrent writers collide.
+
+    Two replicas (or a console act and a cycle) may touch the same rows; the
+    database resolves such a collision by aborting one transaction, which is
+    then simply run again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except sa.exc.DBAPIError as exc:
+            if attempt == attempts or not is_transient(exc):
+                raise
+            time.sleep(min(0.05 * 2**attempt, 1.0) * (0.5 + random.random()))
+    raise AssertionError("unreachable")

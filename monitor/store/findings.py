@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from checks.base import Finding
+from monitor.store.db import run_transaction
 from monitor.store.models import FindingRow, ScanRun
 
 _UPDATED = ("unit_id", "item_code", "tier", "summary", "deadline", "overdue", "measure",
@@ -45,23 +46,25 @@ def finish_run(engine: Engine, run_id: int, *, ok: bool, error: str | None, rows
                findings: int, resolve_checks: Iterable[str] = (), source: str = "",
                as_of: dt.datetime | None = None) -> int:
     """Close a run; if it was complete, resolve what it no longer saw. Returns how many."""
-    resolved = 0
-    with engine.begin() as conn:
+    checks = list(resolve_checks)
+
+    def work(conn: sa.Connection) -> int:
         conn.execute(
             sa.update(ScanRun).where(ScanRun.id == run_id).values(
                 finished_at=dt.datetime.now(dt.UTC), ok=ok, error=error,
                 rows_read=rows_read, findings=findings,
             )
         )
-        checks = list(resolve_checks)
-        if ok and checks:
-            resolved = conn.execute(
-                sa.update(FindingRow)
-                .where(FindingRow.source == source, FindingRow.check_id.in_(checks),
-                       FindingRow.resolved_at.is_(None), FindingRow.last_run != run_id)
-                .values(resolved_at=as_of or dt.datetime.now(dt.UTC))
-            ).rowcount
-    return resolved
+        if not (ok and checks):
+            return 0
+        return conn.execute(
+            sa.update(FindingRow)
+            .where(FindingRow.source == source, FindingRow.check_id.in_(checks),
+                   FindingRow.resolved_at.is_(None), FindingRow.last_run != run_id)
+            .values(resolved_at=as_of or dt.datetime.now(dt.UTC))
+        ).rowcount
+
+    return run_transaction(engine, work)
 
 
 class FindingRecorder:
@@ -91,8 +94,10 @@ class FindingRecorder:
         if not self._buf:
             return
         # one fingerprint twice in a batch would be two updates of one row in one
-        # statement, which PostgreSQL refuses: the last occurrence wins
-        rows = list({r["fingerprint"]: r for r in self._buf}.values())
+        # statement, which PostgreSQL refuses: the last occurrence wins. Sorted,
+        # so that concurrent recorders lock rows in the same order.
+        rows = sorted({r["fingerprint"]: r for r in self._buf}.values(),
+                      key=lambda r: r["fingerprint"])
         ins = _insert(self.engine)
         table = FindingRow.__table__
         stmt = ins.on_conflict_do_update(
@@ -106,7 +111,6 @@ class FindingRecorder:
                 ),
             },
         )
-        with self.engine.begin() as conn:
-            conn.execute(stmt, rows)
+        run_transaction(self.engine, lambda conn: conn.execute(stmt, rows))
         self.count += len(rows)
         self._buf.clear()

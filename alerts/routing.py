@@ -1,0 +1,39 @@
+"""Routing: which channels a letter goes to. First matching route wins (like Alertmanager).
+
+A route matches on the letter's tier, its unit and the checks of its
+findings (any of them); a missing key matches everything. ``validate_alerts``
+requires the last route to be a catch-all, so a letter is never silently
+dropped by routing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from alerts.config import RouteConfig
+
+
+def _wanted(value: str | list[str] | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {value} if isinstance(value, str) else set(value)
+
+
+def route_matches(route: RouteConfig, tier: str, unit_id: str | None, checks: Iterable[str]) -> bool:
+    m = route.match
+    tiers, units, wanted_checks = _wanted(m.tier), _wanted(m.unit_id), _wanted(m.check)
+    if tiers is not None and tier not in tiers:
+        return False
+    if units is not None and unit_id not in units:
+        return False
+    return wanted_checks is None or bool(wanted_checks & set(checks))
+
+
+def channels_for(routes: Sequence[RouteConfig], tier: str, unit_id: str | None,
+                 checks: Iterable[str]) -> list[str]:
+    """The channel names of the first matching route (empty only if no routes are configured)."""
+    checks = list(checks)
+    for route in routes:
+        if route_matches(route, tier, unit_id, checks):
+            return list(dict.fromkeys(route.to))
+    return []

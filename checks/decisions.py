@@ -1,0 +1,217 @@
+"""Family D: collective decisions (三重一大 集体决策). rules.md, section D.
+
+Each check states its condition once, in ``fault``: the check's ``feed`` turns
+a fault into a finding, and :func:`decision_faults` (used by the spending
+check ``large_amount_without_decision``) asks every D check whether a decision
+is sound, so "a valid collective decision" means the same thing in both
+places.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from checks.base import Check, EvalContext, Finding, Params
+from checks.registry import register
+from monitor.clock import LimitUnit
+from monitor.records.decisions import CATEGORY_ZH, METHOD_ZH, DecisionRecord
+
+#: the four categories of 三重一大 (003:811; 000:2460)
+SANZHONG_YIDA = ("major_decision", "appointment", "major_project", "large_fund")
+
+
+def _day(d: dt.date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _what(d: DecisionRecord) -> str:
+    when = f"（{_day(d.meeting_at)}）" if d.meeting_at else ""
+    return f"决策{d.decision_id}{when}「{CATEGORY_ZH.get(d.category, d.category)}」"
+
+
+def _money(amount: Decimal | None) -> str | None:
+    if amount is None:
+        return None
+    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else str(amount)
+
+
+def _evidence(d: DecisionRecord) -> dict[str, Any]:
+    return {
+        "decision_id": d.decision_id, "category": d.category, "method": d.method,
+        "meeting_at": d.meeting_at.isoformat() if d.meeting_at else None,
+        "materials_sent_at": d.materials_sent_at.isoformat() if d.materials_sent_at else None,
+        "should_attend": d.should_attend, "present": d.present, "votes_for": d.votes_for,
+        "amount": _money(d.amount), "emergency": d.emergency,
+    }
+
+
+class _DecisionCheck(Check):
+    """A D check: ``fault`` says what is wrong with a decision (Chinese), or None."""
+
+    entity = "decisions"
+    order: ClassVar[int] = 0
+
+    def fault(self, d: DecisionRecord, params: Any, ctx: EvalContext) -> str | None:
+        raise NotImplementedError
+
+    def timing(self, d: DecisionRecord, params: Any, ctx: EvalContext) -> dict[str, Any]:
+        """Deadline fields of the finding, for the checks that have one."""
+        return {}
+
+    def feed(self, d: DecisionRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+        why = self.fault(d, params, ctx)
+        if why is None:
+            return
+        ev = _evidence(d)
+        ev["problem"] = why
+        extra = self.timing(d, params, ctx)
+        yield self.finding(d.decision_id, d.unit_id, f"{_what(d)}{why}", evidence=ev, **extra)
+
+
+class CollectiveParams(Params):
+    categories: list[str] = Field(default=list(SANZHONG_YIDA),
+                                  description="categories that must be decided by a meeting")
+
+
+@register
+class DecisionNotCollective(_DecisionCheck):
+    id = "decision_not_collective"
+    tier = "level2"
+    title = "三重一大事项未集体决策"
+    cite = "003:811"
+    basis = ("凡属“三重一大”事项决策(重大决策、重要干部任免、重大项目安排和大额度资金的使用),"
+             "除重大突发事件和紧急情况外,各级党政领导班子要严格按照“集体领导、民主集中、个别酝酿、"
+             "会议决定”的原则,以领导班子会议形式集体讨论决定,不得以传阅、会签或个别征求意见等方式"
+             "代替集体决策")
+    Params = CollectiveParams
+
+    def fault(self, d: DecisionRecord, params: CollectiveParams, ctx: EvalContext) -> str | None:
+        if d.category not in params.categories or d.method == "meeting" or d.emergency:
+            return None
+        return f"以{METHOD_ZH.get(d.method, d.method)}方式代替领导班子会议集体讨论决定"
+
+
+class QuorumParams(Params):
+    appointment_share: str = Field(default="2/3", pattern=r"^\d+/\d+$",
+                                   description="share of should_attend present for appointments")
+
+
+@register
+class QuorumNotMet(_DecisionCheck):
+    id = "quorum_not_met"
+    tier = "level2"
+    title = "决策会议到会人数不足"
+    cite = "000:898"
+    basis = "到会率要求半数以上且分管领导必须参加,讨论干部问题时则要求三分之二以上参加"
+    Params = QuorumParams
+
+    def fault(self, d: DecisionRecord, params: QuorumParams, ctx: EvalContext) -> str | None:
+        if d.method != "meeting" or d.should_attend is None or d.present is None:
+            return None
+        if d.category == "appointment":
+            num, den = (int(x) for x in params.appointment_share.split("/"))
+            if d.present * den < d.should_attend * num:
+                return f"讨论干部任免应到{d.should_attend}人、实到{d.present}人，不足{num}/{den}"
+            return None
+        if d.present * 2 <= d.should_attend:
+            return f"应到{d.should_attend}人、实到{d.present}人，未超过半数"
+        return None
+
+
+@register
+class VotesInsufficient(_DecisionCheck):
+    id = "votes_insufficient"
+    tier = "level2"
+    title = "表决赞成票未过半数"
+    cite = "003:825"
+    basis = "按照少数服从多数的原则进行会议表决,赞成票超过应到会人数的半数为通过"
+
+    def fault(self, d: DecisionRecord, params: Params, ctx: EvalContext) -> str | None:
+        if d.method != "meeting" or d.should_attend is None or d.votes_for is None:
+            return None
+        if d.votes_for * 2 <= d.should_attend:
+            return f"赞成票{d.votes_for}票，未超过应到会人数{d.should_attend}人的半数，不能视为通过"
+        return None
+
+
+class MaterialsParams(Params):
+    workdays_before: int = Field(default=1, ge=0, description="working days before the meeting")
+    missing_counts_as_late: bool = Field(
+        default=False, description="a meeting with no recorded materials_sent_at is a finding")
+    exempt_categories: list[str] = Field(default=["appointment"],
+                                         description="categories exempt (干部任免事项)")
+
+
+def materials_due(meeting: dt.datetime, days: int, ctx: EvalContext) -> dt.date:
+    """The last day materials may reach members: ``days`` working days before the meeting's day."""
+    due = meeting.astimezone(ctx.tz).date()
+    for _ in range(days):
+        due -= dt.timedelta(days=1)
+        while not ctx.calendar.is_workday(due):
+            due -= dt.timedelta(days=1)
+    return due
+
+
+@register
+class MaterialsLate(_DecisionCheck):
+    id = "materials_late"
+    tier = "reminder"
+    title = "会议材料未按时送达"
+    cite = "003:821"
+    basis = ("除干部任免事项外,确定的议题内容及有关资料至少提前1个工作日送达与会人员,"
+             "保证与会人员有足够时间熟悉情况")
+    Params = MaterialsParams
+
+    def fault(self, d: DecisionRecord, params: MaterialsParams, ctx: EvalContext) -> str | None:
+        if d.method != "meeting" or d.meeting_at is None or d.category in params.exempt_categories:
+            return None
+        due = materials_due(d.meeting_at, params.workdays_before, ctx)
+        if d.materials_sent_at is None:
+            if not params.missing_counts_as_late:
+                return None
+            return f"未记录会议材料送达时间（应于{_day(due)}前送达）"
+        sent = d.materials_sent_at.astimezone(ctx.tz).date()
+        if sent <= due:
+            return None
+        return (f"会议材料于{_day(sent)}送达，应至少提前{params.workdays_before}个工作日"
+                f"（{_day(due)}前）送达")
+
+    def timing(self, d: DecisionRecord, params: MaterialsParams,
+               ctx: EvalContext) -> dict[str, Any]:
+        assert d.meeting_at is not None
+        due = materials_due(d.meeting_at, params.workdays_before, ctx)
+        deadline = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(), tzinfo=ctx.tz)
+        out: dict[str, Any] = {"deadline": deadline - dt.timedelta(seconds=1),
+                               "measure": LimitUnit.workday,
+                               "calendar_uncovered": ctx.calendar.uncovered_between(
+                                   due - dt.timedelta(days=1),
+                                   d.meeting_at.astimezone(ctx.tz).date())}
+        if d.materials_sent_at is not None:
+            sent = d.materials_sent_at.astimezone(ctx.tz).date()
+            out["overdue"] = ctx.calendar.workdays_between(due, sent)
+        return out
+
+
+D_CHECKS: tuple[type[_DecisionCheck], ...] = (DecisionNotCollective, QuorumNotMet,
+                                              VotesInsufficient, MaterialsLate)
+
+
+def decision_faults(d: DecisionRecord, ctx: EvalContext) -> list[tuple[str, str]]:
+    """(check id, reason) for every enabled D check the decision fails, with its unit's params."""
+    info = ctx.units.get(d.unit_id)
+    kind = info.kind if info else None
+    out = []
+    for cls in D_CHECKS:
+        table = ctx.params.get(cls.id)
+        params = table.for_(d.unit_id, kind) if table is not None else cls.Params()
+        if not params.enabled:
+            continue
+        why = cls().fault(d, params, ctx)
+        if why is not None:
+            out.append((cls.id, why))
+    return out

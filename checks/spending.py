@@ -1,0 +1,528 @@
+"""Family F: spending vouchers and their signatures (财务签字审批). rules.md, section F.
+
+Signature chains are config *profiles*: which roles must sign, in which order,
+chosen by unit kind, category and amount band (first matching profile wins).
+The two defaults come from the seeds:
+
+- a department (003:567): 经办人 → 审核人 → 分管领导 → 分管财务工作领导;
+- a village (003:1253, 003:1299): 经手人签字 → 村务监督委员会审核盖章 →
+  村委会主任、村支部书记联签 (the last two are one joint stage, in no order).
+
+No seed gives a figure for "大额": ``large_amount`` (default 50,000 yuan) and
+any amount bands are our examples, not the law's; the office sets its own.
+Money is Decimal throughout and every threshold comparison is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from checks.base import Check, EvalContext, Finding, Params
+from checks.decisions import decision_faults
+from checks.registry import register
+from monitor.readers import loaded
+from monitor.records.decisions import DecisionRecord
+from monitor.records.org import PersonInfo
+from monitor.records.spending import ExpenseRecord
+
+ROLE_ZH = {
+    "handler": "经办人", "reviewer": "审核人", "area_leader": "分管领导",
+    "finance_leader": "分管财务领导", "head": "主要负责人", "supervisor": "村务监督委员会",
+    "director": "村委会主任", "secretary": "村支部书记",
+}
+CATEGORY_ZH = {"hospitality": "公务接待", "travel": "差旅", "procurement": "物资采购",
+               "project": "工程项目", "other": "其他"}
+
+
+def role_zh(role: str) -> str:
+    return ROLE_ZH.get(role, role)
+
+
+def yuan(amount: Decimal) -> str:
+    return f"{amount:,.2f}元"
+
+
+def money(amount: Decimal) -> str:
+    """Exact text of an amount, in fen when it has no finer digits: the same on every engine."""
+    return f"{amount:.2f}" if amount == amount.quantize(Decimal("0.01")) else str(amount)
+
+
+def _what(v: ExpenseRecord) -> str:
+    cat = f"，{CATEGORY_ZH.get(v.category, v.category)}" if v.category else ""
+    return f"凭证{v.voucher_id}（{yuan(v.amount)}{cat}）"
+
+
+def _sig_evidence(v: ExpenseRecord) -> list[dict[str, Any]]:
+    return [{"role": s.role, "person_id": s.person_id,
+             "signed_at": s.signed_at.isoformat() if s.signed_at else None}
+            for s in v.signatures or ()]
+
+
+def _evidence(v: ExpenseRecord, **more: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {"voucher_id": v.voucher_id, "amount": money(v.amount),
+                          "category": v.category, "payee": v.payee,
+                          "paid_at": v.paid_at.isoformat(), "decision_id": v.decision_id,
+                          "signatures": _sig_evidence(v)}
+    ev.update(more)
+    return ev
+
+
+# --- chain profiles ---------------------------------------------------------------
+
+
+class ChainProfile(BaseModel):
+    """Who must sign a voucher: stages in order; a list inside ``chain`` is a joint stage (联签)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    unit_kinds: list[str] | None = None  # None: any unit
+    categories: list[str] | None = None  # None: any category
+    min_amount: Decimal = Field(default=Decimal(0), ge=0)  # band: min_amount <= amount
+    below: Decimal | None = Field(default=None, gt=0)  # ... and amount < below (None: no top)
+    chain: list[str | list[str]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _band(self) -> ChainProfile:
+        if self.below is not None and self.below <= self.min_amount:
+            raise ValueError(f"below ({self.below}) must be more than min_amount ({self.min_amount})")
+        return self
+
+    @property
+    def stages(self) -> tuple[tuple[str, ...], ...]:
+        return tuple((s,) if isinstance(s, str) else tuple(s) for s in self.chain)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(r for stage in self.stages for r in stage)
+
+    def applies(self, v: ExpenseRecord, unit_kind: str | None) -> bool:
+        return ((self.unit_kinds is None or unit_kind in self.unit_kinds)
+                and (self.categories is None or v.category in self.categories)
+                and self.min_amount <= v.amount
+                and (self.below is None or v.amount < self.below))
+
+
+DEFAULT_PROFILES = [
+    ChainProfile(name="village", unit_kinds=["village"],
+                 chain=["handler", "supervisor", ["director", "secretary"]]),
+    ChainProfile(name="department", chain=["handler", "reviewer", "area_leader", "finance_leader"]),
+]
+
+
+class ChainParams(Params):
+    profiles: list[ChainProfile] = Field(default=DEFAULT_PROFILES, min_length=1,
+                                         description="first matching profile wins")
+
+
+class ChainPlan:
+    """A profile compiled for the hot path: role → stage number, and the roles in order."""
+
+    __slots__ = ("profile", "roles", "stage_of")
+
+    def __init__(self, profile: ChainProfile) -> None:
+        self.profile = profile
+        self.roles = profile.roles
+        self.stage_of = {r: i for i, stage in enumerate(profile.stages) for r in stage}
+
+
+def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> ChainPlan | None:
+    """The voucher's signature profile (first match), cached per unit and category.
+
+    When a profile has an amount band the choice depends on the amount too:
+    then the profiles are matched per voucher (the cache must not grow with
+    every distinct amount), and only the compiled plans are cached.
+    """
+    banded = cache.get(_BANDED)
+    if banded is None:
+        table = ctx.params.get(SignatureChainIncomplete.id)
+        raws = [table.base, *(d for _, d in table.overrides)] if table is not None else []
+        banded = cache[_BANDED] = any(
+            "min_amount" in p or "below" in p
+            for raw in raws for p in raw.get("profiles") or () if isinstance(p, dict))
+    key = (v.unit_id, v.category)
+    if not banded:
+        try:
+            return cache[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+    info = ctx.units.get(v.unit_id)
+    kind = info.kind if info else None
+    table = ctx.params.get(SignatureChainIncomplete.id)
+    params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()  # type: ignore[assignment]
+    profile = next((p for p in params.profiles if p.applies(v, kind)), None)
+    if profile is None:
+        plan = None
+    else:
+        plan = cache.get(id(profile))
+        if plan is None:
+            plan = cache[id(profile)] = ChainPlan(profile)
+    if not banded:
+        cache[key] = plan
+    return plan
+
+
+_BANDED = object()
+
+
+class _VoucherCheck(Check):
+    """F checks read vouchers; ``feed`` returns a tuple (no generator per voucher: hot path)."""
+
+    entity = "expenses"
+
+    def __init__(self) -> None:
+        self.plans: dict[Any, ChainPlan | None] = {}
+
+
+@register
+class SignatureChainIncomplete(_VoucherCheck):
+    id = "signature_chain_incomplete"
+    tier = "level3"
+    title = "报销签字审批程序不全"
+    cite = "003:567; 003:1253; 003:1299"
+    basis = ("财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
+             "（003:567）；村组各项支出必须由经手人签字和村务监督委员审核盖章或签字,"
+             "经村委会主任、村支部书记联签会审后方可入账（003:1253）")
+    Params = ChainParams
+
+    def feed(self, v: ExpenseRecord, params: ChainParams, ctx: EvalContext) -> tuple[Finding, ...]:
+        if v.signatures is None:
+            return ()
+        plan = chain_plan(v, ctx, self.plans)
+        if plan is None:
+            return ()
+        signed = v.by_role
+        missing = [r for r in plan.roles if r not in signed]
+        if not missing:
+            return ()
+        names = "、".join(role_zh(r) for r in missing)
+        return (self.finding(
+            v.voucher_id, v.unit_id, f"{_what(v)}缺少{names}签字",
+            evidence=_evidence(v, profile=plan.profile.name, chain=plan.profile.chain,
+                               missing_roles=missing),
+        ),)
+
+
+class SingleParams(Params):
+    min_signers: int = Field(default=2, ge=2, description="distinct people who must sign")
+
+
+@register
+class SingleSignature(_VoucherCheck):
+    id = "single_signature"
+    tier = "level2"
+    title = "一支笔审批"
+    cite = "000:2252; 003:567"
+    basis = "有效地避免了原先一定程度存在的一把手“一支笔”现象,较好地实现了分权制约"
+    Params = SingleParams
+
+    def feed(self, v: ExpenseRecord, params: SingleParams, ctx: EvalContext) -> tuple[Finding, ...]:
+        if v.signatures is None:
+            return ()
+        people = v.signers
+        if len(people) >= params.min_signers:
+            return ()
+        who = f"仅由{next(iter(people))}一人签字" if people else "无人签字"
+        return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{who}即报销",
+                             evidence=_evidence(v, signers=sorted(people))),)
+
+
+@register
+class DuplicateRoleSigner(_VoucherCheck):
+    id = "duplicate_role_signer"
+    tier = "level3"
+    title = "一人兼签多个审批环节"
+    cite = "003:467; 003:477"
+    basis = "实行审查与批准相分离、定事与办事相分离、承办与监督相分离"
+
+    def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> tuple[Finding, ...]:
+        if not v.signatures or len(v.signatures) < 2 or len(v.signers) == len(v.signatures):
+            return ()  # every signature by a different person
+        plan = chain_plan(v, ctx, self.plans)
+        chain = set(plan.roles) if plan else None
+        roles_of: dict[str, set[str]] = {}
+        for s in v.signatures:
+            if chain is None or s.role in chain:
+                roles_of.setdefault(s.person_id, set()).add(s.role)
+        doubled = {p: sorted(r) for p, r in sorted(roles_of.items()) if len(r) > 1}
+        if not doubled:
+            return ()
+        text = "；".join(f"{p}同时作为{'、'.join(role_zh(r) for r in rs)}签字"
+                        for p, rs in doubled.items())
+        return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
+                             evidence=_evidence(v, doubled=doubled)),)
+
+
+class HeadParams(Params):
+    roles: list[str] = Field(default=["handler", "reviewer", "area_leader", "finance_leader"],
+                             description="roles the unit head may not sign in")
+    categories: list[str] | None = Field(default=None,
+                                         description="categories the rule covers (None: all)")
+
+
+@register
+class HeadSignsDirectly(_VoucherCheck):
+    id = "head_signs_directly"
+    tier = "level3"
+    title = "一把手直接分管财务签字"
+    cite = "003:561; 000:900"
+    basis = "“一把手”不直接分管行政审批、财务、干部人事、建筑工程、物资采购等具体工作"
+    needs = ("people",)
+    Params = HeadParams
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._heads: dict[str, PersonInfo] | None = None
+
+    def _head_index(self, ctx: EvalContext) -> dict[str, PersonInfo] | None:
+        if self._heads is None:
+            people = loaded(ctx.tables, "people")
+            if people is None:
+                return None
+            self._heads = {p.person_id: p for p in people if p.is_head}
+        return self._heads
+
+    def feed(self, v: ExpenseRecord, params: HeadParams, ctx: EvalContext) -> tuple[Finding, ...]:
+        if not v.signatures:
+            return ()
+        if params.categories is not None and v.category not in params.categories:
+            return ()
+        heads = self._heads if self._heads is not None else self._head_index(ctx)
+        if not heads:
+            return ()
+        hits = []
+        for s in v.signatures:
+            head = heads.get(s.person_id)
+            if head is not None and s.role in params.roles and head.unit_id in (None, v.unit_id):
+                hits.append((head, s.role))
+        if not hits:
+            return ()
+        text = "、".join(f"主要负责人{h.name}以{role_zh(r)}身份签字" for h, r in hits)
+        return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
+                             evidence=_evidence(v, head_signed=[{"person_id": h.person_id,
+                                                                 "name": h.name, "role": r}
+                                                                for h, r in hits])),)
+
+
+class LargeParams(Params):
+    large_amount: Decimal = Field(default=Decimal("50000"), gt=0,
+                                  description="yuan; ours, not the seeds' (they give no figure)")
+
+
+def large_amount(v: ExpenseRecord, ctx: EvalContext) -> Decimal:
+    table = ctx.params.get(LargeAmountWithoutDecision.id)
+    if table is None:
+        return LargeParams().large_amount
+    info = ctx.units.get(v.unit_id)
+    return table.for_(v.unit_id, info.kind if info else None).large_amount  # type: ignore[attr-defined]
+
+
+class _DecisionIndex:
+    """The decisions of this source by id, loaded once per scan."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, DecisionRecord] | None = None
+        self.absent = False
+
+    def get(self, ctx: EvalContext, decision_id: str) -> DecisionRecord | None:
+        if self._by_id is None:
+            rows = loaded(ctx.tables, "decisions")
+            self.absent = rows is None
+            self._by_id = {d.decision_id: d for d in rows or ()}
+        return self._by_id.get(decision_id)
+
+
+def decision_problem(v: ExpenseRecord, index: _DecisionIndex, ctx: EvalContext) -> str | None:
+    """Why the voucher's decision does not authorise it (Chinese), or None when it does."""
+    if v.decision_id is None:
+        return "无集体决策依据"
+    d = index.get(ctx, v.decision_id)
+    if d is None:
+        return f"所引决策{v.decision_id}不存在"
+    if d.unit_id != v.unit_id:
+        return f"所引决策{v.decision_id}属于其他单位"
+    if d.meeting_at is not None and d.meeting_at > v.paid_at:
+        return f"所引决策{v.decision_id}晚于付款（事后补决策）"
+    if d.amount is not None and d.amount < v.amount:
+        return f"所引决策{v.decision_id}批准金额{yuan(d.amount)}小于支付金额"
+    faults = decision_faults(d, ctx)
+    if faults:
+        return f"所引决策{v.decision_id}不合规：{'；'.join(why for _, why in faults)}"
+    return None
+
+
+@register
+class LargeAmountWithoutDecision(_VoucherCheck):
+    id = "large_amount_without_decision"
+    tier = "level2"
+    title = "大额资金未经集体决策"
+    cite = "003:567; 003:811; 004:102; 000:2460"
+    basis = ("对于大额的需要经过领导班子会议集体审定（003:567）；在大额资金的使用上,未经集体讨论,"
+             "可能导致资金使用不当（004:102）")
+    needs = ("decisions",)
+    Params = LargeParams
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.decisions = _DecisionIndex()
+
+    def feed(self, v: ExpenseRecord, params: LargeParams, ctx: EvalContext) -> tuple[Finding, ...]:
+        if v.amount < params.large_amount:
+            return ()
+        why = decision_problem(v, self.decisions, ctx)
+        if why is None or (self.decisions.absent and v.decision_id is not None):
+            return ()  # a cited decision in a source without a decisions table cannot be judged
+        return (self.finding(
+            v.voucher_id, v.unit_id,
+            f"{_what(v)}达到大额标准{yuan(params.large_amount)}，{why}",
+            evidence=_evidence(v, large_amount=money(params.large_amount), problem=why),
+        ),)
+
+
+class SplitParams(Params):
+    window_days: int = Field(default=30, ge=1, description="calendar days a group may span")
+    large_amount: Decimal | None = Field(
+        default=None, gt=0, description="threshold; None: large_amount_without_decision's")
+
+
+@dataclass
+class _Group:
+    times: array  # epoch seconds
+    cents: array | list[Decimal]  # exact cents, or Decimals when an amount is finer than a fen
+    ids: list[str]
+    threshold: Decimal
+
+
+@register
+class SplitPayment(_VoucherCheck):
+    id = "split_payment"
+    tier = "level2"
+    title = "拆分支付规避集体决策"
+    cite = "ours (evading 003:567, 004:102)"
+    basis = ("对于大额的需要经过领导班子会议集体审定（003:567）。"
+             "拆分为多笔小额支付以规避集体审定（本系统规则）")
+    needs = ("decisions",)
+    Params = SplitParams
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.groups: dict[tuple[str, str], _Group] = {}
+        self.window: dict[tuple[str, str], int] = {}
+        self.thresholds: dict[str, Decimal] = {}
+        self.decisions = _DecisionIndex()
+
+    def feed(self, v: ExpenseRecord, params: SplitParams, ctx: EvalContext) -> tuple[Finding, ...]:
+        if v.payee is None:
+            return ()
+        threshold = params.large_amount or self.thresholds.get(v.unit_id)
+        if threshold is None:
+            threshold = self.thresholds[v.unit_id] = large_amount(v, ctx)
+        if v.amount >= threshold:
+            return ()
+        if v.decision_id is not None and decision_problem(v, self.decisions, ctx) is None:
+            return ()  # authorised by a sound collective decision: not an evasion
+        key = (v.unit_id, v.payee)
+        g = self.groups.get(key)
+        if g is None:
+            g = self.groups[key] = _Group(array("q"), array("q"), [], threshold)
+            self.window[key] = params.window_days
+        cents = v.amount.scaleb(2)
+        if isinstance(g.cents, array) and cents == cents.to_integral_value():
+            g.cents.append(int(cents))
+        else:
+            if isinstance(g.cents, array):
+                g.cents = [Decimal(c).scaleb(-2) for c in g.cents]
+            g.cents.append(v.amount)
+        g.times.append(int(v.paid_at.timestamp()))
+        g.ids.append(v.voucher_id)
+        return ()
+
+    def finish(self, ctx: EvalContext) -> Iterator[Finding]:
+        for (unit_id, payee), g in sorted(self.groups.items()):
+            if len(g.ids) < 2:
+                continue
+            exact = isinstance(g.cents, array)
+            amounts = [Decimal(c).scaleb(-2) if exact else c for c in g.cents]
+            order = sorted(range(len(g.ids)), key=lambda i: (g.times[i], g.ids[i]))
+            span = self.window[(unit_id, payee)] * 86400
+            i = 0
+            while i < len(order):
+                j, total = i, Decimal(0)
+                while j < len(order) and g.times[order[j]] - g.times[order[i]] <= span:
+                    total += amounts[order[j]]
+                    j += 1
+                if j - i >= 2 and total >= g.threshold:
+                    yield self._found(unit_id, payee, g, [order[k] for k in range(i, j)],
+                                      amounts, total, ctx)
+                    i = j
+                else:
+                    i += 1
+
+    def _found(self, unit_id: str, payee: str, g: _Group, members: list[int],
+               amounts: list[Decimal], total: Decimal, ctx: EvalContext) -> Finding:
+        first = g.ids[members[0]]
+        days = self.window[(unit_id, payee)]
+        vouchers = [{"voucher_id": g.ids[k], "amount": money(amounts[k]),
+                     "paid_at": dt.datetime.fromtimestamp(g.times[k], ctx.tz).isoformat()}
+                    for k in members]
+        return self.finding(
+            f"{unit_id}:{payee}:{first}", unit_id,
+            f"向{payee}在{days}日内分{len(members)}笔支付合计{yuan(total)}，每笔均低于大额标准"
+            f"{yuan(g.threshold)}，合计达到标准，疑似拆分规避集体决策",
+            evidence={"payee": payee, "window_days": days, "total": money(total),
+                      "large_amount": money(g.threshold), "vouchers": vouchers},
+        )
+
+
+@register
+class SignatureOrder(_VoucherCheck):
+    id = "signature_order"
+    tier = "reminder"
+    title = "签字审批顺序颠倒"
+    cite = "003:567"
+    basis = "财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
+
+    def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> tuple[Finding, ...]:
+        sigs = v.signatures
+        if not sigs or len(sigs) < 2:
+            return ()
+        plan = chain_plan(v, ctx, self.plans)
+        if plan is None:
+            return ()
+        # in time order (ties: earlier stage first) the stages must never go back
+        stage_of = plan.stage_of
+        timed = sorted([(s.signed_at, stage_of[s.role]) for s in sigs
+                        if s.signed_at is not None and s.role in stage_of])
+        if all(a[1] <= b[1] for a, b in pairwise(timed)):
+            return ()
+        return tuple(self._explain(v, plan))
+
+    def _explain(self, v: ExpenseRecord, plan: ChainPlan) -> Iterator[Finding]:
+        latest: tuple[str, dt.datetime] | None = None  # the latest signature of earlier stages
+        for stage in plan.profile.stages:
+            times = [(s.signed_at, r) for r in stage for s in v.by_role.get(r, ())
+                     if s.signed_at is not None]
+            if not times:
+                continue
+            first_t, first_r = min(times)
+            if latest is not None and first_t < latest[1]:
+                yield self.finding(
+                    v.voucher_id, v.unit_id,
+                    f"{_what(v)}{role_zh(first_r)}于{first_t:%Y-%m-%d %H:%M}签字，"
+                    f"早于前一环节{role_zh(latest[0])}（{latest[1]:%Y-%m-%d %H:%M}）",
+                    evidence=_evidence(v, profile=plan.profile.name, chain=plan.profile.chain,
+                                       out_of_order={"role": first_r, "signed_at": first_t.isoformat(),
+                                                     "after_role": latest[0],
+                                                     "after_signed_at": latest[1].isoformat()}),
+                )
+                return
+            last_t, last_r = max(times)
+            if latest is None or last_t > latest[1]:
+                latest = (last_r, last_t)

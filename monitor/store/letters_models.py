@@ -1,0 +1,135 @@
+"""State-store models of the alerting half: letters, their findings, the outbox, the audit log.
+
+Change them only with a new migration (``0002_letters`` created them).
+
+Reminders (提醒) and data-quality notices live in ``letters`` too, with tier
+``reminder`` and their own number prefix: they are numbered so that the outbox
+has a stable idempotency key, but they carry no requirement and never enter
+the rectification lifecycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from monitor.store.models import Base
+
+# every status a letter can have (letters.md, "Lifecycle")
+LETTER_STATUSES = ("issued", "acknowledged", "report_received", "admonition_held", "closed",
+                   "overdue", "escalated")
+OPEN_STATUSES = ("issued", "acknowledged", "report_received", "admonition_held", "overdue")
+
+#: the counter row every issuer updates first, so issuing is serialised across processes
+ISSUE_LOCK = ("*issue-lock*", 0)
+
+
+class LetterRow(Base):
+    """One warning letter (预警函) or notice (提醒), numbered for ever."""
+
+    __tablename__ = "letters"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(sa.String(64), unique=True)  # 监预〔2026〕17号
+    prefix: Mapped[str] = mapped_column(sa.String(32))
+    year: Mapped[int]
+    seq: Mapped[int]
+    tier: Mapped[str] = mapped_column(sa.String(16), index=True)
+    status: Mapped[str] = mapped_column(sa.String(20), index=True)
+    audience: Mapped[str] = mapped_column(sa.String(16))  # unit | data_owner
+    unit_id: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    recipient: Mapped[str] = mapped_column(sa.String(200))  # 主送单位 as printed
+    source: Mapped[str | None] = mapped_column(sa.String(100))  # for data-owner notices
+    checks: Mapped[str] = mapped_column(sa.Text)  # comma-separated check ids (routing, titles)
+    reason: Mapped[str] = mapped_column(sa.String(16))  # new | escalation | repeat
+    issued_at: Mapped[dt.datetime]  # the cycle's as-of time
+    rectify_by: Mapped[dt.date | None] = mapped_column(sa.Date)
+    requires_report: Mapped[bool] = mapped_column(default=False)
+    requires_admonition: Mapped[bool] = mapped_column(default=False)
+    cites_letter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("letters.id"))
+    acknowledged_at: Mapped[dt.datetime | None]
+    report_received_at: Mapped[dt.datetime | None]
+    report_file: Mapped[str | None] = mapped_column(sa.Text)
+    admonition_held_at: Mapped[dt.datetime | None]
+    overdue_at: Mapped[dt.datetime | None]
+    escalated_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]  # wall clock
+
+    __table_args__ = (sa.UniqueConstraint("prefix", "year", "seq", name="uq_letters_prefix_year_seq"),)
+
+
+class LetterFindingRow(Base):
+    """A finding as it stood when the letter was written (the letter's facts never change).
+
+    ``open_fingerprint`` is the finding's fingerprint while the letter is open
+    and NULL after: its unique index is how the database itself refuses a
+    second open letter for one finding (architecture invariant 3).
+    """
+
+    __tablename__ = "letter_findings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id"), index=True)
+    finding_id: Mapped[int] = mapped_column(sa.ForeignKey("findings.id"), index=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64))
+    opened_run: Mapped[int]  # the finding's opening this letter answers
+    open_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    snapshot: Mapped[dict[str, Any]]
+    resolved_at: Mapped[dt.datetime | None]  # the finding resolved in the source (recorded, not closing)
+
+    __table_args__ = (sa.UniqueConstraint("letter_id", "finding_id", name="uq_letter_findings"),)
+
+
+class LetterCounter(Base):
+    """The last number given per prefix and year; updated atomically in the issuing transaction."""
+
+    __tablename__ = "letter_counters"
+    prefix: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    last: Mapped[int] = mapped_column(default=0)
+
+
+class DeliveryRow(Base):
+    """One letter to one channel: the outbox (architecture invariant 4)."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id"), index=True)
+    channel: Mapped[str] = mapped_column(sa.String(100))
+    idempotency_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)  # pending | delivered | dead
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(index=True)
+    last_attempt_at: Mapped[dt.datetime | None]
+    delivered_at: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime]
+
+
+class DeliveryAttempt(Base):
+    """Every attempt, so the backoff an operator is told about can be checked."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(sa.ForeignKey("deliveries.id"), index=True)
+    at: Mapped[dt.datetime]
+    ok: Mapped[bool]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    retry_in_seconds: Mapped[float | None]  # the backoff chosen after a failure; NULL if none
+
+
+class AuditEntry(Base):
+    """Who did what to which letter, when, and the status before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime]
+    actor: Mapped[str] = mapped_column(sa.String(100))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    letter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("letters.id"), index=True)
+    before: Mapped[str | None] = mapped_column(sa.String(20))
+    after: Mapped[str | None] = mapped_column(sa.String(20))
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    detail: Mapped[dict[str, Any]]

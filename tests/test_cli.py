@@ -1,0 +1,102 @@
+"""The command line as a user runs it: real subprocesses, real files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tests.conftest import SourceDB
+
+
+def sunlight(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+
+
+def test_scan_json_lines(sqlite_db: SourceDB, write_config) -> None:
+    sqlite_db.load("cases", [
+        {"case_id": "C1", "unit_id": "MZJ", "item_code": "MZ-001", "item_name": "最低生活保障审批",
+         "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5},
+        {"case_id": "C2", "unit_id": "MZJ", "accepted_at": dt.datetime(2026, 10, 9, 10),
+         "promised_limit": 5},
+    ])
+    cfg = write_config(sqlite_db.url)
+    r = sunlight("scan", "-c", str(cfg), "--at", "2026-10-10T09:00", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    objs = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(o["check"], o["subject"]) for o in objs] == [("case_overdue", "C1")]
+    [o] = objs
+    assert {"check", "fingerprint", "subject", "unit", "tier", "deadline", "overdue",
+            "calendar_uncovered", "evidence"} <= set(o)
+    assert o["unit"] == "MZJ" and o["tier"] == "level3" and o["overdue"] == 1
+    assert o["deadline"] == "2026-10-09T23:59:59+08:00"
+    assert o["calendar_uncovered"] is False
+    assert o["evidence"]["due_date"] == "2026-10-09"
+    # --check narrows. C2, accepted Fri 9 Oct, counts Sat 10 (worked), 12, 13, 14, 15 Oct:
+    # due end of Thu 15 Oct, so on Wed 14 Oct two days are left and it is due soon
+    r = sunlight("scan", "-c", str(cfg), "--at", "2026-10-14T09:00", "--format", "json",
+                 "--check", "case_due_soon")
+    assert [json.loads(x)["subject"] for x in r.stdout.splitlines()] == ["C2"]
+
+
+def test_scan_table_and_record(sqlite_db: SourceDB, write_config, tmp_path: Path) -> None:
+    sqlite_db.load("cases", [{"case_id": "C1", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}])
+    cfg = write_config(sqlite_db.url)
+    r = sunlight("scan", "-c", str(cfg), "--at", "2026-10-10T09:00", "--record")
+    assert r.returncode == 0, r.stderr
+    assert "case_overdue" in r.stdout and "三级预警函" in r.stdout and "共 1 项发现" in r.stdout
+    state = sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    with state.connect() as conn:
+        assert conn.exec_driver_sql("SELECT check_id, subject FROM findings").all() == [
+            ("case_overdue", "C1")]
+
+
+def test_scan_exit_codes(tmp_path: Path, write_config) -> None:
+    cfg = write_config(f"sqlite:///{tmp_path / 'missing.db'}")
+    r = sunlight("scan", "-c", str(cfg), "--at", "2026-10-10")
+    assert r.returncode == 1 and "source 'main'" in r.stderr
+    r = sunlight("scan", "-c", str(cfg), "--at", "yesterday")
+    assert r.returncode == 2 and "--at" in r.stderr
+    r = sunlight("scan", "-c", str(cfg), "--check", "no_such_check")
+    assert r.returncode == 2 and "no_such_check" in r.stderr
+
+
+def test_calendar_due_explains_itself() -> None:
+    r = sunlight("calendar", "due", "2026-09-24", "5")
+    assert r.returncode == 0, r.stderr
+    assert "2026-10-09T23:59:59+08:00" in r.stdout
+    assert "2026-10-01 四 国庆节" in r.stdout and "2026-09-25 五 中秋节" in r.stdout
+    r = sunlight("calendar", "due", "2026-09-23", "10", "--unit", "day")
+    assert "2026-10-08T23:59:59+08:00" in r.stdout and "顺延" in r.stdout
+    r = sunlight("calendar", "due", "2026-12-23", "10")
+    assert "2027-01-06T23:59:59+08:00" in r.stdout and "日历未覆盖" in r.stderr
+
+
+def test_db_upgrade(tmp_path: Path, write_config) -> None:
+    cfg = write_config("sqlite:///whatever.db")
+    r = sunlight("db", "upgrade", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "state.db").exists()
+    tables = sa.inspect(sa.create_engine(f"sqlite:///{tmp_path / 'state.db'}")).get_table_names()
+    assert {"findings", "scan_runs", "alembic_version"} <= set(tables)
+
+
+def test_demo_runs_in_a_fresh_folder(tmp_path: Path) -> None:
+    r = sunlight("demo", "--dir", str(tmp_path / "demo"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for text in ("case_overdue", "case_overdue_statutory", "case_due_soon", "data_quality",
+                 "县民政局", "超期最严重的十件在办件"):
+        assert text in out
+    assert (tmp_path / "demo" / "sunlight.yaml").exists()
+    assert (tmp_path / "demo" / "state.db").exists()
+    # running it again rebuilds the same folder and gives the same summary
+    again = sunlight("demo", "--dir", str(tmp_path / "demo"))
+    assert again.returncode == 0 and again.stdout == out
