@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -104,7 +105,14 @@ def scan(
 
     def sink(f):
         if fmt == "json":
-            sys.stdout.write(f.to_json_line())
+            try:
+                sys.stdout.write(f.to_json_line())
+            except BrokenPipeError:
+                # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
+                # SystemExit is not an Exception, so the engine does not count it as a
+                # failed check; the engine and the store are still closed on the way out.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise SystemExit(0) from None
         else:
             rows.append(f)
 

@@ -100,3 +100,20 @@ def test_demo_runs_in_a_fresh_folder(tmp_path: Path) -> None:
     # running it again rebuilds the same folder and gives the same summary
     again = sunlight("demo", "--dir", str(tmp_path / "demo"))
     assert again.returncode == 0 and again.stdout == out
+
+
+def test_scan_json_into_a_closed_pipe_stops_quietly(sqlite_db: SourceDB, write_config) -> None:
+    """`sunlight scan --format json | head -n 1`: exit 0, and no failure is logged."""
+    sqlite_db.load("cases", [{"case_id": f"C{i:05d}", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}
+                             for i in range(3000)])
+    cfg = write_config(sqlite_db.url)
+    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "INFO", "scan",
+                             "-c", str(cfg), "--at", "2026-10-10T09:00", "--format", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert json.loads(first)["check"] == "case_overdue"
+    assert proc.returncode == 0, err
+    assert "check failed" not in err and "Traceback" not in err
