@@ -13,12 +13,17 @@ def _t(day: dt.date, hour: int = 10) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(hour))
 
 
+def _workdays(first: dt.date, until: dt.date, cal: WorkCalendar) -> list[dt.date]:
+    """Working days from ``first`` up to (not including) ``until``: when things arrive."""
+    return [d for d in (first + dt.timedelta(days=i) for i in range((until - first).days))
+            if cal.is_workday(d)]
+
+
 def complaints(units: list[str], cal: WorkCalendar, n: int = 60, seed: int = 245,
                first: dt.date = dt.date(2026, 9, 1), as_of: dt.date = dt.date(2026, 11, 16)
                ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    days = [first + dt.timedelta(days=i) for i in range((as_of - first).days)]
-    days = [d for d in days if cal.is_workday(d)]
+    days = _workdays(first, as_of, cal)
     out = []
     for i in range(n):
         received = rng.choice(days)
@@ -50,8 +55,7 @@ def info_requests(units: list[str], cal: WorkCalendar, n: int = 25, seed: int = 
                   first: dt.date = dt.date(2026, 8, 3), as_of: dt.date = dt.date(2026, 11, 16)
                   ) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    days = [first + dt.timedelta(days=i) for i in range((as_of - first).days)]
-    days = [d for d in days if cal.is_workday(d)]
+    days = _workdays(first, as_of, cal)
     out = []
     for i in range(n):
         received = rng.choice(days)
