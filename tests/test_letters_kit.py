@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +25,7 @@ from monitor.settings import Settings
 from monitor.store import open_store
 from monitor.store.findings import FindingRecorder, finish_run, start_run
 from tests.conftest import at, postgres_schema
+from tests.receivers import HttpReceiver
 
 POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
 
@@ -146,51 +144,29 @@ class Hit:
     body: bytes
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver on 127.0.0.1 that can be stopped and started on the same port."""
-
-    port: int = 0
-    hits: list[Hit] = field(default_factory=list)
-    status: int = 200
-    _server: ThreadingHTTPServer | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+class Receiver(HttpReceiver):
+    """The shared HTTP receiver (tests/receivers.py), seen as the outbox tests use it:
+    the keys and payloads that arrived, and one status for every answer."""
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        return f"{HttpReceiver.url.fget(self)}/hook"
 
-    def start(self) -> Receiver:
-        receiver = self
+    @property
+    def status(self) -> int:
+        return self._default.status
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with receiver._lock:
-                    receiver.hits.append(Hit(unquote(self.headers.get("Idempotency-Key", "")), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-                self.wfile.write(b"{}")
+    @status.setter
+    def status(self, code: int) -> None:
+        self.respond_with(code, {})
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    @property
+    def hits(self) -> list[Hit]:
+        with self._lock:
+            return [Hit(r.idempotency_key or "", r.body) for r in self.requests]
 
     def keys(self) -> list[str]:
-        with self._lock:
-            return [h.key for h in self.hits]
+        return [h.key for h in self.hits]
 
     def payloads(self) -> list[dict]:
-        with self._lock:
-            return [json.loads(h.body) for h in self.hits]
+        return [json.loads(h.body) for h in self.hits]
