@@ -28,15 +28,13 @@ from alerts.tiers import is_letter_tier, requirements
 from monitor.clock import UNIT_ZH, LimitUnit
 from monitor.settings import Settings
 from monitor.store.letters_models import LetterFindingRow, LetterRow
+from monitor.zh import zh_date
 
 TEMPLATES = Path(__file__).with_name("templates")
 RULE_BASIS = "《廉政风险预警与防范管理办法》第十条"  # seed 004:64-66
 NUMERALS = "一二三四五六七八九十"
 MESSAGE_CACHE = 256  # rendered letters kept for retries, per Renderer
 
-
-def zh_date(d: dt.date | dt.datetime) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
 
 
 def zh_ordinal(n: int) -> str:

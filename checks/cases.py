@@ -24,16 +24,7 @@ from monitor.clock import (
     time_left,
 )
 from monitor.records.cases import CaseExtension, CaseRecord
-
-
-def _fmt_n(n: Decimal | int) -> str:
-    d = Decimal(n)
-    return str(int(d)) if d == d.to_integral_value() else f"{d.normalize()}"
-
-
-def _day(d: dt.datetime | dt.date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
+from monitor.zh import zh_date, zh_number
 
 # --- shared timing ---------------------------------------------------------------
 
@@ -70,7 +61,7 @@ def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
             if not ext.approved_by:
                 rejected.append((ext, "延期未经批准"))
             elif total + ext.extra > max_ext:
-                rejected.append((ext, f"延期累计超过{_fmt_n(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
+                rejected.append((ext, f"延期累计超过{zh_number(max_ext)}{UNIT_ZH[case.limit_unit]}上限"))
             else:
                 total += ext.extra
     pauses = case.clock_pauses
@@ -125,12 +116,12 @@ class _LateCase(Check):
             return
         late = overdue_by(deadline, end, ctx.calendar, case.clock_pauses)
         unit_zh = UNIT_ZH[case.limit_unit]
-        state = f"于{_day(case.completed_at)}办结" if case.completed_at else "至今未办结"
+        state = f"于{zh_date(case.completed_at)}办结" if case.completed_at else "至今未办结"
         assert deadline.display is not None
         summary = (
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
-            f"{self.limit_name}{_fmt_n(limit + timing.extension)}{unit_zh}，"
-            f"应于{_day(deadline.display)}前办结，{state}，超期{_fmt_n(late)}{unit_zh}"
+            f"{self.limit_name}{zh_number(limit + timing.extension)}{unit_zh}，"
+            f"应于{zh_date(deadline.display)}前办结，{state}，超期{zh_number(late)}{unit_zh}"
         )
         ev = _case_evidence(case, deadline, limit + timing.extension, ctx,
                             until=end.astimezone(ctx.tz).date())
@@ -203,7 +194,7 @@ class CaseDueSoon(Check):
         assert deadline.display is not None
         summary = (
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
-            f"将于{_day(deadline.display)}到期，剩余{_fmt_n(left)}{unit_zh}"
+            f"将于{zh_date(deadline.display)}到期，剩余{zh_number(left)}{unit_zh}"
         )
         ev = _case_evidence(case, deadline, case.promised_limit, ctx)
         ev["remaining"] = float(left)
@@ -232,10 +223,10 @@ class StepOverdue(Check):
                 continue
             late = overdue_by(deadline, end, ctx.calendar)
             unit_zh = UNIT_ZH[step.limit_unit]
-            state = f"于{_day(step.finished_at)}完成" if step.finished_at else "尚未完成"
+            state = f"于{zh_date(step.finished_at)}完成" if step.finished_at else "尚未完成"
             summary = (
                 f"办件{case.case_id}第{step.seq}环节（{step.name or '未命名环节'}）"
-                f"时限{_fmt_n(step.step_limit)}{unit_zh}，{state}，超时{_fmt_n(late)}{unit_zh}"
+                f"时限{zh_number(step.step_limit)}{unit_zh}，{state}，超时{zh_number(late)}{unit_zh}"
             )
             ev = deadline_evidence(deadline, step.started_at, step.step_limit,
                                    ctx.trace(step.started_at, deadline,
@@ -266,7 +257,7 @@ class ExtensionInvalid(Check):
         if not rejected:
             return
         unit_zh = UNIT_ZH[case.limit_unit]
-        reasons = "；".join(f"延期{_fmt_n(e.extra)}{unit_zh}：{why}" for e, why in rejected)
+        reasons = "；".join(f"延期{zh_number(e.extra)}{unit_zh}：{why}" for e, why in rejected)
         yield self.finding(
             case.case_id, case.unit_id,
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）{reasons}",

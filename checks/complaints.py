@@ -23,10 +23,7 @@ from checks.base import Check, EvalContext, Finding, Params, deadline_evidence
 from checks.registry import register
 from monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, overdue_by, trace
 from monitor.records.complaints import ComplaintRecord, InfoRequestRecord
-
-
-def _day(d: dt.date | dt.datetime) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
+from monitor.zh import zh_date
 
 
 class _Late(Check):
@@ -45,7 +42,7 @@ class _Late(Check):
             return
         late = overdue_by(deadline, end, ctx.calendar)
         unit_zh = UNIT_ZH[self.unit]
-        state = f"于{_day(done)}{self.what}" if done else f"至今未{self.what}"
+        state = f"于{zh_date(done)}{self.what}" if done else f"至今未{self.what}"
         ev = deadline_evidence(deadline, received, Decimal(limit),
                                trace(received, deadline, ctx.calendar,
                                      until=end.astimezone(ctx.tz).date()))
@@ -53,7 +50,7 @@ class _Late(Check):
                   as_of=ctx.at.isoformat(), **more)
         yield self.finding(
             subject, unit_id,
-            f"{noun}于{_day(received)}收到，应在{limit}{unit_zh}内（{_day(deadline.display)}前）"
+            f"{noun}于{zh_date(received)}收到，应在{limit}{unit_zh}内（{zh_date(deadline.display)}前）"
             f"{self.what}，{state}，逾期{late}{unit_zh}",
             deadline=deadline.display, overdue=late, measure=self.unit,
             calendar_uncovered=deadline.uncovered, evidence=ev,

@@ -20,17 +20,15 @@ from checks.base import Check, EvalContext, Finding, Params
 from checks.registry import register
 from monitor.clock import LimitUnit
 from monitor.records.decisions import CATEGORY_ZH, METHOD_ZH, DecisionRecord
+from monitor.zh import zh_date
 
 #: the four categories of 三重一大 (003:811; 000:2460)
 SANZHONG_YIDA = ("major_decision", "appointment", "major_project", "large_fund")
 
 
-def _day(d: dt.date) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
 
 def _what(d: DecisionRecord) -> str:
-    when = f"（{_day(d.meeting_at)}）" if d.meeting_at else ""
+    when = f"（{zh_date(d.meeting_at)}）" if d.meeting_at else ""
     return f"决策{d.decision_id}{when}「{CATEGORY_ZH.get(d.category, d.category)}」"
 
 
@@ -174,12 +172,12 @@ class MaterialsLate(_DecisionCheck):
         if d.materials_sent_at is None:
             if not params.missing_counts_as_late:
                 return None
-            return f"未记录会议材料送达时间（应于{_day(due)}前送达）"
+            return f"未记录会议材料送达时间（应于{zh_date(due)}前送达）"
         sent = d.materials_sent_at.astimezone(ctx.tz).date()
         if sent <= due:
             return None
-        return (f"会议材料于{_day(sent)}送达，应至少提前{params.workdays_before}个工作日"
-                f"（{_day(due)}前）送达")
+        return (f"会议材料于{zh_date(sent)}送达，应至少提前{params.workdays_before}个工作日"
+                f"（{zh_date(due)}前）送达")
 
     def timing(self, d: DecisionRecord, params: MaterialsParams,
                ctx: EvalContext) -> dict[str, Any]:

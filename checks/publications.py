@@ -35,11 +35,7 @@ from monitor.clock import UNIT_ZH, Deadline, LimitUnit, compute_deadline, overdu
 from monitor.readers import loaded
 from monitor.records.cases import CaseRecord
 from monitor.records.publications import Period, PeriodKind, PublicationRecord
-
-
-def _day(d: dt.date | dt.datetime) -> str:
-    return f"{d.year}年{d.month}月{d.day}日"
-
+from monitor.zh import zh_date
 
 # --- obligations (config) ---------------------------------------------------------
 
@@ -159,7 +155,7 @@ def obligations(ctx: EvalContext) -> list[Obligation]:
 
 def _due_text(ob: Obligation, period: Period, deadline: Deadline) -> str:
     assert deadline.display is not None
-    return f"{ob.label}（{period.zh}）应于{_day(deadline.display)}前公开"
+    return f"{ob.label}（{period.zh}）应于{zh_date(deadline.display)}前公开"
 
 
 def _period_evidence(ob: Obligation, period: Period, deadline: Deadline, start: dt.datetime,
@@ -256,7 +252,7 @@ class PublicationLate(_Earliest):
                 yield self.finding(
                     f"{unit_id}:{subject}:{period.code}", unit_id,
                     f"{ctx.unit_name(unit_id)}{_due_text(ob, period, deadline)}，"
-                    f"于{_day(p.published_at)}才公开，逾期{late}{UNIT_ZH[deadline.unit]}",
+                    f"于{zh_date(p.published_at)}才公开，逾期{late}{UNIT_ZH[deadline.unit]}",
                     deadline=deadline.display, overdue=late, measure=deadline.unit,
                     calendar_uncovered=deadline.uncovered, evidence=ev,
                 )
@@ -323,7 +319,7 @@ class CaseResultUnpublished(Check):
         if end < deadline.at:
             return
         late = overdue_by(deadline, end, ctx.calendar)
-        state = f"于{_day(pub.published_at)}才公开" if pub is not None else "至今未公开"
+        state = f"于{zh_date(pub.published_at)}才公开" if pub is not None else "至今未公开"
         ev = deadline_evidence(deadline, done, Decimal(params.within),
                                trace(done, deadline, ctx.calendar,
                                      until=end.astimezone(ctx.tz).date()))
@@ -335,7 +331,7 @@ class CaseResultUnpublished(Check):
         yield self.finding(
             case.case_id, case.unit_id,
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
-            f"于{_day(done)}办结，办理结果应于{_day(deadline.display)}前公开，{state}，"
+            f"于{zh_date(done)}办结，办理结果应于{zh_date(deadline.display)}前公开，{state}，"
             f"逾期{late}个工作日",
             deadline=deadline.display, overdue=late, measure=LimitUnit.workday,
             calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
@@ -376,9 +372,9 @@ class PostingTooShort(Check):
                   posted_workdays=posted, min_posting=minimum)
         yield self.finding(
             p.publication_id, p.unit_id,
-            f"{ctx.unit_name(p.unit_id)}公示{p.publication_id}（{p.subject}）于{_day(p.published_at)}"
-            f"发布、{_day(until)}撤下，公示{posted}个工作日，不足{minimum}个工作日"
-            f"（应至少公示至{_day(deadline.display)}）",
+            f"{ctx.unit_name(p.unit_id)}公示{p.publication_id}（{p.subject}）于{zh_date(p.published_at)}"
+            f"发布、{zh_date(until)}撤下，公示{posted}个工作日，不足{minimum}个工作日"
+            f"（应至少公示至{zh_date(deadline.display)}）",
             deadline=deadline.display, overdue=minimum - posted, measure=LimitUnit.workday,
             calendar_uncovered=deadline.uncovered, evidence=ev,
         )

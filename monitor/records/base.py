@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from monitor.calendar import SPAN_FIRST, SPAN_LAST
+from monitor.zh import zh_number as plain  # the same text whatever NUMERIC scale a source uses
 
 
 class BadField(ValueError):
@@ -110,11 +111,6 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
     if d < 0 and not negative_ok:
         raise BadField(field, f"为负数：{plain(d)}")
     return d
-
-
-def plain(d: Decimal) -> str:
-    """15.00 → "15", 0.50 → "0.5": the same text whatever NUMERIC scale the source uses."""
-    return format(d.normalize(), "f")
 
 
 def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | None:
