@@ -40,7 +40,9 @@ def unit_names(engine: Engine) -> UnitNames:
     from monitor.sources import SourceError
 
     def lookup(ids: Iterable[str]) -> dict[str, str]:
-        wanted, names = set(ids), {}
+        wanted = set(ids)
+        # the scan has just read the units tables: only a unit it did not see costs a read
+        names = {u: engine.units_seen[u].name for u in wanted if u in engine.units_seen}
         for src in engine.sources.values():
             if not wanted - set(names) or not src.has("units") or "units" not in READERS:
                 continue

@@ -99,6 +99,8 @@ class Engine:
             name: Source(name, cfg, settings.base_dir) for name, cfg in settings.sources.items()
         }
         self.quality = DataQuality()
+        # every unit the scans have read, so letters can name them without reading again
+        self.units_seen: dict[str, UnitInfo] = {}
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -175,6 +177,7 @@ class Engine:
                 emit(self.quality.from_problem(item, src.name))
             else:
                 units[item.unit_id] = item
+        self.units_seen.update(units)
         return units
 
     def _records(self, src: Source, entity: str, rctx: ReadContext, at: dt.datetime,
