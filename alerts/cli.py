@@ -32,8 +32,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings_and_store(config: Path) -> tuple[Any, sa.Engine]:
-    from monitor.cli import load_or_exit
-    from monitor.store import open_store
+    from sunlight.monitor.cli import load_or_exit
+    from sunlight.monitor.store import open_store
 
     settings = load_or_exit(config)
     return settings, open_store(settings.state_url())
@@ -55,11 +55,11 @@ def cycle(
     at: Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")] = None,
 ) -> None:
     """One full cycle: scan, record findings, issue and escalate letters, deliver."""
-    from monitor.cli import load_or_exit, parse_at
-    from monitor.console import table
-    from monitor.cycle import deliver_report, run_cycle
-    from monitor.engine import Engine
-    from monitor.store import open_store
+    from sunlight.monitor.cli import load_or_exit, parse_at
+    from sunlight.monitor.console import table
+    from sunlight.monitor.cycle import deliver_report, run_cycle
+    from sunlight.monitor.engine import Engine
+    from sunlight.monitor.store import open_store
 
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
@@ -107,10 +107,10 @@ def letters_list(
     tier: Annotated[str | None, typer.Option(help="only this tier (level3, 二级预警函, …)")] = None,
 ) -> None:
     """The letters, newest first, with their delivery state."""
-    from alerts.lifecycle import STATUS_ZH
-    from monitor.cli import fail
-    from monitor.console import table
-    from monitor.store.letters_models import LETTER_STATUSES, DeliveryRow, LetterRow
+    from sunlight.alerts.lifecycle import STATUS_ZH
+    from sunlight.monitor.cli import fail
+    from sunlight.monitor.console import table
+    from sunlight.monitor.store.letters_models import LETTER_STATUSES, DeliveryRow, LetterRow
 
     settings, store = _settings_and_store(config)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
@@ -150,11 +150,11 @@ def letters_list(
 @letters_app.command("show")
 def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     """One letter: its text, findings, deliveries (dead ones too) and audit trail."""
-    from alerts.lifecycle import ACTION_ZH, STATUS_ZH, LetterNotFound, find_letter
-    from alerts.render import Renderer, letter_view
-    from monitor.cli import fail
-    from monitor.console import table
-    from monitor.store.letters_models import AuditEntry, DeliveryRow
+    from sunlight.alerts.lifecycle import ACTION_ZH, STATUS_ZH, LetterNotFound, find_letter
+    from sunlight.alerts.render import Renderer, letter_view
+    from sunlight.monitor.cli import fail
+    from sunlight.monitor.console import table
+    from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow
 
     settings, store = _settings_and_store(config)
     with store.connect() as conn:
@@ -195,8 +195,8 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
 
 def _act(config: Path, letter: str, action: str, by: str, note: str | None,
          file: str | None = None) -> None:
-    from alerts.lifecycle import STATUS_ZH, Act, LetterNotFound, TransitionError, apply_act
-    from monitor.cli import fail
+    from sunlight.alerts.lifecycle import STATUS_ZH, Act, LetterNotFound, TransitionError, apply_act
+    from sunlight.monitor.cli import fail
 
     _, store = _settings_and_store(config)
     try:
@@ -220,7 +220,7 @@ def letters_report(
     note: NoteOpt = None,
 ) -> None:
     """The unit's written rectification report has arrived (整改报告); its SHA-256 is recorded."""
-    from monitor.cli import fail
+    from sunlight.monitor.cli import fail
 
     try:
         digest = hashlib.sha256(file.read_bytes()).hexdigest()

@@ -1,6 +1,6 @@
 """Config models for the alerting half: tiers, letters, routes and channels.
 
-They live here, beside the code that uses them, and ``monitor.settings``
+They live here, beside the code that uses them, and ``sunlight.monitor.settings``
 composes them into the one config file.
 """
 
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from monitor.durations import Duration, parse_duration
+from sunlight.monitor.durations import Duration, parse_duration
 
 if TYPE_CHECKING:
-    from monitor.settings import Settings
+    from sunlight.monitor.settings import Settings
 
 Tier = Literal["reminder", "level3", "level2", "level1"]
 TIERS: tuple[Tier, ...] = ("reminder", "level3", "level2", "level1")  # least to most severe
@@ -113,7 +113,7 @@ ChannelsConfig = dict[str, Annotated[dict[str, Any], AfterValidator(ChannelEntry
 
 def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
     """Cross-checks between routes and channels: (key path, problem) pairs."""
-    from alerts.channels import validate_channels
+    from sunlight.alerts.channels import validate_channels
 
     yield from validate_channels(settings.channels)
     for i, route in enumerate(settings.routes):

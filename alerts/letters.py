@@ -2,7 +2,7 @@
 
 One call of :func:`issue_letters` is one transaction that
 
-1. takes the issue lock (``alerts.numbering.take_issue_lock``), so two
+1. takes the issue lock (``sunlight.alerts.numbering.take_issue_lock``), so two
    processes sharing a PostgreSQL store never letter one finding twice;
 2. records on open letters which of their findings resolved in the source
    (recorded, never used to close: only a person closes, letters.md);
@@ -32,12 +32,12 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from alerts.config import TIERS, Tier
-from alerts.lifecycle import SYSTEM_ACTOR, audit
-from alerts.numbering import next_number, take_issue_lock
-from alerts.outbox import queue_deliveries
-from alerts.routing import channels_for
-from alerts.tiers import (
+from sunlight.alerts.config import TIERS, Tier
+from sunlight.alerts.lifecycle import SYSTEM_ACTOR, audit
+from sunlight.alerts.numbering import next_number, take_issue_lock
+from sunlight.alerts.outbox import queue_deliveries
+from sunlight.alerts.routing import channels_for
+from sunlight.alerts.tiers import (
     LETTER_TIERS,
     higher,
     is_letter_tier,
@@ -47,10 +47,10 @@ from alerts.tiers import (
     requirement_unmet,
     requirements,
 )
-from monitor.calendar import WorkCalendar
-from monitor.settings import Settings
-from monitor.store.letters_models import OPEN_STATUSES, LetterFindingRow, LetterRow
-from monitor.store.models import FindingRow
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.settings import Settings
+from sunlight.monitor.store.letters_models import OPEN_STATUSES, LetterFindingRow, LetterRow
+from sunlight.monitor.store.models import FindingRow
 
 log = structlog.get_logger("sunlight.letters")
 
@@ -81,7 +81,7 @@ class IssueReport:
 
 
 def _check_titles() -> dict[str, str]:
-    from checks.registry import load_all
+    from sunlight.checks.registry import load_all
 
     return {cid: cls.title for cid, cls in load_all().items()}
 

@@ -23,8 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from alerts.tiers import is_letter_tier
-from monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
+from sunlight.alerts.tiers import is_letter_tier
+from sunlight.monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
 
 SYSTEM_ACTOR = "sunlight"
 ACTIONS = ("ack", "report", "admonition", "close")

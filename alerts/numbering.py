@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from monitor.store.letters_models import ISSUE_LOCK, LetterCounter
+from sunlight.monitor.store.letters_models import ISSUE_LOCK, LetterCounter
 
 
 def format_number(prefix: str, year: int, seq: int) -> str:

@@ -4,7 +4,7 @@ A letter's deliveries are inserted by :func:`queue_deliveries` in the very
 transaction that inserts the letter, so a letter never exists without them.
 :func:`deliver_due` then sends every pending delivery whose time has come:
 
-- one attempt per delivery per call, through ``alerts.channels``; a channel
+- one attempt per delivery per call, through ``sunlight.alerts.channels``; a channel
   that fails (or cannot even be built) is recorded and the others go on;
 - success marks it ``delivered``; a failure schedules the next attempt after
   an exponential backoff with jitter (``letters.delivery``), and once the
@@ -37,9 +37,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from alerts.channels import Channel, ChannelError, Message, build_channel
-from alerts.config import DeliveryConfig
-from monitor.store.letters_models import DeliveryAttempt, DeliveryRow
+from sunlight.alerts.channels import Channel, ChannelError, Message, build_channel
+from sunlight.alerts.config import DeliveryConfig
+from sunlight.monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 
 log = structlog.get_logger("sunlight.outbox")
 

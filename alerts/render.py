@@ -23,12 +23,12 @@ import jinja2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from alerts.channels import Message
-from alerts.tiers import is_letter_tier, requirements
-from monitor.clock import UNIT_ZH, LimitUnit
-from monitor.settings import Settings
-from monitor.store.letters_models import LetterFindingRow, LetterRow
-from monitor.zh import zh_date
+from sunlight.alerts.channels import Message
+from sunlight.alerts.tiers import is_letter_tier, requirements
+from sunlight.monitor.clock import UNIT_ZH, LimitUnit
+from sunlight.monitor.settings import Settings
+from sunlight.monitor.store.letters_models import LetterFindingRow, LetterRow
+from sunlight.monitor.zh import zh_date
 
 TEMPLATES = Path(__file__).with_name("templates")
 RULE_BASIS = "《廉政风险预警与防范管理办法》第十条"  # seed 004:64-66

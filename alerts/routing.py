@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from alerts.config import RouteConfig
+from sunlight.alerts.config import RouteConfig
 
 
 def _wanted(value: str | list[str] | None) -> set[str] | None:

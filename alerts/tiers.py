@@ -11,7 +11,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 
-from alerts.config import TIERS, Tier, TierMatch, TiersConfig
+from sunlight.alerts.config import TIERS, Tier, TierMatch, TiersConfig
 
 
 def _matches(value: str | None, wanted: str | list[str] | None) -> bool:

@@ -3,7 +3,7 @@
 For SQLite and PostgreSQL this script
 
 1. builds (or reuses) a canonical case source with N sample cases from
-   :func:`monitor.demo.cases.generate` (about 20% paused, 5% extended, 30% with
+   :func:`sunlight.monitor.demo.cases.generate` (about 20% paused, 5% extended, 30% with
    steps), with the indexes a real system has (primary keys, ``case_id`` on
    the child tables);
 2. times the *floor*: the same columns of ``cases`` and its three child
@@ -47,10 +47,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.demo import cases as sample
-from monitor.demo.schema import create_all
-from monitor.demo.schema import metadata as canonical
-from monitor.records.cases import (
+from sunlight.monitor.demo import cases as sample
+from sunlight.monitor.demo.schema import create_all
+from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.records.cases import (
     CASE_FIELDS,
     EXTENSION_FIELDS,
     PAUSE_FIELDS,

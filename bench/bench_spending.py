@@ -69,7 +69,7 @@ def peak_rss_mb() -> float:
 
 
 def _tables(engine: Any) -> None:
-    from monitor.demo.schema import create_all
+    from sunlight.monitor.demo.schema import create_all
 
     create_all(engine, ["units", "people", "expenses", "expense_signatures", "decisions"])
 
@@ -77,8 +77,8 @@ def _tables(engine: Any) -> None:
 def _small_tables(engine: Any) -> None:
     import sqlalchemy as sa
 
-    from monitor.demo import decisions, spending
-    from monitor.demo.schema import metadata
+    from sunlight.monitor.demo import decisions, spending
+    from sunlight.monitor.demo.schema import metadata
 
     t = metadata.tables
     with engine.begin() as conn:
@@ -90,7 +90,7 @@ def _small_tables(engine: Any) -> None:
 def load_sqlite(path: Path, n: int) -> float:
     import sqlalchemy as sa
 
-    from monitor.demo import spending
+    from sunlight.monitor.demo import spending
 
     path.unlink(missing_ok=True)
     started = time.perf_counter()
@@ -116,7 +116,7 @@ def load_postgres(url: str, n: int) -> float:
     import psycopg
     import sqlalchemy as sa
 
-    from monitor.demo import spending
+    from sunlight.monitor.demo import spending
 
     started = time.perf_counter()
     admin = sa.create_engine(url)
@@ -164,9 +164,9 @@ def dsn(url: str) -> str:
 
 
 def measure_engine(source_url: str) -> dict[str, Any]:
-    from monitor.cli import parse_at
-    from monitor.engine import Engine
-    from monitor.settings import load_settings
+    from sunlight.monitor.cli import parse_at
+    from sunlight.monitor.engine import Engine
+    from sunlight.monitor.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench.yaml"

@@ -24,10 +24,10 @@ from typing import Any, ClassVar
 import orjson
 from pydantic import BaseModel, ConfigDict
 
-from alerts.config import Tier
-from monitor.calendar import WorkCalendar
-from monitor.clock import Deadline, DeadlineMemo, LimitUnit, SkippedDay, TraceMemo
-from monitor.records.org import UnitInfo
+from sunlight.alerts.config import Tier
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.clock import Deadline, DeadlineMemo, LimitUnit, SkippedDay, TraceMemo
+from sunlight.monitor.records.org import UnitInfo
 
 
 def fingerprint(check: str, subject: str) -> str:

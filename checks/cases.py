@@ -15,16 +15,16 @@ from typing import Any
 
 from pydantic import Field
 
-from checks.base import Check, EvalContext, Finding, Params, deadline_evidence
-from checks.registry import register
-from monitor.clock import (
+from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.registry import register
+from sunlight.monitor.clock import (
     UNIT_ZH,
     Deadline,
     overdue_by,
     time_left,
 )
-from monitor.records.cases import CaseExtension, CaseRecord
-from monitor.zh import zh_date, zh_number
+from sunlight.monitor.records.cases import CaseExtension, CaseRecord
+from sunlight.monitor.zh import zh_date, zh_number
 
 # --- shared timing ---------------------------------------------------------------
 

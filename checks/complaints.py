@@ -2,7 +2,7 @@
 
 Day units follow the text (time-rules.md): 工作日 is ``workday``, plain 日 is
 ``day`` (calendar days, the last one moved to the next working day when it is
-not one). The deadlines come from :func:`monitor.clock.compute_deadline`, so
+not one). The deadlines come from :func:`sunlight.monitor.clock.compute_deadline`, so
 they are counted exactly as case deadlines are: the day of receipt does not
 count.
 
@@ -19,11 +19,11 @@ from typing import Any
 
 from pydantic import Field
 
-from checks.base import Check, EvalContext, Finding, Params, deadline_evidence
-from checks.registry import register
-from monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, overdue_by, trace
-from monitor.records.complaints import ComplaintRecord, InfoRequestRecord
-from monitor.zh import zh_date
+from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.registry import register
+from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, overdue_by, trace
+from sunlight.monitor.records.complaints import ComplaintRecord, InfoRequestRecord
+from sunlight.monitor.zh import zh_date
 
 
 class _Late(Check):

@@ -16,11 +16,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from checks.base import Check, EvalContext, Finding, Params
-from checks.registry import register
-from monitor.clock import LimitUnit
-from monitor.records.decisions import CATEGORY_ZH, METHOD_ZH, DecisionRecord
-from monitor.zh import zh_date
+from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.registry import register
+from sunlight.monitor.clock import LimitUnit
+from sunlight.monitor.records.decisions import CATEGORY_ZH, METHOD_ZH, DecisionRecord
+from sunlight.monitor.zh import zh_date
 
 #: the four categories of 三重一大 (003:811; 000:2460)
 SANZHONG_YIDA = ("major_decision", "appointment", "major_project", "large_fund")

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 from pydantic import Field
 
-from checks.base import Check, EvalContext, Finding, Params
-from checks.registry import register
-from monitor.clock import LimitUnit
-from monitor.records.posts import PostTenure
+from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.registry import register
+from sunlight.monitor.clock import LimitUnit
+from sunlight.monitor.records.posts import PostTenure
 
 
 def add_years(d: dt.date, years: int) -> dt.date:

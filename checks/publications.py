@@ -29,13 +29,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from checks.base import Check, EvalContext, Finding, Params, deadline_evidence
-from checks.registry import register
-from monitor.clock import UNIT_ZH, Deadline, LimitUnit, compute_deadline, overdue_by, trace
-from monitor.readers import loaded
-from monitor.records.cases import CaseRecord
-from monitor.records.publications import Period, PeriodKind, PublicationRecord
-from monitor.zh import zh_date
+from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.registry import register
+from sunlight.monitor.clock import UNIT_ZH, Deadline, LimitUnit, compute_deadline, overdue_by, trace
+from sunlight.monitor.readers import loaded
+from sunlight.monitor.records.cases import CaseRecord
+from sunlight.monitor.records.publications import Period, PeriodKind, PublicationRecord
+from sunlight.monitor.zh import zh_date
 
 # --- obligations (config) ---------------------------------------------------------
 

@@ -7,9 +7,9 @@ source's ``data_owner``), with the row's key, the field and the reason.
 
 from __future__ import annotations
 
-from checks.base import Check, Finding
-from checks.registry import register
-from monitor.records.base import RowProblem
+from sunlight.checks.base import Check, Finding
+from sunlight.checks.registry import register
+from sunlight.monitor.records.base import RowProblem
 
 ENTITY_ZH = {
     "cases": "办件", "case_pauses": "办件暂停记录", "case_extensions": "办件延期记录",

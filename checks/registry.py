@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-import checks
-from checks.base import Check, Params
+import sunlight.checks
+from sunlight.checks.base import Check, Params
 
 REGISTRY: dict[str, type[Check]] = {}
 _INFRA = {"base", "registry"}
@@ -30,9 +30,9 @@ def register(cls: type[Check]) -> type[Check]:
 
 @lru_cache(maxsize=1)
 def load_all() -> dict[str, type[Check]]:
-    for mod in pkgutil.iter_modules(checks.__path__):
+    for mod in pkgutil.iter_modules(sunlight.checks.__path__):
         if mod.name not in _INFRA:
-            importlib.import_module(f"checks.{mod.name}")
+            importlib.import_module(f"sunlight.checks.{mod.name}")
     return REGISTRY
 
 
@@ -54,7 +54,7 @@ class OverrideMatch(BaseModel):
 
 
 def _error(key: str, problem: str) -> Exception:
-    from monitor.settings import ConfigError
+    from sunlight.monitor.settings import ConfigError
 
     return ConfigError("", key, problem)
 

@@ -25,13 +25,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from checks.base import Check, EvalContext, Finding, Params
-from checks.decisions import decision_faults
-from checks.registry import register
-from monitor.readers import loaded
-from monitor.records.decisions import DecisionRecord
-from monitor.records.org import PersonInfo
-from monitor.records.spending import ExpenseRecord
+from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.decisions import decision_faults
+from sunlight.checks.registry import register
+from sunlight.monitor.readers import loaded
+from sunlight.monitor.records.decisions import DecisionRecord
+from sunlight.monitor.records.org import PersonInfo
+from sunlight.monitor.records.spending import ExpenseRecord
 
 ROLE_ZH = {
     "handler": "经办人", "reviewer": "审核人", "area_leader": "分管领导",

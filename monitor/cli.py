@@ -16,8 +16,8 @@ from typing import Annotated
 
 import typer
 
-from monitor import logs
-from monitor.settings import ConfigError, Settings, load_settings
+from sunlight.monitor import logs
+from sunlight.monitor.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
     name="sunlight",
@@ -90,8 +90,8 @@ def scan(
     record: Annotated[bool, typer.Option(help="record the findings in the state store")] = False,
 ) -> None:
     """One evaluation: print the findings; deliver nothing."""
-    from monitor.console import table
-    from monitor.engine import Engine, scan_and_record
+    from sunlight.monitor.console import table
+    from sunlight.monitor.engine import Engine, scan_and_record
 
     settings = load_or_exit(config)
     if fmt not in ("table", "json"):
@@ -118,7 +118,7 @@ def scan(
 
     try:
         if record:
-            from monitor.store import open_store
+            from sunlight.monitor.store import open_store
 
             store = open_store(settings.state_url())
             outcomes = scan_and_record(engine, store, when, sink)
@@ -153,7 +153,7 @@ def scan(
 @app.command()
 def run(config: ConfigOpt) -> None:
     """The daemon: scheduled cycles, outbox delivery, /metrics and health on server.listen."""
-    from monitor.daemon import run as run_daemon
+    from sunlight.monitor.daemon import run as run_daemon
 
     raise typer.Exit(run_daemon(config, load_or_exit(config)))
 
@@ -164,8 +164,8 @@ def run(config: ConfigOpt) -> None:
 @config_app.command("check")
 def config_check(file: Annotated[Path, typer.Argument(help="the config file")]) -> None:
     """Validate a config file and print what would run."""
-    from checks.registry import CheckParams, load_all
-    from monitor.sources import safe_url
+    from sunlight.checks.registry import CheckParams, load_all
+    from sunlight.monitor.sources import safe_url
 
     settings = load_or_exit(file)
     typer.echo(f"配置有效 (config OK): {file}")
@@ -205,8 +205,8 @@ def calendar_due(
     from decimal import Decimal, InvalidOperation
     from zoneinfo import ZoneInfo
 
-    from monitor.calendar import CalendarError, WorkCalendar
-    from monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
+    from sunlight.monitor.calendar import CalendarError, WorkCalendar
+    from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
 
     try:
         limit_unit = LimitUnit(unit)
@@ -250,8 +250,8 @@ def calendar_due(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt) -> None:
     """Create or migrate the state store to the current schema."""
-    from monitor.sources import safe_url
-    from monitor.store.db import create_state_engine, current_revision, upgrade
+    from sunlight.monitor.sources import safe_url
+    from sunlight.monitor.store.db import create_state_engine, current_revision, upgrade
 
     settings = load_or_exit(config)
     url = settings.state_url()
@@ -272,13 +272,13 @@ def demo(
     = False,
 ) -> None:
     """Build sample databases and a config in a folder, run one cycle, print a summary."""
-    from monitor.demo.run import run_demo
+    from sunlight.monitor.demo.run import run_demo
 
     code = run_demo(folder, at, serve=serve)
     raise typer.Exit(code)
 
 
-from alerts.cli import register as _register_letters  # noqa: E402, I001 - imports this module lazily
+from sunlight.alerts.cli import register as _register_letters  # noqa: E402, I001 - imports this module lazily
 _register_letters(app)
 
 

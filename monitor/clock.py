@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from monitor.calendar import WorkCalendar
+from sunlight.monitor.calendar import WorkCalendar
 
 ONE_DAY = dt.timedelta(days=1)
 ONE_SECOND = dt.timedelta(seconds=1)

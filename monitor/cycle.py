@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine as SAEngine
 
-from alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_letters
-from alerts.outbox import DeliveryReport, crash_point, deliver_due
-from alerts.render import Renderer
-from monitor.engine import Engine, SourceOutcome, scan_and_record
-from monitor.settings import Settings
+from sunlight.alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_letters
+from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
+from sunlight.alerts.render import Renderer
+from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.settings import Settings
 
 
 @dataclass
@@ -35,9 +35,9 @@ class CycleReport:
 
 def unit_names(engine: Engine) -> UnitNames:
     """Unit names for the letters' 主送单位, read from the sources' ``units`` tables on demand."""
-    from monitor.readers import READERS, ReadContext
-    from monitor.records.base import RowProblem
-    from monitor.sources import SourceError
+    from sunlight.monitor.readers import READERS, ReadContext
+    from sunlight.monitor.records.base import RowProblem
+    from sunlight.monitor.sources import SourceError
 
     def lookup(ids: Iterable[str]) -> dict[str, str]:
         wanted = set(ids)

@@ -4,11 +4,11 @@ What runs where:
 
 - the **main thread** installs the signal handlers and waits for them:
   SIGHUP reloads the config, SIGTERM/SIGINT stop the daemon;
-- the **scheduler** (APScheduler, :mod:`monitor.scheduler`) runs one cycle per
-  source on its interval and cron times (:func:`monitor.cycle.run_cycle`) and
-  drains the outbox every few seconds (:func:`monitor.cycle.deliver`), in a
+- the **scheduler** (APScheduler, :mod:`sunlight.monitor.scheduler`) runs one cycle per
+  source on its interval and cron times (:func:`sunlight.monitor.cycle.run_cycle`) and
+  drains the outbox every few seconds (:func:`sunlight.monitor.cycle.deliver`), in a
   small thread pool;
-- the **HTTP thread** (:mod:`monitor.web`) serves ``/metrics``, ``/healthz``,
+- the **HTTP thread** (:mod:`sunlight.monitor.web`) serves ``/metrics``, ``/healthz``,
   ``/readyz`` and ``POST /-/reload``.
 
 Everything a job needs (settings, engine, state store, calendar) is one
@@ -43,15 +43,15 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
-from monitor import cycle
-from monitor.calendar import WorkCalendar
-from monitor.engine import Engine, load_calendar
-from monitor.metrics import CaseTallies, Metrics, StoreCollector
-from monitor.scheduler import make_scheduler, schedule_jobs
-from monitor.settings import ConfigError, Settings, load_settings
-from monitor.sources import safe_url
-from monitor.store import open_store
-from monitor.web import Check, WebServer, make_app
+from sunlight.monitor import cycle
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.engine import Engine, load_calendar
+from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector
+from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
+from sunlight.monitor.settings import ConfigError, Settings, load_settings
+from sunlight.monitor.sources import safe_url
+from sunlight.monitor.store import open_store
+from sunlight.monitor.web import Check, WebServer, make_app
 
 log = structlog.get_logger("sunlight.daemon")
 

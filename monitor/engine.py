@@ -21,16 +21,16 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
-from alerts.tiers import resolve_tier
-from checks.base import Check, EvalContext, Finding
-from checks.quality import DataQuality
-from checks.registry import CheckParams, load_all
-from monitor.calendar import WorkCalendar
-from monitor.readers import READERS, ReadContext
-from monitor.records.base import RowProblem
-from monitor.records.org import UnitInfo
-from monitor.settings import Settings
-from monitor.sources import Source, SourceError
+from sunlight.alerts.tiers import resolve_tier
+from sunlight.checks.base import Check, EvalContext, Finding
+from sunlight.checks.quality import DataQuality
+from sunlight.checks.registry import CheckParams, load_all
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.readers import READERS, ReadContext
+from sunlight.monitor.records.base import RowProblem
+from sunlight.monitor.records.org import UnitInfo
+from sunlight.monitor.settings import Settings
+from sunlight.monitor.sources import Source, SourceError
 
 log = structlog.get_logger("sunlight.engine")
 
@@ -244,7 +244,7 @@ def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
     Each source is its own scan run, so one failing source neither blocks the
     others nor resolves its own findings by mistake.
     """
-    from monitor.store.findings import FindingRecorder, finish_run, start_run
+    from sunlight.monitor.store.findings import FindingRecorder, finish_run, start_run
 
     outcomes = []
     names = list(sources) if sources is not None else list(engine.sources)

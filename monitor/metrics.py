@@ -15,7 +15,7 @@ Three kinds of numbers, each from where it is true:
   store cannot answer them, and reading the source a second time would double
   the load on databases we promise to tread lightly on. :class:`CaseTallies`
   counts them while the engine streams the cases anyway, reusing the deadline
-  the case checks already computed (``checks.cases.case_timing`` is memoised
+  the case checks already computed (``sunlight.checks.cases.case_timing`` is memoised
   per record), and publishes the tally of a source only when its scan was
   complete; a failed scan leaves the previous tally standing.
 
@@ -50,12 +50,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine as SAEngine
 
-from checks.base import EvalContext
-from monitor.calendar import WorkCalendar
-from monitor.engine import SourceOutcome
-from monitor.records.cases import CaseRecord
-from monitor.settings import Settings
-from monitor.store.letters_models import OPEN_STATUSES
+from sunlight.checks.base import EvalContext
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.engine import SourceOutcome
+from sunlight.monitor.records.cases import CaseRecord
+from sunlight.monitor.settings import Settings
+from sunlight.monitor.store.letters_models import OPEN_STATUSES
 
 log = structlog.get_logger("sunlight.metrics")
 
@@ -85,9 +85,9 @@ class CaseTally:
 
         Late means the same as in the case checks: a case is late when its end
         (completion, or now while open) is at or after the promised deadline
-        (``checks.cases._LateCase``), so the tally and the findings agree.
+        (``sunlight.checks.cases._LateCase``), so the tally and the findings agree.
         """
-        from checks.cases import case_timing  # memoised: the C checks computed it already
+        from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 
         deadline = case_timing(case, ctx).promised.at
         unit = case.unit_id
@@ -104,7 +104,7 @@ class CaseTally:
 class CaseTallies:
     """The last complete tally of each source; shared by the engines across reloads.
 
-    A :class:`monitor.engine.ScanWatcher`: it counts the cases while the engine
+    A :class:`sunlight.monitor.engine.ScanWatcher`: it counts the cases while the engine
     streams them for the checks (no second read of the source), and publishes a
     source's tally only when its scan saw every record.
     """

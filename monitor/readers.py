@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from monitor.records.base import BadField, RowProblem, plain
-from monitor.records.cases import (
+from sunlight.monitor.records.base import BadField, RowProblem, plain
+from sunlight.monitor.records.cases import (
     CASE_FIELDS,
     EXTENSION_FIELDS,
     PAUSE_FIELDS,
@@ -27,8 +27,8 @@ from monitor.records.cases import (
     parse_pause,
     parse_step,
 )
-from monitor.records.org import PERSON_FIELDS, UNIT_FIELDS, parse_person, parse_unit
-from monitor.sources import Source
+from sunlight.monitor.records.org import PERSON_FIELDS, UNIT_FIELDS, parse_person, parse_unit
+from sunlight.monitor.sources import Source
 
 
 @dataclass(frozen=True)
@@ -214,16 +214,16 @@ def _parse_children(kids: dict[str, list[dict[str, Any]]], ctx: ReadContext
 
 # --- families P, F, D, K, R (issue #5) ------------------------------------------------
 
-from monitor.records.complaints import (  # noqa: E402
+from sunlight.monitor.records.complaints import (  # noqa: E402
     COMPLAINT_FIELDS,
     INFO_REQUEST_FIELDS,
     parse_complaint,
     parse_info_request,
 )
-from monitor.records.decisions import DECISION_FIELDS, parse_decision  # noqa: E402
-from monitor.records.posts import TENURE_FIELDS, parse_tenure  # noqa: E402
-from monitor.records.publications import PUBLICATION_FIELDS, parse_publication  # noqa: E402
-from monitor.records.spending import (  # noqa: E402
+from sunlight.monitor.records.decisions import DECISION_FIELDS, parse_decision  # noqa: E402
+from sunlight.monitor.records.posts import TENURE_FIELDS, parse_tenure  # noqa: E402
+from sunlight.monitor.records.publications import PUBLICATION_FIELDS, parse_publication  # noqa: E402
+from sunlight.monitor.records.spending import (  # noqa: E402
     EXPENSE_FIELDS,
     SIGNATURE_FIELDS,
     ExpenseRecord,

@@ -22,8 +22,8 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.calendar import WorkCalendar
-from monitor.settings import CronSchedule, Settings
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.settings import CronSchedule, Settings
 
 DELIVER_JOB = "deliver"
 

@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
-from monitor.durations import Duration, parse_duration
+from sunlight.alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
+from sunlight.monitor.durations import Duration, parse_duration
 
 ENTITIES = (
     "units",
@@ -302,8 +302,8 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
 
 def _check_semantics(settings: Settings, path: Path) -> None:
     """Cross-field checks pydantic cannot express locally."""
-    from checks.registry import validate_checks_config  # the registry imports settings types
-    from monitor.calendar import CalendarError, load_overrides
+    from sunlight.checks.registry import validate_checks_config  # the registry imports settings types
+    from sunlight.monitor.calendar import CalendarError, load_overrides
 
     try:
         validate_checks_config(settings.checks)
@@ -313,7 +313,7 @@ def _check_semantics(settings: Settings, path: Path) -> None:
         load_overrides([settings.resolve(p) for p in settings.calendar.overrides])
     except CalendarError as exc:
         raise ConfigError(path, "calendar.overrides", str(exc)) from None
-    from alerts.config import validate_alerts
+    from sunlight.alerts.config import validate_alerts
 
     for key, problem in validate_alerts(settings):
         raise ConfigError(path, key, problem)

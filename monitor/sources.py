@@ -8,7 +8,7 @@ ONLY``), and this module only ever builds SELECTs.
 Rows are streamed (server-side cursors) in the source's chunk size, so a
 million cases never sit in memory. Child tables are read as separate streams
 sorted by the parent key in *binary* order, the same order Python compares
-``str`` in, so :mod:`monitor.readers` can merge-join them in one pass.
+``str`` in, so :mod:`sunlight.monitor.readers` can merge-join them in one pass.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 
-from monitor.settings import EntityMapping, SourceConfig
+from sunlight.monitor.settings import EntityMapping, SourceConfig
 
 
 class SourceError(Exception):

@@ -20,8 +20,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from monitor.demo.schema import create_all
-from monitor.demo.schema import metadata as canonical
+from sunlight.monitor.demo.schema import create_all
+from sunlight.monitor.demo.schema import metadata as canonical
 
 POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
 MARIADB_URL = os.environ.get("SUNLIGHT_TEST_MARIADB_URL")
@@ -43,7 +43,7 @@ class SourceDB:
 
     def reset(self) -> None:
         """Drop every canonical table, so one test can load a second scenario."""
-        from monitor.demo.schema import drop_all
+        from sunlight.monitor.demo.schema import drop_all
 
         drop_all(self.engine)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from monitor.readers import READERS, ReadContext
-from monitor.records.base import RowProblem
-from monitor.records.cases import CaseRecord
-from monitor.settings import SourceConfig
-from monitor.sources import Source
+from sunlight.monitor.readers import READERS, ReadContext
+from sunlight.monitor.records.base import RowProblem
+from sunlight.monitor.records.cases import CaseRecord
+from sunlight.monitor.settings import SourceConfig
+from sunlight.monitor.sources import Source
 from tests.conftest import TZ, SourceDB, at
 
 

@@ -12,8 +12,14 @@ from typing import Any
 import docx
 import pytest
 
-from alerts.channels import ChannelConfigError, ChannelError, build_channel, channel_types, validate_channels
-from monitor.settings import ConfigError, load_settings
+from sunlight.alerts.channels import (
+    ChannelConfigError,
+    ChannelError,
+    build_channel,
+    channel_types,
+    validate_channels,
+)
+from sunlight.monitor.settings import ConfigError, load_settings
 from tests.receivers import HttpReceiver, http_receiver, sample_docx, sample_message  # noqa: F401
 
 SECRET = "tok-5e3d587e-d78e-4a07"

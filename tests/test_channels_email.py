@@ -9,8 +9,8 @@ from typing import Any
 import docx
 import pytest
 
-from alerts.channels import ChannelError, build_channel
-from alerts.channels.mail import message_id
+from sunlight.alerts.channels import ChannelError, build_channel
+from sunlight.alerts.channels.mail import message_id
 from tests.receivers import (
     SmtpReceiver,
     TlsAuthority,

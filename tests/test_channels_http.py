@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from alerts.channels import ChannelError, build_channel
-from alerts.channels.httpsend import TRUNCATED_NOTE
+from sunlight.alerts.channels import ChannelError, build_channel
+from sunlight.alerts.channels.httpsend import TRUNCATED_NOTE
 from tests.receivers import (
     HttpReceiver,
     free_port,

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from checks.base import Finding
-from monitor.engine import Engine
-from monitor.settings import load_settings
+from sunlight.checks.base import Finding
+from sunlight.monitor.engine import Engine
+from sunlight.monitor.settings import load_settings
 from tests.conftest import SourceDB, at
 
 UNITS = [{"unit_id": "MZJ", "name": "县民政局", "kind": "department"},
@@ -317,8 +317,8 @@ def test_calendar_uncovered_is_flagged_until_the_year_is_added(scan) -> None:
 
 def test_a_check_that_raises_is_counted_and_the_rest_go_on(sqlite_db: SourceDB, write_config) -> None:
     """Invariant 5 for checks: a bug on one record does not stop the other checks or records."""
-    from checks.base import Check
-    from checks.registry import CheckParams
+    from sunlight.checks.base import Check
+    from sunlight.checks.registry import CheckParams
 
     class Exploding(Check):
         id = "exploding"

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from checks.base import Finding
-from checks.registry import validate_checks_config
-from monitor.calendar import WorkCalendar
-from monitor.engine import Engine
-from monitor.records.publications import Period, PeriodKind
-from monitor.settings import ConfigError, Settings, load_settings
+from sunlight.checks.base import Finding
+from sunlight.checks.registry import validate_checks_config
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.engine import Engine
+from sunlight.monitor.records.publications import Period, PeriodKind
+from sunlight.monitor.settings import ConfigError, Settings, load_settings
 from tests.conftest import SourceDB, at
 
 UNITS = [

@@ -15,7 +15,7 @@ from tests.conftest import SourceDB
 
 
 def sunlight(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sunlight.monitor.cli", *args], capture_output=True,
                           text=True, cwd=cwd, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
 
 
@@ -108,7 +108,7 @@ def test_scan_json_into_a_closed_pipe_stops_quietly(sqlite_db: SourceDB, write_c
                               "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}
                              for i in range(3000)])
     cfg = write_config(sqlite_db.url)
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "INFO", "scan",
+    proc = subprocess.Popen([sys.executable, "-m", "sunlight.monitor.cli", "--log-level", "INFO", "scan",
                              "-c", str(cfg), "--at", "2026-10-10T09:00", "--format", "json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.settings import ConfigError, load_settings
+from sunlight.monitor.settings import ConfigError, load_settings
 
 GOOD = """\
 sources:
@@ -25,7 +25,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def sunlight(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sunlight.monitor.cli", *args], capture_output=True,
                           text=True, env={**os.environ, **(env or {})}, timeout=60)
 
 

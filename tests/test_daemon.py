@@ -26,9 +26,9 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from monitor.demo.run import build_sources
-from monitor.demo.schema import metadata as canonical
-from monitor.store import open_store
+from sunlight.monitor.demo.run import build_sources
+from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.store import open_store
 from tests.test_deploy import DASHBOARD, RULES, dashboard_metrics, rule_metrics
 from tests.test_metrics import add_delivery, add_letter
 
@@ -142,7 +142,7 @@ def daemon(tmp_path_factory) -> Iterator[Running]:
     log = folder / "daemon.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "monitor.cli", "--log-level", "INFO", "run", "-c", str(config)],
+            [sys.executable, "-m", "sunlight.monitor.cli", "--log-level", "INFO", "run", "-c", str(config)],
             cwd=folder, stdout=err, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     running = Running(proc, f"http://127.0.0.1:{port}", folder, config, log, port)
@@ -309,8 +309,9 @@ def test_demo_serve_runs_the_daemon_and_prints_the_metrics_url(tmp_path):
             pytest.skip("port 9464 is in use here; sunlight demo --serve listens on it")
     out = tmp_path / "demo.out"
     with out.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--dir", str(tmp_path / "d"),
-                                 "--serve"], stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([sys.executable, "-m", "sunlight.monitor.cli", "demo",
+                                 "--dir", str(tmp_path / "d"), "--serve"],
+                                stdout=sink, stderr=subprocess.STDOUT)
     try:
         line = wait_for(lambda: next((ln for ln in out.read_text().splitlines() if "/metrics" in ln),
                                      None), "the metrics URL", proc, out)
@@ -348,7 +349,7 @@ def test_sigterm_during_a_stuck_read_exits_0_after_the_grace_period(postgres_db,
         encoding="utf-8")
     log = tmp_path / "daemon.log"
     with log.open("wb") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--log-level", "INFO", "run",
+        proc = subprocess.Popen([sys.executable, "-m", "sunlight.monitor.cli", "--log-level", "INFO", "run",
                                  "-c", str(config)], stdout=err, stderr=subprocess.STDOUT)
     admin = sa.create_engine(postgres_db.url)
     try:

@@ -18,10 +18,10 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from structlog.testing import capture_logs
 
-from monitor.calendar import WorkCalendar
-from monitor.daemon import Daemon
-from monitor.scheduler import DELIVER_JOB, WorkdayCronTrigger, cron_job_id, cycle_job_id
-from monitor.settings import ConfigError, load_settings
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.daemon import Daemon
+from sunlight.monitor.scheduler import DELIVER_JOB, WorkdayCronTrigger, cron_job_id, cycle_job_id
+from sunlight.monitor.settings import ConfigError, load_settings
 from tests.conftest import TZ, at
 
 
@@ -266,7 +266,7 @@ def cli_logging():
 def test_run_with_a_bad_config_exits_2_and_names_the_key(tmp_path, source_url, cli_logging):
     from typer.testing import CliRunner
 
-    from monitor.cli import app
+    from sunlight.monitor.cli import app
 
     config = _config(tmp_path / "sunlight.yaml", source_url, f"sqlite:///{tmp_path / 'state.db'}",
                      extra="  shutdown_grace: never\n")
@@ -280,7 +280,7 @@ def test_run_on_a_taken_port_exits_1(tmp_path, source_url, cli_logging):
 
     from typer.testing import CliRunner
 
-    from monitor.cli import app
+    from sunlight.monitor.cli import app
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

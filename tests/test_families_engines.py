@@ -165,9 +165,9 @@ def test_every_family_gives_the_same_findings_on_each_engine(source_db: SourceDB
 
 def test_the_demo_shows_every_family(tmp_path) -> None:
     """`sunlight demo` builds approvals.db and finance.db: every check of P, F, D, K, R finds something."""
-    from checks.registry import load_all
-    from monitor.demo.run import build_finance, build_sources, write_config
-    from monitor.engine import Engine
+    from sunlight.checks.registry import load_all
+    from sunlight.monitor.demo.run import build_finance, build_sources, write_config
+    from sunlight.monitor.engine import Engine
     from tests.test_checks_publications import calendar, settings
 
     build_sources(tmp_path)

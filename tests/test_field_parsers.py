@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from monitor.records.base import BadField, decimal, integer, text, timestamp
+from sunlight.monitor.records.base import BadField, decimal, integer, text, timestamp
 
 TZ = ZoneInfo("Asia/Shanghai")
 

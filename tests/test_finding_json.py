@@ -7,8 +7,8 @@ import json
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from checks.base import Finding
-from monitor.clock import LimitUnit
+from sunlight.checks.base import Finding
+from sunlight.monitor.clock import LimitUnit
 
 
 def _finding() -> Finding:

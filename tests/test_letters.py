@@ -16,18 +16,18 @@ import pytest
 import sqlalchemy as sa
 from docx import Document
 
-from alerts.config import TierMatch, TierOverride, TiersConfig
-from alerts.letters import issue_letters
-from alerts.lifecycle import Act, apply_act
-from alerts.numbering import format_number, next_number
-from alerts.render import Renderer, letter_view
-from alerts.routing import channels_for
-from alerts.tiers import months_before, resolve_tier
-from checks.base import Finding
-from monitor.calendar import WorkCalendar
-from monitor.settings import ConfigError, load_settings
-from monitor.store import open_store
-from monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
+from sunlight.alerts.config import TierMatch, TierOverride, TiersConfig
+from sunlight.alerts.letters import issue_letters
+from sunlight.alerts.lifecycle import Act, apply_act
+from sunlight.alerts.numbering import format_number, next_number
+from sunlight.alerts.render import Renderer, letter_view
+from sunlight.alerts.routing import channels_for
+from sunlight.alerts.tiers import months_before, resolve_tier
+from sunlight.checks.base import Finding
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.settings import ConfigError, load_settings
+from sunlight.monitor.store import open_store
+from sunlight.monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
 from tests.test_letters_kit import (
     POSTGRES_URL,
     State,

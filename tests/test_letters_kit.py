@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from checks.base import Finding
-from monitor.clock import LimitUnit
-from monitor.settings import Settings
-from monitor.store import open_store
-from monitor.store.findings import FindingRecorder, finish_run, start_run
+from sunlight.checks.base import Finding
+from sunlight.monitor.clock import LimitUnit
+from sunlight.monitor.settings import Settings
+from sunlight.monitor.store import open_store
+from sunlight.monitor.store.findings import FindingRecorder, finish_run, start_run
 from tests.conftest import at, postgres_schema
 from tests.receivers import HttpReceiver
 
@@ -111,7 +111,7 @@ def run_cli(*args: str):
     import structlog
     from typer.testing import CliRunner
 
-    from monitor.cli import app
+    from sunlight.monitor.cli import app
 
     try:
         return CliRunner().invoke(app, list(args))
@@ -128,7 +128,7 @@ def quick_settings(path: Path) -> Settings:
     """
     import yaml
 
-    from alerts.config import validate_alerts
+    from sunlight.alerts.config import validate_alerts
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["base_dir"] = path.resolve().parent

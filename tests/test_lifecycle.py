@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alerts.letters import issue_letters
-from alerts.lifecycle import Act, TransitionError, apply_act
-from monitor.calendar import WorkCalendar
-from monitor.demo.schema import create_all
-from monitor.demo.schema import metadata as canonical
-from monitor.store import open_store
-from monitor.store.letters_models import AuditEntry, LetterRow
+from sunlight.alerts.letters import issue_letters
+from sunlight.alerts.lifecycle import Act, TransitionError, apply_act
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.demo.schema import create_all
+from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.store import open_store
+from sunlight.monitor.store.letters_models import AuditEntry, LetterRow
 from tests.test_letters_kit import (
     State,
     at,

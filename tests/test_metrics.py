@@ -17,13 +17,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from monitor.calendar import WorkCalendar
-from monitor.engine import Engine, scan_and_record
-from monitor.metrics import CaseTallies, StoreCollector
-from monitor.settings import load_settings
-from monitor.store import FindingRow, ScanRun, open_store
-from monitor.store.letters_models import DeliveryRow, LetterRow
-from monitor.store.models import Base
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.engine import Engine, scan_and_record
+from sunlight.monitor.metrics import CaseTallies, StoreCollector
+from sunlight.monitor.settings import load_settings
+from sunlight.monitor.store import FindingRow, ScanRun, open_store
+from sunlight.monitor.store.letters_models import DeliveryRow, LetterRow
+from sunlight.monitor.store.models import Base
 from tests.conftest import SourceDB, at
 
 UTC = dt.UTC

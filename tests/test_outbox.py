@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from alerts.config import DeliveryConfig
-from alerts.letters import issue_letters
-from alerts.outbox import backoff
-from monitor.calendar import WorkCalendar
-from monitor.cycle import deliver, deliver_report
-from monitor.store import open_store
-from monitor.store.letters_models import DeliveryAttempt, DeliveryRow
+from sunlight.alerts.config import DeliveryConfig
+from sunlight.alerts.letters import issue_letters
+from sunlight.alerts.outbox import backoff
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.cycle import deliver, deliver_report
+from sunlight.monitor.store import open_store
+from sunlight.monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 from tests.test_letters_kit import (
     Receiver,
     State,

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from monitor.demo.schema import create_all
-from monitor.demo.schema import metadata as canonical
-from monitor.store.letters_models import DeliveryRow, LetterRow
+from sunlight.monitor.demo.schema import create_all
+from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.store.letters_models import DeliveryRow, LetterRow
 from tests.test_letters_kit import Receiver, pg_schema_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def cycle(cfg: Path, crash_at: str | None = None) -> subprocess.CompletedProcess
     if crash_at:
         env["SUNLIGHT_TEST_CRASH_AT"] = crash_at
     return subprocess.run(
-        [sys.executable, "-m", "monitor.cli", "cycle", "-c", str(cfg), "--at", "2026-10-16T09:00"],
+        [sys.executable, "-m", "sunlight.monitor.cli", "cycle", "-c", str(cfg), "--at", "2026-10-16T09:00"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 

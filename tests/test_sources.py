@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from monitor.engine import Engine
-from monitor.settings import load_settings
-from monitor.sources import Source, SourceError, create_readonly_engine
+from sunlight.monitor.engine import Engine
+from sunlight.monitor.settings import load_settings
+from sunlight.monitor.sources import Source, SourceError, create_readonly_engine
 from tests.conftest import SourceDB, at
 
 CASE = {
@@ -98,7 +98,7 @@ def test_a_source_that_is_down_does_not_stop_the_others(tmp_path, sqlite_db: Sou
 
 
 def test_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path) -> None:
-    from monitor.settings import SourceConfig
+    from sunlight.monitor.settings import SourceConfig
 
     src = Source("x", SourceConfig(url=f"sqlite:///{tmp_path / 'nope.db'}"))
     with pytest.raises(SourceError, match="'x'"):
@@ -107,7 +107,7 @@ def test_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path) -> None:
 
 
 def test_password_never_in_error_messages(tmp_path) -> None:
-    from monitor.settings import SourceConfig
+    from sunlight.monitor.settings import SourceConfig
 
     src = Source("fin", SourceConfig(url="postgresql+psycopg://reader:s3cret-pw@127.0.0.1:1/caiwu"))
     with pytest.raises(SourceError) as err:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.calendar import CalendarError, WorkCalendar, load_override
-from monitor.clock import LimitUnit, Pause, compute_deadline, overdue_by, time_left, trace
+from sunlight.monitor.calendar import CalendarError, WorkCalendar, load_override
+from sunlight.monitor.clock import LimitUnit, Pause, compute_deadline, overdue_by, time_left, trace
 from tests.conftest import at
 
 ROOT = Path(__file__).resolve().parents[1]

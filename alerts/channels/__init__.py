@@ -1,11 +1,11 @@
 """Delivery channels: where a rendered letter goes.
 
 Each module registers its channel ``type`` with
-:func:`alerts.channels.base.channel_type`; :func:`build_channel` turns one
+:func:`sunlight.alerts.channels.base.channel_type`; :func:`build_channel` turns one
 ``channels.<name>`` config entry into a ready :class:`Channel`.
 """
 
-from alerts.channels.base import (
+from sunlight.alerts.channels.base import (
     Channel,
     ChannelConfigError,
     ChannelError,

@@ -87,11 +87,11 @@ def channel_type(name: str, settings: type[ChannelSettings]) -> Callable[[Factor
 
 @lru_cache(maxsize=1)
 def channel_types() -> tuple[str, ...]:
-    import alerts.channels as pkg
+    import sunlight.alerts.channels as pkg
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name != "base":
-            importlib.import_module(f"alerts.channels.{mod.name}")
+            importlib.import_module(f"sunlight.alerts.channels.{mod.name}")
     return tuple(sorted(_TYPES))
 
 

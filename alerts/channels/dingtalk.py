@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 
-from alerts.channels.base import Message, channel_type
-from alerts.channels.httpsend import fit, json_body
-from alerts.channels.robot import RobotChannel, SignedRobotSettings
+from sunlight.alerts.channels.base import Message, channel_type
+from sunlight.alerts.channels.httpsend import fit, json_body
+from sunlight.alerts.channels.robot import RobotChannel, SignedRobotSettings
 
 MAX_TEXT_CHARS = 5000
 

@@ -23,9 +23,9 @@ import hmac
 import time
 from pathlib import Path
 
-from alerts.channels.base import Message, channel_type
-from alerts.channels.httpsend import fit, json_body, json_size
-from alerts.channels.robot import RobotChannel, SignedRobotSettings
+from sunlight.alerts.channels.base import Message, channel_type
+from sunlight.alerts.channels.httpsend import fit, json_body, json_size
+from sunlight.alerts.channels.robot import RobotChannel, SignedRobotSettings
 
 MAX_BODY_BYTES = 20 * 1024
 # Card header colours from Feishu's template list, most severe red.

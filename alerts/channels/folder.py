@@ -17,7 +17,7 @@ import re
 import secrets
 from pathlib import Path
 
-from alerts.channels.base import ChannelError, ChannelSettings, Message, channel_type
+from sunlight.alerts.channels.base import ChannelError, ChannelSettings, Message, channel_type
 
 # Retrying cannot fix these; someone has to fix the folder or its permissions.
 _PERMANENT_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR}

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 import httpx
 from pydantic import AfterValidator, SecretStr
 
-from alerts.channels.base import ChannelError
+from sunlight.alerts.channels.base import ChannelError
 
 USER_AGENT = "sunlight-alerts/1"
 

@@ -40,8 +40,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, ConfigDict, Field, SecretStr, model_validator
 
-from alerts.channels.base import ChannelError, ChannelSettings, Message, channel_type
-from alerts.channels.httpsend import redact
+from sunlight.alerts.channels.base import ChannelError, ChannelSettings, Message, channel_type
+from sunlight.alerts.channels.httpsend import redact
 
 DOCX_SUBTYPE = "vnd.openxmlformats-officedocument.wordprocessingml.document"
 SMTP_COMPAT = compat32.clone(linesep="\r\n")

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 import httpx
 from pydantic import Field, SecretStr
 
-from alerts.channels.base import ChannelSettings, Message
-from alerts.channels.httpsend import SecretUrl, check_robot_reply, post, url_secrets
+from sunlight.alerts.channels.base import ChannelSettings, Message
+from sunlight.alerts.channels.httpsend import SecretUrl, check_robot_reply, post, url_secrets
 
 
 class RobotSettings(ChannelSettings):

@@ -24,8 +24,8 @@ from urllib.parse import quote
 
 from pydantic import AfterValidator, Field, SecretStr
 
-from alerts.channels.base import ChannelSettings, Message, channel_type
-from alerts.channels.httpsend import SecretUrl, check_status, json_body, post, url_secrets
+from sunlight.alerts.channels.base import ChannelSettings, Message, channel_type
+from sunlight.alerts.channels.httpsend import SecretUrl, check_status, json_body, post, url_secrets
 
 SIGNATURE_HEADER = "X-Sunlight-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"

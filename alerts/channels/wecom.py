@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alerts.channels.base import Message, channel_type
-from alerts.channels.httpsend import fit, json_body, utf8_size
-from alerts.channels.robot import RobotChannel, RobotSettings
+from sunlight.alerts.channels.base import Message, channel_type
+from sunlight.alerts.channels.httpsend import fit, json_body, utf8_size
+from sunlight.alerts.channels.robot import RobotChannel, RobotSettings
 
 MAX_CONTENT_BYTES = 4096
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from monitor.calendar import WorkCalendar
+from sunlight.monitor.calendar import WorkCalendar
 
 UNITS: list[tuple[str, str, str]] = [  # unit_id, name, kind
     ("CGZ", "城关镇人民政府", "township"),

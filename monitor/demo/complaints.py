@@ -6,7 +6,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from monitor.calendar import WorkCalendar
+from sunlight.monitor.calendar import WorkCalendar
 
 
 def _t(day: dt.date, hour: int = 10) -> dt.datetime:

@@ -17,8 +17,8 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from monitor.calendar import WorkCalendar
-from monitor.records.publications import Period
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.records.publications import Period
 
 FIELDS = ("publication_id", "unit_id", "subject", "period", "ref_id", "published_at",
           "posted_until", "channel", "url")

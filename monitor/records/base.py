@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from monitor.calendar import SPAN_FIRST, SPAN_LAST
-from monitor.zh import zh_number as plain  # the same text whatever NUMERIC scale a source uses
+from sunlight.monitor.calendar import SPAN_FIRST, SPAN_LAST
+from sunlight.monitor.zh import zh_number as plain  # the same text whatever NUMERIC scale a source uses
 
 
 class BadField(ValueError):

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from monitor.clock import LimitUnit, Pause
-from monitor.records.base import BadField, choice, decimal, integer, text, timestamp
+from sunlight.monitor.clock import LimitUnit, Pause
+from sunlight.monitor.records.base import BadField, choice, decimal, integer, text, timestamp
 
 OUTCOMES = frozenset({"approved", "refused", "not_accepted", "withdrawn", "transferred"})
 PAUSE_KINDS = frozenset({"supplement", "special_procedure"})

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
-from monitor.records.base import BadField, boolean, text, timestamp
+from sunlight.monitor.records.base import BadField, boolean, text, timestamp
 
 COMPLAINT_FIELDS = ("complaint_id", "unit_id", "received_at", "real_name", "accepted",
                     "rejection_notified_at", "transferred_at", "result_notified_at", "closed_at")

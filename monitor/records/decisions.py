@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from monitor.records.base import BadField, boolean, choice, decimal, integer, text, timestamp
+from sunlight.monitor.records.base import BadField, boolean, choice, decimal, integer, text, timestamp
 
 DECISION_FIELDS = ("decision_id", "unit_id", "category", "method", "meeting_at",
                    "materials_sent_at", "should_attend", "present", "votes_for", "amount",

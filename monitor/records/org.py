@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from monitor.records.base import boolean, text
+from sunlight.monitor.records.base import boolean, text
 
 UNIT_FIELDS = ("unit_id", "name", "parent_id", "kind")
 PERSON_FIELDS = ("person_id", "name", "unit_id", "is_head", "is_finance_leader")

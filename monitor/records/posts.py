@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from typing import Any
 
-from monitor.records.base import BadField, text, timestamp
+from sunlight.monitor.records.base import BadField, text, timestamp
 
 TENURE_FIELDS = ("person_id", "unit_id", "post", "risk_class", "started_at", "ended_at")
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
-from monitor.records.base import BadField, text, timestamp
+from sunlight.monitor.records.base import BadField, text, timestamp
 
 PUBLICATION_FIELDS = ("publication_id", "unit_id", "subject", "period", "ref_id",
                       "published_at", "posted_until", "channel", "url")

@@ -7,7 +7,7 @@ a threshold is exact.
 
 The parsers here run a million times per cycle in the benchmark, so they take
 the driver's native types (``datetime``, ``Decimal``, ``str``) on a fast path
-and fall back to the shared parsers of :mod:`monitor.records.base` for
+and fall back to the shared parsers of :mod:`sunlight.monitor.records.base` for
 anything else; the errors are the same either way.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from monitor.calendar import SPAN_FIRST, SPAN_LAST
-from monitor.records.base import decimal, text, timestamp
+from sunlight.monitor.calendar import SPAN_FIRST, SPAN_LAST
+from sunlight.monitor.records.base import decimal, text, timestamp
 
 EXPENSE_FIELDS = ("voucher_id", "unit_id", "amount", "category", "payee", "paid_at", "decision_id")
 SIGNATURE_FIELDS = ("voucher_id", "role", "person_id", "signed_at")

@@ -4,7 +4,7 @@ SQLite by default, PostgreSQL in production; schema changes go through the
 Alembic migrations in ``migrations/`` (``sunlight db upgrade``).
 """
 
-from monitor.store.db import open_store, upgrade
-from monitor.store.models import FindingRow, ScanRun
+from sunlight.monitor.store.db import open_store, upgrade
+from sunlight.monitor.store.models import FindingRow, ScanRun
 
 __all__ = ["FindingRow", "ScanRun", "open_store", "upgrade"]

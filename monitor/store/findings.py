@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from checks.base import Finding
-from monitor.store.db import run_transaction
-from monitor.store.models import FindingRow, ScanRun
+from sunlight.checks.base import Finding
+from sunlight.monitor.store.db import run_transaction
+from sunlight.monitor.store.models import FindingRow, ScanRun
 
 _UPDATED = ("unit_id", "item_code", "tier", "summary", "deadline", "overdue", "measure",
             "calendar_uncovered", "evidence", "last_seen", "last_run")

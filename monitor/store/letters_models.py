@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from monitor.store.models import Base
+from sunlight.monitor.store.models import Base
 
 # every status a letter can have (letters.md, "Lifecycle")
 LETTER_STATUSES = ("issued", "acknowledged", "report_received", "admonition_held", "closed",

@@ -8,7 +8,7 @@ Create Date: 2026-11-22
 import sqlalchemy as sa
 from alembic import op
 
-from monitor.store.models import UTCDateTime
+from sunlight.monitor.store.models import UTCDateTime
 
 revision = "0002"
 down_revision = "0001"
