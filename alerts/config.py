@@ -1,23 +1,20 @@
 """Config models for the alerting half: tiers, letters, routes and channels.
 
-They live here, beside the code that uses them, and ``sunlight.monitor.settings``
-composes them into the one config file.
+Pure data models: ``sunlight.monitor.settings`` composes them into the one
+config file. The cross-checks between them (routes name channels that exist,
+…) are :mod:`sunlight.alerts.validation`, registered with the loader.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from sunlight.monitor.durations import Duration, parse_duration
+from sunlight.monitor.vocab import TIERS, Tier
 
-if TYPE_CHECKING:
-    from sunlight.monitor.settings import Settings
-
-Tier = Literal["reminder", "level3", "level2", "level1"]
-TIERS: tuple[Tier, ...] = ("reminder", "level3", "level2", "level1")  # least to most severe
+__all__ = ["TIERS", "ChannelsConfig", "LettersConfig", "RouteConfig", "Tier", "TiersConfig"]
 
 
 class _Model(BaseModel):
@@ -109,28 +106,3 @@ class ChannelEntry(dict[str, Any]):
 
 
 ChannelsConfig = dict[str, Annotated[dict[str, Any], AfterValidator(ChannelEntry)]]
-
-
-def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
-    """Cross-checks between routes and channels: (key path, problem) pairs."""
-    from sunlight.alerts.channels import validate_channels
-
-    yield from validate_channels(settings.channels)
-    for i, route in enumerate(settings.routes):
-        for j, name in enumerate(route.to):
-            if name not in settings.channels:
-                yield f"routes[{i}].to[{j}]", f"no channel named {name!r} in 'channels'"
-    if settings.letters.number_prefix == settings.letters.reminder_prefix:
-        yield ("letters.reminder_prefix",
-               "must differ from letters.number_prefix (reminders have their own numbers)")
-    for tier in ("level3", "level2", "level1"):
-        days = settings.tiers.rectify_workdays.get(tier)  # type: ignore[call-overload]
-        if days is None or days < 1:
-            yield f"tiers.rectify_workdays.{tier}", "a whole number of working days (1 or more) is required"
-    if settings.letters.templates is not None and not settings.resolve(settings.letters.templates).is_dir():
-        yield "letters.templates", f"no such folder: {settings.resolve(settings.letters.templates)}"
-    if settings.routes and settings.routes[-1].match != RouteMatch():
-        yield (
-            f"routes[{len(settings.routes) - 1}]",
-            "the last route must be a catch-all (no 'match') so that no letter is dropped",
-        )

@@ -165,8 +165,8 @@ def dsn(url: str) -> str:
 
 def measure_engine(source_url: str) -> dict[str, Any]:
     from sunlight.monitor.cli import parse_at
+    from sunlight.monitor.configure import load_settings
     from sunlight.monitor.engine import Engine
-    from sunlight.monitor.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "bench.yaml"

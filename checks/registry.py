@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-import sunlight.checks
 from sunlight.checks.base import Check, Params
+from sunlight.monitor.config_error import ConfigError, first_problem
+from sunlight.monitor.settings import Settings, register_validator
 
 REGISTRY: dict[str, type[Check]] = {}
 _INFRA = {"base", "registry"}
@@ -30,9 +32,9 @@ def register(cls: type[Check]) -> type[Check]:
 
 @lru_cache(maxsize=1)
 def load_all() -> dict[str, type[Check]]:
-    for mod in pkgutil.iter_modules(sunlight.checks.__path__):
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if mod.name not in _INFRA:
-            importlib.import_module(f"sunlight.checks.{mod.name}")
+            importlib.import_module(f"{__package__}.{mod.name}")
     return REGISTRY
 
 
@@ -53,9 +55,7 @@ class OverrideMatch(BaseModel):
         )
 
 
-def _error(key: str, problem: str) -> Exception:
-    from sunlight.monitor.settings import ConfigError
-
+def _error(key: str, problem: str) -> ConfigError:
     return ConfigError("", key, problem)
 
 
@@ -67,9 +67,15 @@ def _validate_params(cls: type[Check], data: Any, key: str) -> Params:
     try:
         return cls.Params.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        raise _error(f"{key}.{loc}" if loc else key, err["msg"].removeprefix("Value error, ")) from None
+        raise _error(*first_problem(exc, key)) from None
+
+
+@register_validator("checks")
+def _validate_checks_section(settings: Settings) -> Iterator[tuple[str, str]]:
+    try:
+        validate_checks_config(settings.checks)
+    except ConfigError as exc:
+        yield exc.key, exc.problem
 
 
 def validate_checks_config(raw: Mapping[str, Any]) -> None:
@@ -91,8 +97,7 @@ def validate_checks_config(raw: Mapping[str, Any]) -> None:
         try:
             OverrideMatch.model_validate(ov["match"])
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise _error(f"{key}.match.{'.'.join(map(str, err['loc']))}", err["msg"]) from None
+            raise _error(*first_problem(exc, f"{key}.match")) from None
         for cid, data in ov.items():
             if cid == "match":
                 continue

@@ -31,6 +31,8 @@ import chinese_calendar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from sunlight.monitor.config_error import first_problem
+
 #: The span of days the calendar materialises. Source timestamps outside it are
 #: data-quality problems, not dates anyone has a deadline on.
 SPAN_FIRST = dt.date(2000, 1, 1)
@@ -110,9 +112,8 @@ def load_override(path: Path) -> YearOverride:
     try:
         return YearOverride.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise CalendarError(f"{path}: {loc}: {err['msg']}") from exc
+        loc, problem = first_problem(exc)
+        raise CalendarError(f"{path}: {loc or '(top level)'}: {problem}") from exc
 
 
 def load_overrides(paths: Iterable[Path]) -> list[YearOverride]:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from sunlight.monitor import logs
-from sunlight.monitor.settings import ConfigError, Settings, load_settings
+from sunlight.monitor.configure import ConfigError, Settings, load_settings
 
 app = typer.Typer(
     name="sunlight",

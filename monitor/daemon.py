@@ -45,10 +45,10 @@ from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.monitor import cycle
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.engine import Engine, load_calendar
 from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector
 from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
-from sunlight.monitor.settings import ConfigError, Settings, load_settings
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
 from sunlight.monitor.web import Check, WebServer, make_app

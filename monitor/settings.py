@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +31,11 @@ from pydantic import (
 )
 
 from sunlight.alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
+from sunlight.monitor.calendar import CalendarError, load_overrides
+from sunlight.monitor.config_error import ConfigError, first_problem
 from sunlight.monitor.durations import Duration, parse_duration
+
+__all__ = ["ConfigError", "Settings", "load_settings", "register_validator"]
 
 ENTITIES = (
     "units",
@@ -49,14 +54,6 @@ ENTITIES = (
 )
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ConfigError(Exception):
-    """Configuration that must not run. ``str()`` is the message for the office."""
-
-    def __init__(self, file: str | Path, key: str, problem: str) -> None:
-        self.file, self.key, self.problem = str(file), key, problem
-        super().__init__(f"{file}: {key or '(top level)'}: {problem}")
 
 
 class _Model(BaseModel):
@@ -257,18 +254,6 @@ def substitute_env(node: Any, path: str = "", env: dict[str, str] | None = None)
     return node
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for "the key of this mapping entry is bad"
-            continue
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
 def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
     """Read, substitute and validate a config file, or raise :class:`ConfigError`."""
     path = Path(path)
@@ -293,28 +278,42 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(path, _loc(err["loc"]), msg) from None
-    _check_semantics(settings, path)
+        raise ConfigError(path, *first_problem(exc)) from None
+    for validate in _VALIDATORS.values():
+        for key, problem in validate(settings):
+            raise ConfigError(path, key, problem)
     return settings
 
 
-def _check_semantics(settings: Settings, path: Path) -> None:
-    """Cross-field checks pydantic cannot express locally."""
-    from sunlight.checks.registry import validate_checks_config  # the registry imports settings types
-    from sunlight.monitor.calendar import CalendarError, load_overrides
+#: (key path, problem in plain words)
+Problem = tuple[str, str]
+Validator = Callable[["Settings"], Iterable[Problem]]
+_VALIDATORS: dict[str, Validator] = {}
 
-    try:
-        validate_checks_config(settings.checks)
-    except ConfigError as exc:
-        raise ConfigError(path, exc.key, exc.problem) from None
+
+def register_validator(name: str) -> Callable[[Validator], Validator]:
+    """Register a cross-field check of one config section; :func:`load_settings` runs them all.
+
+    Each layer registers the checks of its own section (the check registry its
+    ``checks:`` parameters, the letters their routes and tiers, the channels
+    their entries), so this module imports none of them:
+    :mod:`sunlight.monitor.configure` is where they are all imported together.
+    """
+
+    def add(fn: Validator) -> Validator:
+        _VALIDATORS[name] = fn
+        return fn
+
+    return add
+
+
+def registered_validators() -> tuple[str, ...]:
+    return tuple(_VALIDATORS)
+
+
+@register_validator("calendar")
+def _calendar_overrides(settings: Settings) -> Iterable[Problem]:
     try:
         load_overrides([settings.resolve(p) for p in settings.calendar.overrides])
     except CalendarError as exc:
-        raise ConfigError(path, "calendar.overrides", str(exc)) from None
-    from sunlight.alerts.config import validate_alerts
-
-    for key, problem in validate_alerts(settings):
-        raise ConfigError(path, key, problem)
-
+        yield "calendar.overrides", str(exc)

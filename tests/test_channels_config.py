@@ -19,7 +19,7 @@ from sunlight.alerts.channels import (
     channel_types,
     validate_channels,
 )
-from sunlight.monitor.settings import ConfigError, load_settings
+from sunlight.monitor.configure import ConfigError, load_settings
 from tests.receivers import HttpReceiver, http_receiver, sample_docx, sample_message  # noqa: F401
 
 SECRET = "tok-5e3d587e-d78e-4a07"
@@ -44,10 +44,10 @@ def test_every_channel_type_is_registered() -> None:
     ({**EMAIL, "user": "jw"}, "password", "give 'user' and 'password' together"),
     ({**EMAIL, "user": "jw", "password": "密码"}, "password", "user and password must be ASCII"),
     ({**EMAIL, "to": []}, "to", "give at least one address"),
-    ({**EMAIL, "unit_to": {"U-MZJ": ["liu at mzj"]}}, "unit_to.U-MZJ.0",
+    ({**EMAIL, "unit_to": {"U-MZJ": ["liu at mzj"]}}, "unit_to.U-MZJ[0]",
      "'liu at mzj' is not an email address"),
     ({k: v for k, v in EMAIL.items() if k != "from"}, "from", "Field required"),
-    ({**EMAIL, "to": ["刘 <liu@纪委.中国>"]}, "to.0",
+    ({**EMAIL, "to": ["刘 <liu@纪委.中国>"]}, "to[0]",
      "'刘 <liu@纪委.中国>': write the address part in ASCII"),
     ({"type": "webhook", "url": "ftp://example.gov.cn/"}, "url", "must be an http:// or https:// URL"),
     ({"type": "webhook", "url": "https://oa.example.gov.cn/", "headers": {"X-单位": "1"}}, "headers",
@@ -145,7 +145,7 @@ def test_bad_channel_is_a_config_error_naming_file_and_key(write_config, tmp_pat
     with pytest.raises(ConfigError) as caught:
         load_settings(path, env={})
     assert caught.value.file == str(path)
-    assert caught.value.key == "channels.mail.to.0"
+    assert caught.value.key == "channels.mail.to[0]"
     assert caught.value.problem == "'office' is not an email address"
 
 

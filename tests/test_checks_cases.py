@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from sunlight.checks.base import Finding
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.engine import Engine
-from sunlight.monitor.settings import load_settings
 from tests.conftest import SourceDB, at
 
 UNITS = [{"unit_id": "MZJ", "name": "县民政局", "kind": "department"},

@@ -16,9 +16,9 @@ import yaml
 from sunlight.checks.base import Finding
 from sunlight.checks.registry import validate_checks_config
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.engine import Engine
 from sunlight.monitor.records.publications import Period, PeriodKind
-from sunlight.monitor.settings import ConfigError, Settings, load_settings
 from tests.conftest import SourceDB, at
 
 UNITS = [

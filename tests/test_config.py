@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sunlight.monitor.settings import ConfigError, load_settings
+from sunlight.monitor.configure import ConfigError, load_settings
 
 GOOD = """\
 sources:

@@ -19,9 +19,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from structlog.testing import capture_logs
 
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.configure import ConfigError, load_settings
 from sunlight.monitor.daemon import Daemon
 from sunlight.monitor.scheduler import DELIVER_JOB, WorkdayCronTrigger, cron_job_id, cycle_job_id
-from sunlight.monitor.settings import ConfigError, load_settings
 from tests.conftest import TZ, at
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sunlight.monitor.settings import load_settings
+from sunlight.monitor.configure import load_settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "sunlight.json"

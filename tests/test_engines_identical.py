@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.engine import Engine
-from sunlight.monitor.settings import load_settings
 from tests.conftest import SourceDB, at
 
 

@@ -25,7 +25,7 @@ from sunlight.alerts.routing import channels_for
 from sunlight.alerts.tiers import months_before, resolve_tier
 from sunlight.checks.base import Finding
 from sunlight.monitor.calendar import WorkCalendar
-from sunlight.monitor.settings import ConfigError, load_settings
+from sunlight.monitor.configure import ConfigError, load_settings
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
 from tests.test_letters_kit import (

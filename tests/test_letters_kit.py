@@ -128,7 +128,7 @@ def quick_settings(path: Path) -> Settings:
     """
     import yaml
 
-    from sunlight.alerts.config import validate_alerts
+    from sunlight.alerts.validation import validate_alerts
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw["base_dir"] = path.resolve().parent

@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.engine import Engine, scan_and_record
 from sunlight.monitor.metrics import CaseTallies, StoreCollector
-from sunlight.monitor.settings import load_settings
 from sunlight.monitor.store import FindingRow, ScanRun, open_store
 from sunlight.monitor.store.letters_models import DeliveryRow, LetterRow
 from sunlight.monitor.store.models import Base

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.engine import Engine
-from sunlight.monitor.settings import load_settings
 from sunlight.monitor.sources import Source, SourceError, create_readonly_engine
 from tests.conftest import SourceDB, at
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.engine import Engine, scan_and_record
-from sunlight.monitor.settings import load_settings
 from sunlight.monitor.store import FindingRow, ScanRun, open_store
 from sunlight.monitor.store.db import current_revision
 from tests.conftest import SourceDB, at, postgres_schema

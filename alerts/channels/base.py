@@ -18,6 +18,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sunlight.monitor.config_error import first_problem
+from sunlight.monitor.settings import Settings, register_validator
+
 
 @dataclass(frozen=True)
 class Message:
@@ -87,11 +90,11 @@ def channel_type(name: str, settings: type[ChannelSettings]) -> Callable[[Factor
 
 @lru_cache(maxsize=1)
 def channel_types() -> tuple[str, ...]:
-    import sunlight.alerts.channels as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    # the channel modules of this package, found by folder (importing the package
+    # itself here would make base and the package import each other)
+    for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if mod.name != "base":
-            importlib.import_module(f"sunlight.alerts.channels.{mod.name}")
+            importlib.import_module(f"{__package__}.{mod.name}")
     return tuple(sorted(_TYPES))
 
 
@@ -106,9 +109,7 @@ def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
     try:
         return model.model_validate(dict(config)), factory
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        problem = err["msg"].removeprefix("Value error, ")
+        loc, problem = first_problem(exc)
         if not loc:  # a check across keys names its key itself: "starttls: ..."
             key, sep, rest = problem.partition(": ")
             if sep and key.isidentifier():
@@ -119,6 +120,11 @@ def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
 def build_channel(name: str, config: Mapping[str, Any], config_dir: Path = Path(".")) -> Channel:
     settings, factory = _validated(name, config)
     return factory(name, settings, config_dir)
+
+
+@register_validator("channels")
+def _validate_channels_section(settings: Settings) -> Iterator[tuple[str, str]]:
+    return validate_channels(settings.channels)
 
 
 def validate_channels(channels: Mapping[str, Mapping[str, Any]]) -> Iterator[tuple[str, str]]:

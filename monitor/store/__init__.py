@@ -5,6 +5,8 @@ Alembic migrations in ``migrations/`` (``sunlight db upgrade``).
 """
 
 from sunlight.monitor.store.db import open_store, upgrade
-from sunlight.monitor.store.models import FindingRow, ScanRun
+from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow, LetterFindingRow, LetterRow
+from sunlight.monitor.store.models import Base, FindingRow, ScanRun
 
-__all__ = ["FindingRow", "ScanRun", "open_store", "upgrade"]
+__all__ = ["AuditEntry", "Base", "DeliveryRow", "FindingRow", "LetterFindingRow", "LetterRow", "ScanRun",
+           "open_store", "upgrade"]

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from sunlight.checks.base import Finding
+from sunlight.monitor.finding import Finding
 from sunlight.monitor.store.db import run_transaction
 from sunlight.monitor.store.models import FindingRow, ScanRun
 

@@ -72,4 +72,3 @@ class FindingRow(Base):
     last_run: Mapped[int]  # the scan run that last saw it
 
     __table_args__ = (sa.Index("ix_findings_open", "source", "check_id", "resolved_at"),)
-from sunlight.monitor.store import letters_models  # noqa: E402, F401  (registers the letters tables on Base)

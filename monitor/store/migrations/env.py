@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from sunlight.monitor.store.models import Base
+from sunlight.monitor.store import Base  # the package registers every table on Base
 
 engine = context.config.attributes["engine"]
 with engine.begin() as connection:
