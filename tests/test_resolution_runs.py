@@ -1,0 +1,173 @@
+"""Resolution by what a run saw (issue 10, item 2), on SQLite and PostgreSQL state stores.
+
+Two scan runs of one source interleave here step by step, as two replicas or
+an overlapping ``sunlight cycle`` interleave them in time. Before the fix
+``finish_run`` resolved every finding whose ``last_run`` was not its own, so
+the run that finished first resolved everything the other had upserted
+meanwhile: these tests then fail with every finding resolved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from sunlight.checks.base import Finding
+from sunlight.monitor.configure import load_settings
+from sunlight.monitor.engine import Engine, scan_and_record
+from sunlight.monitor.store import FindingRow, ScanRun
+from sunlight.monitor.store.claims import FileClaims, PostgresClaims, claims_folder, scan_claim
+from sunlight.monitor.store.findings import ABANDONED, FindingRecorder, finish_run, start_run
+from tests.conftest import SourceDB
+from tests.test_letters_kit import (
+    State,
+    at,
+    finding,
+    state_fixture,  # noqa: F401 - the ``state`` fixture
+)
+
+CHECKS = ("case_overdue", "data_quality")
+WHEN = at(2026, 10, 16, 9)
+
+
+def found(*subjects: str) -> list[Finding]:
+    out = []
+    for s in subjects:
+        f = finding("case_overdue", s, "SJJ")
+        f.source = "main"
+        out.append(f)
+    return out
+
+
+class Run:
+    """One scan run driven by hand: start, upsert, finish."""
+
+    def __init__(self, store: sa.Engine) -> None:
+        self.store = store
+        self.id = start_run(store, "main", WHEN, CHECKS)
+        self.recorder = FindingRecorder(store, self.id, WHEN)
+
+    def see(self, findings: list[Finding]) -> None:
+        for f in findings:
+            self.recorder(f)
+        self.recorder.flush()
+
+    def finish(self, ok: bool = True) -> int:
+        return finish_run(self.store, self.id, ok=ok, error=None, rows_read=0,
+                          findings=self.recorder.count, resolve_checks=CHECKS, source="main",
+                          as_of=WHEN)
+
+
+def states(store: sa.Engine) -> dict[str, tuple[bool, int]]:
+    """subject → (resolved?, opened_run)."""
+    with store.connect() as conn:
+        return {s: (r is not None, o) for s, r, o in conn.execute(
+            sa.select(FindingRow.subject, FindingRow.resolved_at, FindingRow.opened_run))}
+
+
+def test_two_overlapping_runs_that_saw_the_same_findings_resolve_nothing(state: State) -> None:
+    store = state.engine
+    subjects = [f"C{i:03d}" for i in range(50)]
+    first = Run(store)
+    first.see(found(*subjects))
+    first.finish()
+    # both orders of finishing, with the upserts crossing in between
+    a, b = Run(store), Run(store)
+    a.see(found(*subjects))
+    b.see(found(*subjects))
+    assert a.finish() == 0  # before the fix: 50 (b's upserts moved last_run)
+    assert b.finish() == 0
+    c, d = Run(store), Run(store)
+    d.see(found(*subjects))  # the newer run writes first …
+    c.see(found(*subjects))  # … the older one last
+    assert d.finish() == 0
+    assert c.finish() == 0
+    assert all(not resolved for resolved, _ in states(store).values())
+    assert len(states(store)) == 50  # one row per fingerprint
+
+
+def test_a_complete_run_resolves_what_it_did_not_see_but_not_what_a_newer_run_saw(
+        state: State) -> None:
+    store = state.engine
+    Run(store).see(found("GONE", "STAYS", "NEWER"))
+    older, newer = Run(store), Run(store)
+    newer.see(found("STAYS", "NEWER"))
+    older.see(found("STAYS"))  # older did not see NEWER (nor GONE)
+    assert older.finish() == 1  # GONE only: NEWER was seen by a run that began after it
+    assert newer.finish() == 0  # GONE already resolved
+    got = states(store)
+    assert got["GONE"][0] and not got["STAYS"][0] and not got["NEWER"][0]
+
+
+def test_an_incomplete_run_resolves_nothing(state: State) -> None:
+    store = state.engine
+    Run(store).see(found("A", "B"))
+    run = Run(store)
+    run.see(found("A"))
+    assert run.finish(ok=False) == 0
+    assert not any(resolved for resolved, _ in states(store).values())
+
+
+def test_a_late_sighting_by_an_older_run_does_not_reopen_what_a_newer_run_resolved(
+        state: State) -> None:
+    store = state.engine
+    first = Run(store)
+    first.see(found("X", "Y"))
+    first.finish()
+    opened = states(store)["Y"][1]
+    slow, quick = Run(store), Run(store)
+    quick.see(found("X"))
+    assert quick.finish() == 1  # Y resolved by the newer run
+    slow.see(found("X", "Y"))  # the older run's upsert arrives afterwards
+    slow.finish()
+    assert states(store)["Y"] == (True, opened)  # still resolved, same opening: no new letter
+    later = Run(store)
+    later.see(found("X", "Y"))  # a run newer than the resolving one does re-open it
+    later.finish()
+    resolved, reopened = states(store)["Y"]
+    assert not resolved and reopened == later.id
+
+
+def test_a_run_a_killed_process_left_unfinished_is_closed_at_the_next_scan(
+        state: State, sqlite_db: SourceDB, write_config) -> None:
+    store = state.engine
+    sqlite_db.load("cases", [{"case_id": "LATE", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}])
+    engine = Engine(load_settings(write_config(sqlite_db.url)))
+    try:
+        killed = start_run(store, "main", WHEN, CHECKS)  # its process died here
+        [outcome] = scan_and_record(engine, store, WHEN)
+    finally:
+        engine.close()
+    assert outcome.ok
+    with store.connect() as conn:
+        runs = {r.id: r for r in conn.execute(sa.select(ScanRun))}
+    assert runs[killed].finished_at is not None and runs[killed].ok is False
+    assert runs[killed].error == ABANDONED
+    assert all(r.finished_at is not None for r in runs.values())
+
+
+def test_a_source_another_process_is_scanning_is_skipped_not_scanned_twice(
+        state: State, sqlite_db: SourceDB, write_config, tmp_path: Path) -> None:
+    """Another process's claim (its own connection or lock file) makes this scan wait, then skip."""
+    store = state.engine
+    sqlite_db.load("cases", [{"case_id": "LATE", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}])
+    folder = claims_folder(store)
+    other = (FileClaims(folder, "other:1") if folder is not None
+             else PostgresClaims(store, "other:1"))
+    engine = Engine(load_settings(write_config(sqlite_db.url)))
+    try:
+        assert other.try_claim(scan_claim("main"))
+        [skipped] = scan_and_record(engine, store, WHEN, wait=0.5)
+        assert skipped.claimed_elsewhere and not skipped.ok
+        with store.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(ScanRun)).scalar() == 0
+        other.release(scan_claim("main"))
+        [done] = scan_and_record(engine, store, WHEN, wait=0.5)
+        assert done.ok and not done.claimed_elsewhere
+    finally:
+        other.close()
+        engine.close()
