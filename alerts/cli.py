@@ -64,12 +64,13 @@ def cycle(
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
     engine = Engine(settings)
+    wait = settings.state.claim_wait.total_seconds()  # for another process on the same source
     try:
         store = open_store(settings.state_url())
-        report = run_cycle(engine, store, settings, when)
+        report = run_cycle(engine, store, settings, when, wait=wait)
     finally:
         engine.close()
-    sent = deliver_report(store, settings, dt.datetime.now(dt.UTC))
+    sent = deliver_report(store, settings, dt.datetime.now(dt.UTC), wait=wait)
     typer.echo(f"截至 {when:%Y-%m-%d %H:%M}（{settings.timezone}）："
                f"发现 {sum(sum(o.findings.values()) for o in report.outcomes)} 项，"
                f"发出 {len(report.letters)} 件，升级 {len(report.letters_escalated)} 件。")
@@ -86,6 +87,8 @@ def cycle(
             typer.echo(f"逾期未整改（已是最高等级，请办理）：{number}")
     typer.echo(f"投递 deliveries：成功 {len(sent.delivered)}，待重试 {len(sent.failed)}，"
                f"失败（不再重试）{len(sent.dead)}")
+    if sent.skipped:
+        typer.echo("另一进程正在投递，本次未投递 (another process is delivering; it sends what is due)")
     for key, error in sent.failed + sent.dead:
         typer.echo(f"  {key}: {error}", err=True)
     failed = [o for o in report.outcomes if not o.ok]

@@ -20,7 +20,12 @@ produces. Restarting re-sends exactly what was not recorded as delivered.
 
 On PostgreSQL each delivery is claimed with ``FOR UPDATE SKIP LOCKED`` for
 the length of its attempt, so replicas never send the same delivery at the
-same time; a crashed replica's claim dies with its connection.
+same time; a crashed replica's claim dies with its connection. SQLite has no
+row locks that a reader respects, and holding its write lock during a send
+would stall every writer: there a whole pass is made under the store's
+``outbox`` claim (an ``flock``, ``sunlight.monitor.store.claims``), so two
+processes on the machine never deliver at once, and a killed one's claim
+dies with it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sunlight.alerts.channels import Channel, ChannelError, Message, build_channel
 from sunlight.alerts.config import DeliveryConfig
+from sunlight.monitor.store.claims import OUTBOX_CLAIM, Claims, claims_for
 from sunlight.monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 
 log = structlog.get_logger("sunlight.outbox")
@@ -82,6 +88,7 @@ class DeliveryReport:
     delivered: list[str] = field(default_factory=list)  # idempotency keys
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), will retry
     dead: list[tuple[str, str]] = field(default_factory=list)  # (key, error), given up
+    skipped: bool = False  # SQLite: another process was delivering; this pass sent nothing
 
 
 Renderer = Callable[[int], Message]  # letter id → the rendered message (key filled per channel)
@@ -109,8 +116,26 @@ class _Channels:
 
 
 def deliver_due(store: Engine, settings: Any, now: dt.datetime, render: Renderer,
-                rng: random.Random | None = None) -> DeliveryReport:
-    """One pass over the due pending deliveries, oldest first."""
+                rng: random.Random | None = None, claims: Claims | None = None,
+                wait: float = 0.0) -> DeliveryReport:
+    """One pass over the due pending deliveries, oldest first.
+
+    On SQLite the pass takes the ``outbox`` claim first, waiting up to ``wait``
+    seconds for another process's pass to end; if it cannot, it sends nothing
+    and says so (``skipped``): the other process is sending what is due.
+    """
+    if store.dialect.name == "postgresql":
+        return _deliver_due(store, settings, now, render, rng)
+    claims = claims or claims_for(store)
+    with claims.claimed(OUTBOX_CLAIM, wait) as got:
+        if not got:
+            log.info("delivery pass skipped: another process is delivering")
+            return DeliveryReport(skipped=True)
+        return _deliver_due(store, settings, now, render, rng)
+
+
+def _deliver_due(store: Engine, settings: Any, now: dt.datetime, render: Renderer,
+                 rng: random.Random | None) -> DeliveryReport:
     config: DeliveryConfig = settings.letters.delivery
     report = DeliveryReport()
     channels = _Channels(settings.channels, settings.base_dir)

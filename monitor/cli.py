@@ -121,7 +121,8 @@ def scan(
             from sunlight.monitor.store import open_store
 
             store = open_store(settings.state_url())
-            outcomes = scan_and_record(engine, store, when, sink)
+            outcomes = scan_and_record(engine, store, when, sink,
+                                       wait=settings.state.claim_wait.total_seconds())
         else:
             outcomes = engine.scan(when, sink)
     finally:

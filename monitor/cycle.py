@@ -17,6 +17,7 @@ from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
 from sunlight.alerts.render import Renderer
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
 from sunlight.monitor.settings import Settings
+from sunlight.monitor.store.claims import Claims
 
 
 @dataclass
@@ -58,14 +59,17 @@ def unit_names(engine: Engine) -> UnitNames:
 
 
 def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
-              sources: list[str] | None = None) -> CycleReport:
+              sources: list[str] | None = None, claims: Claims | None = None,
+              wait: float = 0.0) -> CycleReport:
     """Scan (all or the named sources), record, then let the tier policy act.
 
-    The letters and their queued deliveries are committed together before
-    anything is sent (invariant 4); :func:`deliver` sends them.
+    Each source is scanned under its claim (``wait``: how long to wait for
+    another process scanning it, see :func:`scan_and_record`). The letters
+    and their queued deliveries are committed together before anything is
+    sent (invariant 4); :func:`deliver` sends them.
     """
     report = CycleReport(at)
-    report.outcomes = scan_and_record(engine, store, at, sources=sources)
+    report.outcomes = scan_and_record(engine, store, at, sources=sources, claims=claims, wait=wait)
     issued = issue(engine, store, settings, at)
     report.letters = issued.issued
     report.letters_issued = [letter.number for letter in issued.issued]
@@ -93,12 +97,15 @@ def _renderer(settings: Settings) -> Renderer:
     return renderer
 
 
-def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime) -> DeliveryReport:
+def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime,
+                   claims: Claims | None = None, wait: float = 0.0) -> DeliveryReport:
     """Send what the outbox holds that is due, with what happened to each delivery."""
     renderer = _renderer(settings)
-    return deliver_due(store, settings, now, lambda letter_id: renderer.message(store, letter_id))
+    return deliver_due(store, settings, now, lambda letter_id: renderer.message(store, letter_id),
+                       claims=claims, wait=wait)
 
 
-def deliver(store: SAEngine, settings: Settings, now: dt.datetime) -> int:
+def deliver(store: SAEngine, settings: Settings, now: dt.datetime,
+            claims: Claims | None = None) -> int:
     """Send what the outbox holds that is due; returns how many were delivered."""
-    return len(deliver_report(store, settings, now).delivered)
+    return len(deliver_report(store, settings, now, claims=claims).delivered)

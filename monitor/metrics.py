@@ -132,6 +132,11 @@ class CaseTallies:
         with self._lock:
             self._by_source[source] = tally
 
+    def forget(self, source: str) -> None:
+        """Another replica evaluates ``source`` now: its figures come from that replica."""
+        with self._lock:
+            self._by_source.pop(source, None)
+
     def keep_only(self, sources: Iterable[str]) -> None:
         keep = set(sources)
         with self._lock:
@@ -248,6 +253,16 @@ class Metrics:
                 if ok:
                     health.last_success = time.time()
 
+    def forget_health(self, source: str) -> None:
+        """This replica no longer evaluates ``source``: no ``sunlight_source_up`` from it.
+
+        The last success stays: it is read from the store, whoever ran the cycle.
+        """
+        with self._health_lock:
+            health = self.sources.get(source)
+            if health is not None:
+                health.up = None
+
     def observe_reload(self, ok: bool) -> None:
         self.reloads.labels(result="success" if ok else "failure").inc()
         self.reload_ok.set(1 if ok else 0)
@@ -294,9 +309,13 @@ class StoreCollector(Collector):
     """
 
     def __init__(self, current: Callable[[], tuple[SAEngine, WorkCalendar, Settings]],
-                 tallies: CaseTallies, now: Callable[[], dt.datetime] | None = None) -> None:
+                 tallies: CaseTallies, now: Callable[[], dt.datetime] | None = None,
+                 exporter: Callable[[], bool] | None = None) -> None:
         self.current = current
         self.tallies = tallies
+        # several replicas on one store: only the one this says True for exports the store's
+        # figures (findings, letters, outbox), so a sum over replicas counts them once
+        self.exporter = exporter
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self._missing_logged: set[str] = set()
         self._lock = threading.Lock()
@@ -308,7 +327,8 @@ class StoreCollector(Collector):
                                "1 if the state store answered this scrape, 0 if not.")
         try:
             with store.connect() as conn:
-                families = list(self._from_store(conn, now))
+                exporting = self.exporter is None or self.exporter()
+                families = list(self._from_store(conn, now)) if exporting else []
             up.add_metric([], 1)
         except sa.exc.SQLAlchemyError as exc:
             log.error("state store unreadable for metrics", error=type(exc).__name__)
@@ -453,6 +473,54 @@ class StoreCollector(Collector):
         yield from (open_c, overdue, completed, on_time, ratio, scanned)
 
 
+# --- replicas ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimsView:
+    """What one replica holds, for ``/metrics`` (``sunlight.monitor.daemon`` fills it)."""
+
+    replica: str
+    replicas: int  # live replicas on the store, as this one counts them
+    sources: dict[str, bool]  # configured source → this replica evaluates it
+    store_exporter: bool  # this replica exports the store-derived metrics
+
+
+class ClaimsCollector(Collector):
+    """``sunlight_source_claim{source,replica}``: which replica evaluates which source.
+
+    Every replica reports 1 for the sources it holds and 0 for the others, so
+    ``sum by (source) (sunlight_source_claim)`` is 1 for each source when the
+    replicas share the work as they should (0: nobody evaluates it; 2: a bug).
+    """
+
+    def __init__(self, view: Callable[[], ClaimsView]) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            v = self.view()
+        except Exception as exc:  # the store is down: sunlight_state_store_up says so
+            log.warning("claims unreadable for metrics", error=type(exc).__name__)
+            return
+        claim = GaugeMetricFamily("sunlight_source_claim",
+                                  "1 if this replica evaluates the source, 0 if another one does.",
+                                  labels=["source", "replica"])
+        for source, held in sorted(v.sources.items()):
+            claim.add_metric([source, v.replica], 1 if held else 0)
+        replicas = GaugeMetricFamily("sunlight_replicas",
+                                     "Live sunlight replicas on this state store, as this one counts them.",
+                                     labels=["replica"])
+        replicas.add_metric([v.replica], v.replicas)
+        exporter = GaugeMetricFamily(
+            "sunlight_store_metrics_exporter",
+            "1 if this replica exports the store-derived metrics (findings, letters, outbox); "
+            "the other replicas leave them out so sums do not count twice.",
+            labels=["replica"])
+        exporter.add_metric([v.replica], 1 if v.store_exporter else 0)
+        yield from (claim, replicas, exporter)
+
+
 def _utc(value: Any) -> dt.datetime | None:
     """A store timestamp (naive UTC, or a string from SQLite) as an aware UTC datetime."""
     if value is None:
@@ -462,4 +530,4 @@ def _utc(value: Any) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
-__all__ = ["CaseTallies", "CaseTally", "Metrics", "StoreCollector"]
+__all__ = ["CaseTallies", "CaseTally", "ClaimsCollector", "ClaimsView", "Metrics", "StoreCollector"]

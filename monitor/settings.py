@@ -149,6 +149,9 @@ class StateConfig(_Model):
     """The daemon's own database (findings, letters, outbox, audit)."""
 
     url: SecretStr = SecretStr("sqlite:///sunlight-state.db")
+    #: ``sunlight cycle`` / ``scan --record``: how long to wait for another process that is
+    #: scanning the same source (or, on SQLite, delivering) before skipping it
+    claim_wait: Duration = parse_duration("5m")
 
 
 class CalendarConfig(_Model):
@@ -165,6 +168,8 @@ class ServerConfig(_Model):
     shutdown_grace: Duration = parse_duration("30s")
     #: accept ``POST /-/reload`` (SIGHUP always works)
     reload_endpoint: bool = True
+    #: this replica's name in logs, metrics and scan runs; empty: ``host:pid``
+    replica: str = ""
 
     @field_validator("listen")
     @classmethod
