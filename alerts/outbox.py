@@ -49,8 +49,9 @@ from sunlight.monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 
 log = structlog.get_logger("sunlight.outbox")
 
-#: Test-only: ``SUNLIGHT_TEST_CRASH_AT=after_commit|mid_delivery`` makes the process kill
-#: itself with SIGKILL at that point, so the crash tests can prove nothing is lost.
+#: Test-only: ``SUNLIGHT_TEST_CRASH_AT=after_commit|mid_delivery|mid_scan`` makes the process
+#: kill itself with SIGKILL at that point, so the crash tests can prove nothing is lost
+#: (``mid_scan``: a scan run's findings are upserted, the run is not finished).
 CRASH_ENV = "SUNLIGHT_TEST_CRASH_AT"
 
 

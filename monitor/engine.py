@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
+from sunlight.alerts.outbox import crash_point
 from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
@@ -289,6 +290,7 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
 
     outcome = engine.scan_source(src, at, sink)
     recorder.flush()
+    crash_point("mid_scan")  # test-only: findings upserted, the run not yet finished
     if outcome.ok and not claims.holds(scan_claim(src.name)):
         outcome.ok, outcome.error = False, f"{src.name}: the scan claim was lost; nothing resolved"
         log.error("scan claim lost before the run finished: it resolves nothing", source=src.name,

@@ -13,6 +13,8 @@ that store respects:
   on one machine never send one letter at once (on PostgreSQL each delivery
   row is claimed with ``FOR UPDATE SKIP LOCKED`` instead, see
   ``sunlight.alerts.outbox``);
+- ``migrate`` is held while a process migrates the store, so replicas
+  started together on a new store do not run the migrations twice;
 - ``metrics`` is held by the one replica that exports the store-derived
   metrics, so a dashboard summing over replicas does not count twice.
 
@@ -441,4 +443,5 @@ def own_claim(source: str) -> str:
 
 
 OUTBOX_CLAIM = "outbox"
+MIGRATE_CLAIM = "migrate"
 METRICS_CLAIM = "metrics"

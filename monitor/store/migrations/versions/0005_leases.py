@@ -21,10 +21,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("findings") as batch:
-        batch.add_column(sa.Column("resolved_run", sa.Integer, nullable=True))
-    with op.batch_alter_table("scan_runs") as batch:
-        batch.add_column(sa.Column("replica", sa.String(200), nullable=True))
+    # plain ADD COLUMN (SQLite has it): no table copy, so nothing referencing findings is touched
+    op.add_column("findings", sa.Column("resolved_run", sa.Integer, nullable=True))
+    op.add_column("scan_runs", sa.Column("replica", sa.String(200), nullable=True))
 
 
 def downgrade() -> None:
