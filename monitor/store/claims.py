@@ -234,6 +234,14 @@ class PostgresClaims(Claims):
         self._names.discard(name)
         with suppress(sa.exc.DBAPIError):
             self._run("SELECT pg_advisory_unlock(:space, :key)", key=_key(name))
+        if not self._names and not self._announced:
+            self._disconnect()  # nothing held: no connection kept open for nothing
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            with suppress(Exception):
+                self._conn.close()  # the server drops the session's advisory locks
+            self._conn = None
 
     def _local(self) -> set[str]:
         return self._names
@@ -267,10 +275,7 @@ class PostgresClaims(Claims):
 
     def _close(self) -> None:
         self._names.clear()
-        if self._conn is not None:
-            with suppress(Exception):
-                self._conn.close()  # the server drops the session's advisory locks
-            self._conn = None
+        self._disconnect()
         self._engine.dispose()
 
 
