@@ -95,14 +95,18 @@ class Replica:
     url: str
     log: Path
 
-    def claims(self) -> dict[str, int]:
-        """source → 1 if this replica evaluates it (its /metrics), {} if it does not answer."""
+    def scrape(self) -> list:
+        """The samples of this replica's /metrics ([] if it does not answer)."""
         try:
             text = httpx.get(f"{self.url}/metrics", timeout=5).text
         except httpx.HTTPError:
-            return {}
-        return {s.labels["source"]: int(s.value) for fam in text_string_to_metric_families(text)
-                for s in fam.samples if s.name == "sunlight_source_claim"}
+            return []
+        return [s for fam in text_string_to_metric_families(text) for s in fam.samples]
+
+    def claims(self) -> dict[str, int]:
+        """source → 1 if this replica evaluates it (its /metrics), {} if it does not answer."""
+        return {s.labels["source"]: int(s.value) for s in self.scrape()
+                if s.name == "sunlight_source_claim"}
 
     def events(self) -> list[dict]:
         out = []
@@ -179,6 +183,16 @@ def test_two_replicas_and_overlapping_cycles_share_the_work_and_survive_a_kill(
             return views if set(per_source.values()) == {1} and set(mine.values()) == {2} else None
 
         views = wait_for(shared, "the replicas to share the sources two and two", [a, b])
+        # the store's figures come from one replica only: a sum over replicas counts them once
+        scrapes = {r.name: r.scrape() for r in (a, b)}
+        exporters = {n: [int(s.value) for s in samples if s.name == "sunlight_store_metrics_exporter"]
+                     for n, samples in scrapes.items()}
+        assert sorted(exporters.values()) == [[0], [1]]
+        with_findings = {n for n, samples in scrapes.items()
+                         if any(s.name == "sunlight_findings_open" for s in samples)}
+        assert with_findings == {n for n, e in exporters.items() if e == [1]}
+        assert {n: [s.value for s in samples if s.name == "sunlight_replicas"]
+                for n, samples in scrapes.items()} == {"A": [2], "B": [2]}
         owned_by_a = sorted(s for s, held in views["A"].items() if held)
         print(f"\n[{state_url.split(':')[0]}] sources: A {owned_by_a}, "
               f"B {sorted(s for s, held in views['B'].items() if held)}")
