@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from sunlight.checks.base import Finding
 from sunlight.monitor.configure import load_settings
 from sunlight.monitor.engine import Engine, scan_and_record
-from sunlight.monitor.store import FindingRow, ScanRun
+from sunlight.monitor.store import FindingRow, ScanRun, open_store
 from sunlight.monitor.store.claims import FileClaims, PostgresClaims, claims_folder, scan_claim
 from sunlight.monitor.store.findings import ABANDONED, FindingRecorder, finish_run, start_run
-from tests.conftest import SourceDB
+from tests.conftest import SourceDB, postgres_schema
 from tests.test_letters_kit import (
     State,
     at,
@@ -171,3 +171,36 @@ def test_a_source_another_process_is_scanning_is_skipped_not_scanned_twice(
     finally:
         other.close()
         engine.close()
+
+
+def test_a_scan_whose_claim_is_lost_midway_resolves_nothing(sqlite_db: SourceDB, write_config) -> None:
+    """PostgreSQL: the claims connection dies mid-scan (the server ends it); fencing stops resolution."""
+    sqlite_db.load("cases", [{"case_id": "LATE", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}])
+    engine = Engine(load_settings(write_config(sqlite_db.url)))
+    with postgres_schema() as url:
+        store = open_store(url)
+        claims = PostgresClaims(store, "fenced:1")
+        admin = sa.create_engine(url)
+        try:
+            gone = Run(store)  # an earlier complete run saw a finding the source no longer has
+            gone.see(found("GONE"))
+            gone.finish()
+
+            def cut(_f: Finding) -> None:  # the server ends the claims session during the scan
+                with admin.connect() as conn:
+                    conn.execute(sa.text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE application_name = 'sunlight claims fenced:1'"))
+
+            [lost] = scan_and_record(engine, store, WHEN, also=cut, claims=claims)
+            assert not lost.ok and "claim was lost" in (lost.error or "")
+            assert not states(store)["GONE"][0]  # not resolved by a run that lost its claim
+            [ok] = scan_and_record(engine, store, WHEN, claims=claims)  # reconnects, claims again
+            assert ok.ok
+            assert states(store)["GONE"][0]  # a run that kept its claim does resolve it
+        finally:
+            claims.close()
+            admin.dispose()
+            store.dispose()
+            engine.close()
