@@ -55,7 +55,7 @@ def cycle(
     at: Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")] = None,
 ) -> None:
     """One full cycle: scan, record findings, issue and escalate letters, deliver."""
-    from sunlight.monitor.cli import load_or_exit, parse_at
+    from sunlight.monitor.cli import load_or_exit, parse_at, source_failure_line
     from sunlight.monitor.console import table
     from sunlight.monitor.cycle import deliver_report, run_cycle
     from sunlight.monitor.engine import Engine
@@ -93,7 +93,7 @@ def cycle(
         typer.echo(f"  {key}: {error}", err=True)
     failed = [o for o in report.outcomes if not o.ok]
     for o in failed:
-        typer.echo(f"数据源读取失败 (source failed): {o.error}", err=True)
+        typer.echo(source_failure_line(o), err=True)
     if failed:
         raise typer.Exit(1)
 

@@ -12,12 +12,15 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sunlight.monitor import logs
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:  # the engine loads every check: not for `sunlight calendar` or `--help`
+    from sunlight.monitor.engine import SourceOutcome
 
 app = typer.Typer(
     name="sunlight",
@@ -48,6 +51,14 @@ def load_or_exit(path: Path) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         raise fail(f"配置错误 (config error): {exc}", 2) from None
+
+
+def source_failure_line(outcome: SourceOutcome) -> str:
+    """The one line for a source a command could not evaluate."""
+    if outcome.claimed_elsewhere:  # not a failure of the source: another process holds it
+        return (f"数据源正由另一进程检查，本次已跳过 (another process is scanning source "
+                f"{outcome.source}; skipped after waiting state.claim_wait)")
+    return f"数据源读取失败 (source failed): {outcome.error}"
 
 
 def parse_at(value: str | None, tz: dt.tzinfo) -> dt.datetime:
@@ -143,7 +154,7 @@ def scan(
                        "请在 calendar.overrides 中补充该年国务院办公厅通知。")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
-        typer.echo(f"数据源读取失败 (source failed): {o.error}", err=True)
+        typer.echo(source_failure_line(o), err=True)
     if failed:
         raise typer.Exit(1)
 

@@ -25,6 +25,7 @@ from tests.test_letters_kit import (
     State,
     at,
     finding,
+    run_cli,
     state_fixture,  # noqa: F401 - the ``state`` fixture
 )
 
@@ -204,3 +205,29 @@ def test_a_scan_whose_claim_is_lost_midway_resolves_nothing(sqlite_db: SourceDB,
             admin.dispose()
             store.dispose()
             engine.close()
+
+
+def test_sunlight_cycle_skips_a_source_another_process_scans_and_says_so(
+        sqlite_db: SourceDB, tmp_path: Path) -> None:
+    sqlite_db.load("cases", [{"case_id": "LATE", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}])
+    cfg = tmp_path / "sunlight.yaml"
+    cfg.write_text(
+        "timezone: Asia/Shanghai\n"
+        f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n  claim_wait: 1s\n"
+        f"sources:\n  main:\n    url: \"{sqlite_db.url}\"\n", encoding="utf-8")
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    other = FileClaims(claims_folder(store), "other:2")  # what another process's flock looks like
+    try:
+        assert other.try_claim(scan_claim("main"))
+        held = run_cli("cycle", "-c", str(cfg), "--at", "2026-10-16T09:00")
+        assert held.exit_code == 1
+        assert "数据源正由另一进程检查，本次已跳过" in held.stderr and "main" in held.stderr
+        other.release(scan_claim("main"))
+        free = run_cli("cycle", "-c", str(cfg), "--at", "2026-10-16T09:00")
+        assert free.exit_code == 0, free.stderr
+    finally:
+        other.close()
+        store.dispose()
+    with store.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(ScanRun)).scalar() == 1
