@@ -30,6 +30,22 @@ def register(cls: type[Check]) -> type[Check]:
     return cls
 
 
+class UnknownCheckError(LookupError):
+    """A check id that no module registered; the message lists the valid ids."""
+
+    def __init__(self, unknown: list[str], known: list[str]) -> None:
+        self.unknown, self.known = unknown, known
+        super().__init__(f"unknown check {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def require_known(ids: set[str]) -> None:
+    """Raise :class:`UnknownCheckError` for the ids among ``ids`` that are not checks."""
+    registry = load_all()
+    unknown = sorted(ids - set(registry))
+    if unknown:
+        raise UnknownCheckError(unknown, sorted(registry))
+
+
 @lru_cache(maxsize=1)
 def load_all() -> dict[str, type[Check]]:
     for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):

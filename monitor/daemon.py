@@ -26,7 +26,6 @@ passed, whichever comes first.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import queue
 import signal
@@ -273,8 +272,9 @@ class Daemon:
         self.web.start()
         self._schedule(rt)
         self.scheduler.start()
-        log.info("daemon started", config=str(self.config_path), sources=sorted(rt.settings.sources),
-                 state=safe_url(rt.store_url), metrics=f"{self.web.url}/metrics", pid=os.getpid())
+        log.info("daemon started", version=_version(), config=str(self.config_path), listen=self.web.url,
+                 sources=sorted(rt.settings.sources), state=safe_url(rt.store_url),
+                 metrics=f"{self.web.url}/metrics", pid=os.getpid())
         if on_ready is not None:
             on_ready(self.web.url)
         while True:
@@ -326,7 +326,7 @@ def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("sunlight")
+        return version("sunlight-jiancha")
     except PackageNotFoundError:
         return ""
 
@@ -347,28 +347,11 @@ def _last_successes(store: SAEngine) -> dict[str, float]:
     return out
 
 
-class _StdlibToStructlog(logging.Handler):
-    """APScheduler logs through the standard library; give its warnings our format."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        structlog.get_logger(record.name).log(record.levelno, record.getMessage())
-
-
-def _route_library_logs() -> None:
-    handler = _StdlibToStructlog(logging.WARNING)
-    for name in ("apscheduler",):
-        lib = logging.getLogger(name)
-        lib.handlers[:] = [handler]
-        lib.setLevel(logging.WARNING)
-        lib.propagate = False
-
-
 def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
     """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code.
 
     ``on_ready`` is called with the base URL once the port is bound and the jobs run.
     """
-    _route_library_logs()
     prometheus_client.disable_created_metrics()  # *_created series double the scrape for nothing
     try:
         daemon = Daemon(config_path, settings)

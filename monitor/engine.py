@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine as SAEngine
 from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
-from sunlight.checks.registry import CheckParams, load_all
+from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
@@ -86,9 +86,7 @@ class Engine:
         wanted = set(only) if only else None
         self.only = wanted
         if wanted:
-            unknown = wanted - set(registry)
-            if unknown:
-                raise KeyError(", ".join(sorted(unknown)))
+            require_known(wanted)
         self.params = {cid: CheckParams(cls, settings.checks) for cid, cls in registry.items()}
         self.checks: list[type[Check]] = [
             cls for cid, cls in registry.items()

@@ -13,10 +13,19 @@ from pathlib import Path
 import sqlalchemy as sa
 import typer
 
+from sunlight.checks.registry import load_all
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.cli_common import load_or_exit, parse_at
 from sunlight.monitor.clock import UNIT_ZH
+from sunlight.monitor.console import table
+from sunlight.monitor.cycle import deliver, issue
+from sunlight.monitor.daemon import run as run_daemon
 from sunlight.monitor.demo import cases as sample
+from sunlight.monitor.demo import complaints, decisions, posts, publications, spending
 from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.engine import Engine, scan_and_record
+from sunlight.monitor.store import open_store
 
 DEMO_CONFIG = """\
 # sunlight demo config: written by `sunlight demo`. Paths are relative to this file.
@@ -108,8 +117,6 @@ VILLAGES: list[tuple[str, str, str]] = [
 
 def add_disclosure(engine: sa.Engine, completed: list[tuple]) -> None:
     """Publications, complaints and information requests in the approvals database."""
-    from sunlight.monitor.calendar import WorkCalendar
-    from sunlight.monitor.demo import complaints, publications
 
     cal = WorkCalendar()
     villages = [u for u, _, _ in VILLAGES]
@@ -137,7 +144,6 @@ def add_disclosure(engine: sa.Engine, completed: list[tuple]) -> None:
 
 def build_finance(folder: Path, n_vouchers: int = 300) -> Path:
     """Create ``finance.db``: vouchers with signatures, people, decisions, key-post tenures."""
-    from sunlight.monitor.demo import decisions, posts, spending
 
     db = folder / "finance.db"
     db.unlink(missing_ok=True)
@@ -172,12 +178,6 @@ def write_config(folder: Path) -> Path:
 
 def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     """Build, scan, record and summarise. Returns the exit code."""
-    from sunlight.checks.registry import load_all
-    from sunlight.monitor.cli import load_or_exit, parse_at
-    from sunlight.monitor.console import table
-    from sunlight.monitor.cycle import deliver, issue
-    from sunlight.monitor.engine import Engine, scan_and_record
-    from sunlight.monitor.store import open_store
 
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -238,8 +238,6 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
     failed = [o for o in outcomes if not o.ok]
     if serve:
-        from sunlight.monitor.daemon import run as run_daemon
-
         return run_daemon(config, settings, on_ready=lambda url: typer.echo(
             f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
             "\n按 Ctrl-C 停止 (stop with Ctrl-C)"))
