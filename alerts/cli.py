@@ -55,11 +55,6 @@ def _settings_and_store(config: Path) -> tuple[Settings, sa.Engine]:
     return settings, open_store(settings.state_url())
 
 
-def label(settings: Settings, tier: str) -> str:
-    """A tier's name as the office calls it (its configured label)."""
-    return settings.tiers.labels.get(tier, tier)  # type: ignore[call-overload,no-any-return]
-
-
 def local_time(settings: Settings, t: dt.datetime | None) -> str:
     return "" if t is None else f"{t.astimezone(settings.tz):%Y-%m-%d %H:%M}"
 
@@ -98,7 +93,7 @@ def letters_list(
         delivery = f"{c.get('delivered', 0)}/{sum(c.values())}"
         if c.get("dead"):
             delivery += f" 失败{c['dead']}"
-        rows.append([x.id, x.number, label(settings, x.tier), x.recipient,
+        rows.append([x.id, x.number, settings.tiers.label(x.tier), x.recipient,
                      STATUS_ZH.get(x.status, x.status), local_time(settings, x.issued_at)[:10],
                      x.rectify_by.isoformat() if x.rectify_by else "", delivery])
     typer.echo(table(["ID", "编号", "等级", "主送", "状态", "发出", "整改期限", "投递"], rows))
@@ -118,7 +113,8 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
                                   .order_by(DeliveryRow.id)).all()
         trail = conn.execute(sa.select(AuditEntry).where(AuditEntry.letter_id == row.id)
                              .order_by(AuditEntry.id)).all()
-    typer.echo(f"{row.number}  {label(settings, row.tier)}  状态：{STATUS_ZH.get(row.status, row.status)}")
+    status = STATUS_ZH.get(row.status, row.status)
+    typer.echo(f"{row.number}  {settings.tiers.label(row.tier)}  状态：{status}")
     facts = [("主送", row.recipient), ("发出", local_time(settings, row.issued_at)),
              ("整改期限", row.rectify_by.isoformat() if row.rectify_by else "（提醒，无整改期限）"),
              ("签收", local_time(settings, row.acknowledged_at)),

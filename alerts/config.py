@@ -54,6 +54,10 @@ class TiersConfig(_Model):
     repeat: RepeatRule = RepeatRule()
     overrides: list[TierOverride] = []
 
+    def label(self, tier: str) -> str:
+        """A tier's name as the office calls it (its configured label); an unknown key as it is."""
+        return self.labels.get(tier, tier)  # type: ignore[call-overload]  # keys are Tier
+
     @field_validator("labels", "colours", "rectify_workdays", mode="before")
     @classmethod
     def _keep_defaults(cls, value: Any, info: Any) -> Any:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from sunlight.alerts.config import RouteConfig
 
 
-def _wanted(value: str | list[str] | None) -> set[str] | None:
+def _wanted(value: str | Sequence[str] | None) -> set[str] | None:
     if value is None:
         return None
     return {value} if isinstance(value, str) else set(value)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT, deadline_evidence
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import UNIT_ZH, Deadline, LimitUnit, compute_deadline, overdue_by, trace
 from sunlight.monitor.readers import loaded
@@ -118,7 +118,7 @@ class Obligation(BaseModel):
 
     @property
     def selector(self) -> UnitSelector:
-        return UnitSelector() if self.units == "all" else self.units  # type: ignore[return-value]
+        return UnitSelector() if self.units == "all" else self.units
 
     @property
     def label(self) -> str:
@@ -150,7 +150,7 @@ class ObligationParams(Params):
 
 def obligations(ctx: EvalContext) -> list[Obligation]:
     table = ctx.params.get(PublicationMissing.id)
-    return list(table.default.obligations) if table is not None else []  # type: ignore[attr-defined]
+    return list(table.default.obligations) if table is not None else []
 
 
 def _due_text(ob: Obligation, period: Period, deadline: Deadline) -> str:
@@ -167,7 +167,7 @@ def _period_evidence(ob: Obligation, period: Period, deadline: Deadline, start: 
     return ev
 
 
-class _Earliest(Check):
+class _Earliest(Check[PublicationRecord, ParamsT]):
     """Collects the earliest publication per (unit, subject, period) as the stream goes by."""
 
     entity = "publications"
@@ -175,7 +175,7 @@ class _Earliest(Check):
     def __init__(self) -> None:
         self.seen: dict[tuple[str, str, Period], PublicationRecord] = {}
 
-    def feed(self, p: PublicationRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, p: PublicationRecord, params: ParamsT, ctx: EvalContext) -> Iterator[Finding]:
         if p.period is not None:
             key = (p.unit_id, p.subject, p.period)
             old = self.seen.get(key)
@@ -186,7 +186,7 @@ class _Earliest(Check):
 
 
 @register
-class PublicationMissing(_Earliest):
+class PublicationMissing(_Earliest[ObligationParams]):
     id = "publication_missing"
     tier = "level3"
     title = "应公开未公开"
@@ -228,7 +228,7 @@ class PublicationMissing(_Earliest):
 
 
 @register
-class PublicationLate(_Earliest):
+class PublicationLate(_Earliest[ObligationParams]):
     id = "publication_late"
     tier = "reminder"
     title = "未按时公开"
@@ -272,7 +272,7 @@ class CaseResultParams(Params):
 
 
 @register
-class CaseResultUnpublished(Check):
+class CaseResultUnpublished(Check[CaseRecord, CaseResultParams]):
     id = "case_result_unpublished"
     tier = "level3"
     title = "办理结果未按时公开"
@@ -345,7 +345,7 @@ class PostingParams(Params):
 
 
 @register
-class PostingTooShort(Check):
+class PostingTooShort(Check[PublicationRecord, PostingParams]):
     id = "posting_too_short"
     tier = "reminder"
     title = "公示期不足"

@@ -11,7 +11,7 @@ import pkgutil
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -19,11 +19,16 @@ from sunlight.checks.base import Check, Params
 from sunlight.monitor.config_error import ConfigError, first_problem
 from sunlight.monitor.settings import Settings, register_validator
 
-REGISTRY: dict[str, type[Check]] = {}
+REGISTRY: dict[str, type[AnyCheck]] = {}
 _INFRA = {"base", "registry"}
 
 
-def register(cls: type[Check]) -> type[Check]:
+AnyCheck = Check[Any, Any]
+C = TypeVar("C", bound=type[AnyCheck])
+
+
+def register(cls: C) -> C:
+    """Add a check class to the registry by its ``id``; returns the class unchanged (and typed)."""
     if cls.id in REGISTRY and REGISTRY[cls.id] is not cls:
         raise RuntimeError(f"two checks share the id {cls.id!r}")
     REGISTRY[cls.id] = cls
@@ -47,7 +52,7 @@ def require_known(ids: set[str]) -> None:
 
 
 @lru_cache(maxsize=1)
-def load_all() -> dict[str, type[Check]]:
+def load_all() -> dict[str, type[AnyCheck]]:
     for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if mod.name not in _INFRA:
             importlib.import_module(f"{__package__}.{mod.name}")
@@ -75,7 +80,7 @@ def _error(key: str, problem: str) -> ConfigError:
     return ConfigError("", key, problem)
 
 
-def _validate_params(cls: type[Check], data: Any, key: str) -> Params:
+def _validate_params(cls: type[AnyCheck], data: Any, key: str) -> Params:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -126,7 +131,7 @@ def validate_checks_config(raw: Mapping[str, Any]) -> None:
 class CheckParams:
     """One check's parameters, with per-unit / per-item overrides resolved and cached."""
 
-    def __init__(self, cls: type[Check], raw: Mapping[str, Any]) -> None:
+    def __init__(self, cls: type[AnyCheck], raw: Mapping[str, Any]) -> None:
         self.cls = cls
         self.base: dict[str, Any] = dict(raw.get(cls.id) or {})
         self.overrides = [

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from sunlight.alerts.cli import label, letters_app
+from sunlight.alerts.cli import letters_app
 from sunlight.checks.base import Finding
 from sunlight.checks.registry import CheckParams, UnknownCheckError, load_all
 from sunlight.monitor import logs
@@ -118,7 +118,7 @@ def scan(
         rows.sort(key=lambda f: (f.check, f.unit_id, f.subject))
         typer.echo(table(
             ["检查项", "单位", "对象", "等级", "期限", "超期", "摘要"],
-            [[f.check, f.unit_id, f.subject, label(settings, f.tier),
+            [[f.check, f.unit_id, f.subject, settings.tiers.label(f.tier),
               (f.deadline.strftime("%Y-%m-%d") + ("*" if f.calendar_uncovered else ""))
               if f.deadline else "",
               "" if f.overdue is None else f"{f.overdue}", f.summary] for f in rows],
@@ -156,7 +156,7 @@ def cycle(config: ConfigOpt, at: AtOpt = None) -> None:
     if report.letters:
         typer.echo(table(
             ["编号", "等级", "主送", "事项", "整改期限", "说明", "投递渠道"],
-            [[x.number, label(settings, x.tier), x.recipient, x.findings,
+            [[x.number, settings.tiers.label(x.tier), x.recipient, x.findings,
               x.rectify_by.isoformat() if x.rectify_by else "",
               {"new": "", "repeat": "重复预警从重", "escalation": f"由{x.cites}升级"}.get(x.reason, ""),
               ", ".join(x.channels) or "（无路由，未投递）"] for x in report.letters],

@@ -16,7 +16,10 @@ from sunlight.alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_
 from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
 from sunlight.alerts.render import Renderer
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.readers import READERS, ReadContext
+from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.settings import Settings
+from sunlight.monitor.sources import SourceError
 
 
 @dataclass
@@ -35,9 +38,6 @@ class CycleReport:
 
 def unit_names(engine: Engine) -> UnitNames:
     """Unit names for the letters' 主送单位, read from the sources' ``units`` tables on demand."""
-    from sunlight.monitor.readers import READERS, ReadContext
-    from sunlight.monitor.records.base import RowProblem
-    from sunlight.monitor.sources import SourceError
 
     def lookup(ids: Iterable[str]) -> dict[str, str]:
         wanted = set(ids)

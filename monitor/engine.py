@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -31,6 +32,7 @@ from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import UnitInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.sources import Source, SourceError
+from sunlight.monitor.store.findings import FindingRecorder, finish_run, start_run
 
 log = structlog.get_logger("sunlight.engine")
 
@@ -88,7 +90,7 @@ class Engine:
         if wanted:
             require_known(wanted)
         self.params = {cid: CheckParams(cls, settings.checks) for cid, cls in registry.items()}
-        self.checks: list[type[Check]] = [
+        self.checks: list[type[Check[Any, Any]]] = [
             cls for cid, cls in registry.items()
             if cls.entity != "*" and self.params[cid].ever_enabled
             and (wanted is None or cid in wanted)
@@ -146,7 +148,7 @@ class Engine:
                     for watch in watching:
                         watch(record, ctx)
             for c in instances:
-                self._guard(c, out, emit, lambda c=c: c.finish(ctx))
+                self._guard(c, out, emit, partial(c.finish, ctx))
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
@@ -242,8 +244,6 @@ def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
     Each source is its own scan run, so one failing source neither blocks the
     others nor resolves its own findings by mistake.
     """
-    from sunlight.monitor.store.findings import FindingRecorder, finish_run, start_run
-
     outcomes = []
     names = list(sources) if sources is not None else list(engine.sources)
     for src in (engine.sources[n] for n in names):

@@ -51,6 +51,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.checks.base import EvalContext
+from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
@@ -87,7 +88,6 @@ class CaseTally:
         (completion, or now while open) is at or after the promised deadline
         (``sunlight.checks.cases._LateCase``), so the tally and the findings agree.
         """
-        from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 
         deadline = case_timing(case, ctx).promised.at
         unit = case.unit_id

@@ -13,6 +13,7 @@ from pathlib import Path
 import sqlalchemy as sa
 import typer
 
+from sunlight.checks.base import Finding
 from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.cli_common import load_or_exit, parse_at
@@ -26,6 +27,7 @@ from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
 from sunlight.monitor.engine import Engine, scan_and_record
 from sunlight.monitor.store import open_store
+from sunlight.monitor.vocab import Tier
 
 DEMO_CONFIG = """\
 # sunlight demo config: written by `sunlight demo`. Paths are relative to this file.
@@ -187,7 +189,7 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     config = write_config(folder)
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
-    findings = []
+    findings: list[Finding] = []
     engine = Engine(settings)
     try:
         store = open_store(settings.state_url())
@@ -206,10 +208,10 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(table(["检查项 check", "名称", "数量"],
                      [[c, registry[c].title, n] for c, n in sorted(by_check.items())]))
     by_unit = Counter((f.unit_id, f.tier) for f in findings if f.check != "data_quality")
-    tiers = ["level1", "level2", "level3", "reminder"]
+    tiers: list[Tier] = ["level1", "level2", "level3", "reminder"]
     typer.echo("\n按单位 by unit:")
     typer.echo(table(
-        ["单位", *[settings.tiers.labels[t] for t in tiers]],
+        ["单位", *[settings.tiers.label(t) for t in tiers]],
         [[units.get(u, u), *[by_unit.get((u, t), 0) for t in tiers]]
          for u in sorted({u for u, _ in by_unit})],
     ))
