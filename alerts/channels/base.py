@@ -79,6 +79,12 @@ def channel_types() -> tuple[str, ...]:
     return tuple(sorted(_TYPES))
 
 
+def settings_models() -> dict[str, type[ChannelSettings]]:
+    """Each channel type's settings model (what a ``channels.<name>`` entry of that type may hold)."""
+    channel_types()
+    return {kind: model for kind, (model, _factory) in sorted(_TYPES.items())}
+
+
 def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:
     kind = config.get("type")
     known = ", ".join(channel_types())
