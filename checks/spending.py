@@ -144,8 +144,10 @@ def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> Cha
     if banded is None:
         table = ctx.params.get(SignatureChainIncomplete.id)
         raws = [table.base, *(d for _, d in table.overrides)] if table is not None else []
+        # a band narrows a profile only by a value other than the default (min 0, no top):
+        # a config that spells the defaults out keeps the per-unit cache
         banded = cache[_BANDED] = any(
-            "min_amount" in p or "below" in p
+            p.get("below") is not None or Decimal(str(p.get("min_amount") or 0)) != 0
             for raw in raws for p in raw.get("profiles") or () if isinstance(p, dict))
     key = (v.unit_id, v.category)
     if not banded:
