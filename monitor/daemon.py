@@ -176,15 +176,16 @@ class Daemon:
     def _deliver(self) -> None:
         rt = self._acquire()
         try:
-            sent = cycle.deliver(rt.store, rt.settings, dt.datetime.now(rt.settings.tz))
+            sent = cycle.deliver_report(rt.store, rt.settings, dt.datetime.now(rt.settings.tz))
         except Exception as exc:
             log.exception("delivery run failed", error=str(exc))
             self.metrics.delivery_runs.labels(result="failed").inc()
         else:
             self.metrics.delivery_runs.labels(result="ok").inc()
-            self.metrics.delivered.inc(sent)
-            if sent:
-                log.info("outbox drained", delivered=sent)
+            self.metrics.delivered.inc(len(sent.delivered))
+            if sent.delivered or sent.failed or sent.dead:  # a line per run that attempted anything
+                log.info("delivery run", delivered=len(sent.delivered), failed=len(sent.failed),
+                         dead=len(sent.dead))
         finally:
             self._release(rt)
 
