@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT, deadline_evidence
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import UNIT_ZH, Deadline, LimitUnit, compute_deadline, overdue_by, trace
+from sunlight.monitor.matching import OneOrMany
 from sunlight.monitor.readers import loaded
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.records.publications import Period, PeriodKind, PublicationRecord
@@ -45,13 +46,12 @@ class UnitSelector(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     ids: list[str] | None = None
-    kind: str | list[str] | None = None
+    kind: OneOrMany[str] = None
 
     def pick(self, ctx: EvalContext) -> list[str]:
         if self.ids is not None:
             return sorted(self.ids)
-        kinds = None if self.kind is None else ([self.kind] if isinstance(self.kind, str) else self.kind)
-        return sorted(u for u, info in ctx.units.items() if kinds is None or info.kind in kinds)
+        return sorted(u for u in ctx.units if self.binds(u, ctx))
 
     def binds(self, unit_id: str, ctx: EvalContext) -> bool:
         if self.ids is not None:
@@ -59,8 +59,7 @@ class UnitSelector(BaseModel):
         if self.kind is None:
             return True
         info = ctx.units.get(unit_id)
-        kinds = [self.kind] if isinstance(self.kind, str) else self.kind
-        return info is not None and info.kind in kinds
+        return info is not None and info.kind in self.kind
 
 
 class DueRule(BaseModel):

@@ -13,10 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from sunlight.checks.base import Check, Params
 from sunlight.monitor.config_error import ConfigError, first_problem
+from sunlight.monitor.matching import Match, OneOrMany
 from sunlight.monitor.settings import Settings, register_validator
 
 REGISTRY: dict[str, type[AnyCheck]] = {}
@@ -59,21 +60,12 @@ def load_all() -> dict[str, type[AnyCheck]]:
     return REGISTRY
 
 
-class OverrideMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    unit_id: str | list[str] | None = None
-    unit_kind: str | list[str] | None = None
-    item_code: str | list[str] | None = None
+class OverrideMatch(Match):
+    """Which records a ``checks.overrides`` entry applies to."""
 
-    def applies(self, unit_id: str | None, unit_kind: str | None, item_code: str | None) -> bool:
-        def ok(value: str | None, wanted: str | list[str] | None) -> bool:
-            if wanted is None:
-                return True
-            return value in ([wanted] if isinstance(wanted, str) else wanted)
-
-        return ok(unit_id, self.unit_id) and ok(unit_kind, self.unit_kind) and ok(
-            item_code, self.item_code
-        )
+    unit_id: OneOrMany[str] = None
+    unit_kind: OneOrMany[str] = None
+    item_code: OneOrMany[str] = None
 
 
 def _error(key: str, problem: str) -> ConfigError:
@@ -151,7 +143,7 @@ class CheckParams:
         if hit is None:
             merged = dict(self.base)
             for match, data in self.overrides:
-                if match.applies(unit_id, unit_kind, item_code):
+                if match.matches(unit_id=unit_id, unit_kind=unit_kind, item_code=item_code):
                     merged.update(data)
             hit = self._cache[key] = self.cls.Params.model_validate(merged)
         return hit

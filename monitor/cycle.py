@@ -36,13 +36,14 @@ class CycleReport:
         return all(o.ok for o in self.outcomes)
 
 
-def unit_names(engine: Engine) -> UnitNames:
-    """Unit names for the letters' 主送单位, read from the sources' ``units`` tables on demand."""
+def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitNames:
+    """Unit names for the letters' 主送单位: from what the scans just read, else the ``units`` tables."""
+    seen: dict[str, str] = {u: info.name for o in outcomes for u, info in o.units.items()}
 
     def lookup(ids: Iterable[str]) -> dict[str, str]:
         wanted = set(ids)
         # the scan has just read the units tables: only a unit it did not see costs a read
-        names = {u: engine.units_seen[u].name for u in wanted if u in engine.units_seen}
+        names = {u: seen[u] for u in wanted if u in seen}
         for src in engine.sources.values():
             if not wanted - set(names) or not src.has("units") or "units" not in READERS:
                 continue
@@ -66,7 +67,7 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
     """
     report = CycleReport(at)
     report.outcomes = scan_and_record(engine, store, at, sources=sources)
-    issued = issue(engine, store, settings, at)
+    issued = issue(engine, store, settings, at, report.outcomes)
     report.letters = issued.issued
     report.letters_issued = [letter.number for letter in issued.issued]
     report.letters_escalated = issued.escalated
@@ -75,30 +76,23 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
     return report
 
 
-def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime) -> IssueReport:
+def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
+          outcomes: Iterable[SourceOutcome] = ()) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings (one transaction)."""
-    return issue_letters(store, settings, engine.calendar, at, unit_names(engine))
+    return issue_letters(store, settings, engine.calendar, at, unit_names(engine, outcomes))
 
 
-_renderers: list[tuple[Settings, Renderer]] = []  # the last few configs' renderers (retries reuse them)
+def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime,
+                   renderer: Renderer | None = None) -> DeliveryReport:
+    """Send what the outbox holds that is due, with what happened to each delivery.
+
+    The daemon passes the renderer of its running config (its cache of rendered
+    letters serves the retries); a one-off command renders with a fresh one.
+    """
+    render = renderer or Renderer(settings)
+    return deliver_due(store, settings, now, lambda letter_id: render.message(store, letter_id))
 
 
-def _renderer(settings: Settings) -> Renderer:
-    for known, renderer in _renderers:
-        if known is settings:
-            return renderer
-    renderer = Renderer(settings)
-    _renderers.insert(0, (settings, renderer))
-    del _renderers[3:]
-    return renderer
-
-
-def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime) -> DeliveryReport:
-    """Send what the outbox holds that is due, with what happened to each delivery."""
-    renderer = _renderer(settings)
-    return deliver_due(store, settings, now, lambda letter_id: renderer.message(store, letter_id))
-
-
-def deliver(store: SAEngine, settings: Settings, now: dt.datetime) -> int:
+def deliver(store: SAEngine, settings: Settings, now: dt.datetime, renderer: Renderer | None = None) -> int:
     """Send what the outbox holds that is due; returns how many were delivered."""
-    return len(deliver_report(store, settings, now).delivered)
+    return len(deliver_report(store, settings, now, renderer).delivered)

@@ -43,6 +43,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
+from sunlight.alerts.render import Renderer
 from sunlight.monitor import cycle
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
@@ -51,7 +52,7 @@ from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector
 from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
-from sunlight.monitor.web import Check, WebServer, make_app
+from sunlight.monitor.web import ProbeResult, WebServer, make_app
 
 log = structlog.get_logger("sunlight.daemon")
 
@@ -68,6 +69,7 @@ class Runtime:
     store: SAEngine
     store_url: str
     calendar: WorkCalendar
+    renderer: Renderer  # renders letters for the outbox; its cache lives as long as this config
     users: int = 0  # jobs running on it
     retired: bool = False  # replaced by a reload: close when the last user leaves
 
@@ -89,6 +91,9 @@ class Daemon:
         self._running_jobs = 0
         self._source_locks: dict[str, threading.Lock] = {}
         self._signals: queue.SimpleQueue[str] = queue.SimpleQueue()
+        #: the calendar's key (override files and their mtimes) and the calendar built from it:
+        #: a reload that did not touch the override files reuses it
+        self._calendar: tuple[tuple[tuple[str, int], ...], WorkCalendar] | None = None
         self.runtime = self._build(settings, None)
         self.metrics.configure_sources(settings)
         self.metrics.seed_last_success(_last_successes(self.runtime.store))
@@ -99,13 +104,21 @@ class Daemon:
 
     # --- building and swapping the runtime -----------------------------------------
 
+    def _calendar_for(self, settings: Settings) -> WorkCalendar:
+        """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
+        paths = [settings.resolve(p) for p in settings.calendar.overrides]
+        key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
+        if self._calendar is None or self._calendar[0] != key:
+            self._calendar = (key, load_calendar(settings))
+        return self._calendar[1]
+
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
-        calendar = _calendar(settings)
+        calendar = self._calendar_for(settings)
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
                         stop_requested=self.stopping.is_set)
         url = settings.state_url()
         store = old.store if old is not None and old.store_url == url else open_store(url)
-        return Runtime(settings, engine, store, url, calendar)
+        return Runtime(settings, engine, store, url, calendar, Renderer(settings))
 
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
         rt = self.runtime
@@ -176,7 +189,8 @@ class Daemon:
     def _deliver(self) -> None:
         rt = self._acquire()
         try:
-            sent = cycle.deliver_report(rt.store, rt.settings, dt.datetime.now(rt.settings.tz))
+            sent = cycle.deliver_report(rt.store, rt.settings, dt.datetime.now(rt.settings.tz),
+                                        rt.renderer)
         except Exception as exc:
             log.exception("delivery run failed", error=str(exc))
             self.metrics.delivery_runs.labels(result="failed").inc()
@@ -196,7 +210,7 @@ class Daemon:
 
     # --- reload ------------------------------------------------------------------
 
-    def reload(self, origin: str) -> Check:
+    def reload(self, origin: str) -> ProbeResult:
         """Load, validate and swap in the config file; on any problem keep the running one."""
         with self._reload_lock:
             try:
@@ -222,29 +236,29 @@ class Daemon:
             self.metrics.observe_reload(True)
             log.info("config reloaded", origin=origin, config=str(self.config_path),
                      sources=sorted(settings.sources), state=safe_url(new.store_url))
-            return Check(True, {"config": str(self.config_path)})
+            return ProbeResult(True, {"config": str(self.config_path)})
 
-    def _reload_failed(self, origin: str, error: str) -> Check:
+    def _reload_failed(self, origin: str, error: str) -> ProbeResult:
         self.metrics.observe_reload(False)
         log.error("config reload failed; the running config stays", origin=origin,
                   config=str(self.config_path), error=error)
-        return Check(False, {"error": error})
+        return ProbeResult(False, {"error": error})
 
-    def _reload_endpoint(self) -> Check | None:
+    def _reload_endpoint(self) -> ProbeResult | None:
         if not self.runtime.settings.server.reload_endpoint:
             return None
         return self.reload("http")
 
     # --- health ------------------------------------------------------------------
 
-    def ready(self) -> Check:
+    def ready(self) -> ProbeResult:
         """Ready: the state store answers and every source succeeded within 3 intervals."""
         rt = self.runtime
         try:
             with rt.store.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            return Check(False, {"state_store": f"unreachable ({type(exc).__name__})"})
+            return ProbeResult(False, {"state_store": f"unreachable ({type(exc).__name__})"})
         now = time.time()
         sources: dict[str, Any] = {}
         ok = True
@@ -255,7 +269,7 @@ class Daemon:
             ok &= fresh
             sources[name] = {"fresh": fresh, "last_success_age_seconds": None if age is None
                              else round(age, 1), "limit_seconds": limit}
-        return Check(ok, {"state_store": "ok", "sources": sources})
+        return ProbeResult(ok, {"state_store": "ok", "sources": sources})
 
     # --- the main loop -------------------------------------------------------------
 
@@ -309,19 +323,6 @@ class Daemon:
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-_calendars: dict[tuple[tuple[str, int], ...], WorkCalendar] = {}
-
-
-def _calendar(settings: Settings) -> WorkCalendar:
-    """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
-    paths = [settings.resolve(p) for p in settings.calendar.overrides]
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
-    if key not in _calendars:
-        _calendars.clear()
-        _calendars[key] = load_calendar(settings)
-    return _calendars[key]
 
 
 def _version() -> str:

@@ -66,6 +66,8 @@ class SourceOutcome:
     checks_run: set[str] = field(default_factory=set)
     uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
     seconds: float = 0.0
+    #: the source's units as this scan read them (the letters name their recipients from it)
+    units: dict[str, UnitInfo] = field(default_factory=dict)
 
 
 def load_calendar(settings: Settings) -> WorkCalendar:
@@ -100,7 +102,6 @@ class Engine:
         }
         self.quality = DataQuality()
         # every unit the scans have read, so letters can name them without reading again
-        self.units_seen: dict[str, UnitInfo] = {}
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -177,7 +178,7 @@ class Engine:
                 emit(self.quality.from_problem(item, src.name))
             else:
                 units[item.unit_id] = item
-        self.units_seen.update(units)
+        out.units = units
         return units
 
     def _records(self, src: Source, entity: str, rctx: ReadContext, at: dt.datetime,

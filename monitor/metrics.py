@@ -298,7 +298,6 @@ class StoreCollector(Collector):
         self.current = current
         self.tallies = tallies
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._missing_logged: set[str] = set()
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
@@ -321,16 +320,6 @@ class StoreCollector(Collector):
 
     # each family below is documented in README.md, "Operating sunlight" → "Metrics"
 
-    def _has(self, conn: sa.Connection, table: str) -> bool:
-        present = sa.inspect(conn).has_table(table)
-        with self._lock:
-            if present:
-                self._missing_logged.discard(table)
-            elif table not in self._missing_logged:
-                self._missing_logged.add(table)
-                log.info("table not in the state store yet; its metrics are skipped", table=table)
-        return present
-
     def _from_store(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:
         open_f = GaugeMetricFamily("sunlight_findings_open", "Open (unresolved) findings.",
                                    labels=["check", "unit", "tier"])
@@ -348,10 +337,9 @@ class StoreCollector(Collector):
                 "SELECT check_id, COUNT(*) FROM findings GROUP BY check_id")):
             raised.add_metric([check], n)
         yield raised
-        if self._has(conn, "letters"):
-            yield from self._letters(conn)
-        if self._has(conn, "deliveries"):
-            yield from self._deliveries(conn, now)
+        # the daemon migrates the store at start, so the letters revision's tables are there
+        yield from self._letters(conn)
+        yield from self._deliveries(conn, now)
 
     def _letters(self, conn: sa.Connection) -> Iterator[Metric]:
         # reminders (提醒) are numbered notices in the same table, outside the lifecycle

@@ -26,7 +26,7 @@ StartResponse = Callable[..., Any]
 
 
 @dataclass
-class Check:
+class ProbeResult:
     """The answer of a health or readiness probe."""
 
     ok: bool
@@ -49,8 +49,8 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> I
     return [data]
 
 
-def make_app(registry: CollectorRegistry, ready: Callable[[], Check],
-             reload: Callable[[], Check | None]) -> Callable[[dict[str, Any], StartResponse],
+def make_app(registry: CollectorRegistry, ready: Callable[[], ProbeResult],
+             reload: Callable[[], ProbeResult | None]) -> Callable[[dict[str, Any], StartResponse],
                                                             Iterable[bytes]]:
     """The WSGI app. ``reload`` returns None when it is switched off (``server.reload_endpoint``)."""
     metrics_app = make_wsgi_app(registry)

@@ -194,7 +194,7 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     try:
         store = open_store(settings.state_url())
         outcomes = scan_and_record(engine, store, when, findings.append)
-        issued = issue(engine, store, settings, when)
+        issued = issue(engine, store, settings, when, outcomes)
     finally:
         engine.close()
 
