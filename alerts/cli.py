@@ -32,7 +32,7 @@ from sunlight.monitor.cli_common import ConfigOpt, fail, load_or_exit
 from sunlight.monitor.console import table
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store import open_store
-from sunlight.monitor.store.letters_models import LETTER_STATUSES, AuditEntry, DeliveryRow, LetterRow
+from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow, LetterRow
 from sunlight.monitor.vocab import TIERS
 
 letters_app = typer.Typer(help="Warning letters (预警函): list, show and the rectification workflow.",
@@ -44,10 +44,32 @@ DELIVERY_ZH = {"pending": "待投递", "delivered": "已送达", "dead": "失败
 NoteOpt = Annotated[str | None, typer.Option("--note", help="a remark for the audit log")]
 
 
-LetterStatus = StrEnum("LetterStatus", {s: s for s in LETTER_STATUSES})  # type: ignore[misc]
-# a tier by its key or by its default name (三级预警函 …)
-_DEFAULT_LABELS = ("提醒", "三级预警函", "二级预警函", "一级预警函")
-TierChoice = StrEnum("TierChoice", {t: t for t in (*TIERS, *_DEFAULT_LABELS)})  # type: ignore[misc]
+class LetterStatus(StrEnum):
+    """``--status``: every status a letter can have (the store's LETTER_STATUSES)."""
+
+    issued = "issued"
+    acknowledged = "acknowledged"
+    report_received = "report_received"
+    admonition_held = "admonition_held"
+    closed = "closed"
+    overdue = "overdue"
+    escalated = "escalated"
+
+
+class TierChoice(StrEnum):
+    """``--tier``: a tier by its key or by its default name."""
+
+    reminder = "reminder"
+    level3 = "level3"
+    level2 = "level2"
+    level1 = "level1"
+    reminder_zh = "提醒"
+    level3_zh = "三级预警函"
+    level2_zh = "二级预警函"
+    level1_zh = "一级预警函"
+
+
+_DEFAULT_LABELS = ("提醒", "三级预警函", "二级预警函", "一级预警函")  # in the order of TIERS
 
 
 def _settings_and_store(config: Path) -> tuple[Settings, sa.Engine]:

@@ -119,7 +119,7 @@ class Check(Generic[RecordT, ParamsT]):
     needs: ClassVar[tuple[str, ...]] = ()  # entities loaded whole into ``ctx.tables``
     Params: ClassVar[type[Params]] = Params
 
-    def feed(self, record: RecordT, params: ParamsT, ctx: EvalContext) -> Iterable[Finding]:
+    def feed(self, record: RecordT, params: ParamsT, ctx: EvalContext, /) -> Iterable[Finding]:
         return ()
 
     def finish(self, ctx: EvalContext) -> Iterable[Finding]:

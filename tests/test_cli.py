@@ -141,3 +141,12 @@ def test_config_check_takes_minus_c_and_the_positional_alias(tmp_path) -> None:
     assert sunlight("config", "check", "-c", str(cfg)).returncode == 0
     assert sunlight("config", "check", str(cfg)).returncode == 0
     assert sunlight("config", "check").returncode == 2
+
+
+def test_the_cli_choices_cover_every_status_and_tier() -> None:
+    from sunlight.alerts.cli import LetterStatus, TierChoice
+    from sunlight.monitor.store.letters_models import LETTER_STATUSES
+    from sunlight.monitor.vocab import TIERS
+
+    assert tuple(s.value for s in LetterStatus) == LETTER_STATUSES
+    assert set(TIERS) <= {t.value for t in TierChoice}
