@@ -1,6 +1,6 @@
 """The outbox: durable delivery of letters to channels (architecture invariants 4 and 5).
 
-A letter's deliveries are inserted by :func:`queue_deliveries` in the very
+A letter's deliveries are inserted by :func:`sunlight.alerts.queue.queue_deliveries` in the very
 transaction that inserts the letter, so a letter never exists without them.
 :func:`deliver_due` then sends every pending delivery whose time has come:
 
@@ -34,7 +34,7 @@ import datetime as dt
 import os
 import random
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,8 +42,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from sunlight.alerts.channels import Channel, ChannelError, Message, build_channel
+from sunlight.alerts.channels import Channel, ChannelError, build_channel
 from sunlight.alerts.config import DeliveryConfig
+from sunlight.alerts.message import Message
 from sunlight.monitor.store.claims import OUTBOX_CLAIM, Claims, claims_for
 from sunlight.monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 
@@ -62,26 +63,11 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def idempotency_key(number: str, channel: str) -> str:
-    """The key as stored and shown: ``监预〔2026〕17号:oa``."""
-    return f"{number}:{channel}"
-
-
-def queue_deliveries(conn: Connection, letter_id: int, number: str, channels: Iterable[str],
-                     now: dt.datetime) -> None:
-    """Insert one pending delivery per channel, inside the letter's transaction."""
-    rows = [{"letter_id": letter_id, "channel": ch, "idempotency_key": idempotency_key(number, ch),
-             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for ch in channels]
-    if rows:
-        conn.execute(sa.insert(DeliveryRow), rows)
-
-
 def backoff(config: DeliveryConfig, attempts: int, rng: random.Random | None = None) -> dt.timedelta:
     """The wait after the ``attempts``-th failure: base·2^(n-1), capped, minus up to ``jitter`` of it."""
-    rng = rng or random
+    draw = (rng or random).random()
     ceiling = min(config.backoff * (2 ** max(attempts - 1, 0)), config.max_backoff)
-    return ceiling * (1 - config.jitter * rng.random())
+    return ceiling * (1 - config.jitter * draw)
 
 
 @dataclass

@@ -36,7 +36,6 @@ passed, whichever comes first.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import math
 import os
 import queue
@@ -46,6 +45,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
+from sunlight.alerts.render import Renderer
 from sunlight.monitor import cycle
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
@@ -70,7 +71,7 @@ from sunlight.monitor.store.claims import (
     own_claim,
     release_claims,
 )
-from sunlight.monitor.web import Check, WebServer, make_app
+from sunlight.monitor.web import ProbeResult, WebServer, make_app
 
 log = structlog.get_logger("sunlight.daemon")
 
@@ -89,7 +90,8 @@ class Runtime:
     store: SAEngine
     store_url: str
     calendar: WorkCalendar
-    claims: Claims
+    renderer: Renderer  # renders letters for the outbox; its cache lives as long as this config
+    claims: Claims  # this process's claims on the store (shared by runtimes on one store)
     users: int = 0  # jobs running on it
     retired: bool = False  # replaced by a reload: close when the last user leaves
 
@@ -114,6 +116,9 @@ class Daemon:
         self._share_lock = threading.Lock()  # one ownership decision at a time
         self._signals: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.replica = settings.server.replica or default_replica()
+        #: the calendar's key (override files and their mtimes) and the calendar built from it:
+        #: a reload that did not touch the override files reuses it
+        self._calendar: tuple[tuple[tuple[str, int], ...], WorkCalendar] | None = None
         self.runtime = self._build(settings, None)
         self.metrics.configure_sources(settings)
         self.metrics.seed_last_success(_last_successes(self.runtime.store))
@@ -126,15 +131,23 @@ class Daemon:
 
     # --- building and swapping the runtime -----------------------------------------
 
+    def _calendar_for(self, settings: Settings) -> WorkCalendar:
+        """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
+        paths = [settings.resolve(p) for p in settings.calendar.overrides]
+        key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
+        if self._calendar is None or self._calendar[0] != key:
+            self._calendar = (key, load_calendar(settings))
+        return self._calendar[1]
+
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
-        calendar = _calendar(settings)
+        calendar = self._calendar_for(settings)
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
                         stop_requested=self.stopping.is_set)
         url = settings.state_url()
         store = old.store if old is not None and old.store_url == url else open_store(url)
         claims = claims_for(store, self.replica)
         claims.announce()
-        return Runtime(settings, engine, store, url, calendar, claims)
+        return Runtime(settings, engine, store, url, calendar, Renderer(settings), claims)
 
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
         rt = self.runtime
@@ -267,16 +280,17 @@ class Daemon:
     def _deliver(self) -> None:
         rt = self._acquire()
         try:
-            sent = cycle.deliver(rt.store, rt.settings, dt.datetime.now(rt.settings.tz),
-                                 claims=rt.claims)
+            sent = cycle.deliver_report(rt.store, rt.settings, dt.datetime.now(rt.settings.tz),
+                                        rt.renderer, claims=rt.claims)
         except Exception as exc:
             log.exception("delivery run failed", error=str(exc))
             self.metrics.delivery_runs.labels(result="failed").inc()
         else:
             self.metrics.delivery_runs.labels(result="ok").inc()
-            self.metrics.delivered.inc(sent)
-            if sent:
-                log.info("outbox drained", delivered=sent)
+            self.metrics.delivered.inc(len(sent.delivered))
+            if sent.delivered or sent.failed or sent.dead:  # a line per run that attempted anything
+                log.info("delivery run", delivered=len(sent.delivered), failed=len(sent.failed),
+                         dead=len(sent.dead))
         finally:
             self._release(rt)
 
@@ -287,7 +301,7 @@ class Daemon:
 
     # --- reload ------------------------------------------------------------------
 
-    def reload(self, origin: str) -> Check:
+    def reload(self, origin: str) -> ProbeResult:
         """Load, validate and swap in the config file; on any problem keep the running one."""
         with self._reload_lock:
             try:
@@ -315,29 +329,29 @@ class Daemon:
             self.metrics.observe_reload(True)
             log.info("config reloaded", origin=origin, config=str(self.config_path),
                      sources=sorted(settings.sources), state=safe_url(new.store_url))
-            return Check(True, {"config": str(self.config_path)})
+            return ProbeResult(True, {"config": str(self.config_path)})
 
-    def _reload_failed(self, origin: str, error: str) -> Check:
+    def _reload_failed(self, origin: str, error: str) -> ProbeResult:
         self.metrics.observe_reload(False)
         log.error("config reload failed; the running config stays", origin=origin,
                   config=str(self.config_path), error=error)
-        return Check(False, {"error": error})
+        return ProbeResult(False, {"error": error})
 
-    def _reload_endpoint(self) -> Check | None:
+    def _reload_endpoint(self) -> ProbeResult | None:
         if not self.runtime.settings.server.reload_endpoint:
             return None
         return self.reload("http")
 
     # --- health ------------------------------------------------------------------
 
-    def ready(self) -> Check:
+    def ready(self) -> ProbeResult:
         """Ready: the state store answers and every source succeeded within 3 intervals."""
         rt = self.runtime
         try:
             with rt.store.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            return Check(False, {"state_store": f"unreachable ({type(exc).__name__})"})
+            return ProbeResult(False, {"state_store": f"unreachable ({type(exc).__name__})"})
         now = time.time()
         sources: dict[str, Any] = {}
         ok = True
@@ -348,7 +362,7 @@ class Daemon:
             ok &= fresh
             sources[name] = {"fresh": fresh, "last_success_age_seconds": None if age is None
                              else round(age, 1), "limit_seconds": limit}
-        return Check(ok, {"state_store": "ok", "sources": sources})
+        return ProbeResult(ok, {"state_store": "ok", "sources": sources})
 
     # --- the main loop -------------------------------------------------------------
 
@@ -367,9 +381,9 @@ class Daemon:
         self.web.start()
         self._schedule(rt)
         self.scheduler.start()
-        log.info("daemon started", config=str(self.config_path), sources=sorted(rt.settings.sources),
-                 replica=self.replica,
-                 state=safe_url(rt.store_url), metrics=f"{self.web.url}/metrics", pid=os.getpid())
+        log.info("daemon started", version=_version(), config=str(self.config_path), listen=self.web.url,
+                 sources=sorted(rt.settings.sources), replica=self.replica, state=safe_url(rt.store_url),
+                 metrics=f"{self.web.url}/metrics", pid=os.getpid())
         if on_ready is not None:
             on_ready(self.web.url)
         beat = time.monotonic()
@@ -408,24 +422,9 @@ class Daemon:
 # --- helpers ---------------------------------------------------------------------------
 
 
-_calendars: dict[tuple[tuple[str, int], ...], WorkCalendar] = {}
-
-
-def _calendar(settings: Settings) -> WorkCalendar:
-    """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
-    paths = [settings.resolve(p) for p in settings.calendar.overrides]
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
-    if key not in _calendars:
-        _calendars.clear()
-        _calendars[key] = load_calendar(settings)
-    return _calendars[key]
-
-
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version("sunlight")
+        return version("sunlight-jiancha")
     except PackageNotFoundError:
         return ""
 
@@ -446,28 +445,11 @@ def _last_successes(store: SAEngine) -> dict[str, float]:
     return out
 
 
-class _StdlibToStructlog(logging.Handler):
-    """APScheduler logs through the standard library; give its warnings our format."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        structlog.get_logger(record.name).log(record.levelno, record.getMessage())
-
-
-def _route_library_logs() -> None:
-    handler = _StdlibToStructlog(logging.WARNING)
-    for name in ("apscheduler",):
-        lib = logging.getLogger(name)
-        lib.handlers[:] = [handler]
-        lib.setLevel(logging.WARNING)
-        lib.propagate = False
-
-
 def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
     """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code.
 
     ``on_ready`` is called with the base URL once the port is bound and the jobs run.
     """
-    _route_library_logs()
     prometheus_client.disable_created_metrics()  # *_created series double the scrape for nothing
     try:
         daemon = Daemon(config_path, settings)

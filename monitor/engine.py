@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -25,7 +26,7 @@ from sunlight.alerts.outbox import crash_point
 from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
-from sunlight.checks.registry import CheckParams, load_all
+from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
@@ -68,6 +69,8 @@ class SourceOutcome:
     uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
     claimed_elsewhere: bool = False  # not scanned: another process was scanning the source
     seconds: float = 0.0
+    #: the source's units as this scan read them (the letters name their recipients from it)
+    units: dict[str, UnitInfo] = field(default_factory=dict)
 
 
 def load_calendar(settings: Settings) -> WorkCalendar:
@@ -90,11 +93,9 @@ class Engine:
         wanted = set(only) if only else None
         self.only = wanted
         if wanted:
-            unknown = wanted - set(registry)
-            if unknown:
-                raise KeyError(", ".join(sorted(unknown)))
+            require_known(wanted)
         self.params = {cid: CheckParams(cls, settings.checks) for cid, cls in registry.items()}
-        self.checks: list[type[Check]] = [
+        self.checks: list[type[Check[Any, Any]]] = [
             cls for cid, cls in registry.items()
             if cls.entity != "*" and self.params[cid].ever_enabled
             and (wanted is None or cid in wanted)
@@ -104,7 +105,6 @@ class Engine:
         }
         self.quality = DataQuality()
         # every unit the scans have read, so letters can name them without reading again
-        self.units_seen: dict[str, UnitInfo] = {}
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -152,7 +152,7 @@ class Engine:
                     for watch in watching:
                         watch(record, ctx)
             for c in instances:
-                self._guard(c, out, emit, lambda c=c: c.finish(ctx))
+                self._guard(c, out, emit, partial(c.finish, ctx))
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
@@ -181,7 +181,7 @@ class Engine:
                 emit(self.quality.from_problem(item, src.name))
             else:
                 units[item.unit_id] = item
-        self.units_seen.update(units)
+        out.units = units
         return units
 
     def _records(self, src: Source, entity: str, rctx: ReadContext, at: dt.datetime,

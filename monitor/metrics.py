@@ -51,6 +51,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.checks.base import EvalContext
+from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
@@ -87,7 +88,6 @@ class CaseTally:
         (completion, or now while open) is at or after the promised deadline
         (``sunlight.checks.cases._LateCase``), so the tally and the findings agree.
         """
-        from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 
         deadline = case_timing(case, ctx).promised.at
         unit = case.unit_id
@@ -317,7 +317,6 @@ class StoreCollector(Collector):
         # figures (findings, letters, outbox), so a sum over replicas counts them once
         self.exporter = exporter
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._missing_logged: set[str] = set()
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
@@ -341,16 +340,6 @@ class StoreCollector(Collector):
 
     # each family below is documented in README.md, "Operating sunlight" → "Metrics"
 
-    def _has(self, conn: sa.Connection, table: str) -> bool:
-        present = sa.inspect(conn).has_table(table)
-        with self._lock:
-            if present:
-                self._missing_logged.discard(table)
-            elif table not in self._missing_logged:
-                self._missing_logged.add(table)
-                log.info("table not in the state store yet; its metrics are skipped", table=table)
-        return present
-
     def _from_store(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:
         open_f = GaugeMetricFamily("sunlight_findings_open", "Open (unresolved) findings.",
                                    labels=["check", "unit", "tier"])
@@ -368,10 +357,9 @@ class StoreCollector(Collector):
                 "SELECT check_id, COUNT(*) FROM findings GROUP BY check_id")):
             raised.add_metric([check], n)
         yield raised
-        if self._has(conn, "letters"):
-            yield from self._letters(conn)
-        if self._has(conn, "deliveries"):
-            yield from self._deliveries(conn, now)
+        # the daemon migrates the store at start, so the letters revision's tables are there
+        yield from self._letters(conn)
+        yield from self._deliveries(conn, now)
 
     def _letters(self, conn: sa.Connection) -> Iterator[Metric]:
         # reminders (提醒) are numbered notices in the same table, outside the lifecycle
