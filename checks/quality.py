@@ -47,7 +47,8 @@ class DataQuality(Check):
 
     def from_problem(self, p: RowProblem, source: str) -> Finding:
         what = ENTITY_ZH.get(p.entity, p.entity)
-        named = f"{what}{p.key}" if not p.key.startswith("?") else f"{what}（无编号，读取顺序第{p.position}行）"
+        named = (f"{what}{p.key}" if not p.key.startswith("?")
+                 else f"{what}（无编号，读取顺序第{p.position}行）")
         summary = (f"{named}数据已读取，但需更正：{p.reason}" if p.kept
                    else f"{named}数据无法读取：字段{p.field}{p.reason}")
         evidence = {"entity": p.entity, "key": p.key, "field": p.field,

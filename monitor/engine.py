@@ -256,7 +256,8 @@ class Engine:
 def _beyond_calendar(entity: str, record: Any) -> RowProblem:
     key = next((str(v) for k in _RECORD_KEYS if (v := getattr(record, k, None)) is not None), "?")
     unit = getattr(record, "unit_id", None)
-    limits = {k: str(getattr(v, "value", v)) for k in ("promised_limit", "statutory_limit", "limit_unit", "accepted_at")
+    shown = ("promised_limit", "statutory_limit", "limit_unit", "accepted_at")
+    limits = {k: str(getattr(v, "value", v)) for k in shown
               if (v := getattr(record, k, None)) is not None}
     field = "promised_limit" if "promised_limit" in limits else "limit"
     return RowProblem(entity=entity, key=cap(key, KEY_MAX), unit_id=unit, field=field,
