@@ -44,9 +44,11 @@ def unit_names(engine: Engine) -> UnitNames:
         # the scan has just read the units tables: only a unit it did not see costs a read
         names = {u: engine.units_seen[u].name for u in wanted if u in engine.units_seen}
         for src in engine.sources.values():
-            if not wanted - set(names) or not src.has("units") or "units" not in READERS:
+            if not wanted - set(names) or src.name in engine.down:
                 continue
             try:
+                if not src.has("units") or "units" not in READERS:
+                    continue
                 for item in READERS["units"](src, ReadContext(engine.settings.tz, None)):
                     if not isinstance(item, RowProblem) and item.unit_id in wanted:
                         names.setdefault(item.unit_id, item.name)

@@ -109,6 +109,9 @@ class Engine:
         self.quality = DataQuality()
         # every unit the scans have read, so letters can name them without reading again
         self.units_seen: dict[str, UnitInfo] = {}
+        #: sources whose last scan failed: not asked again in the same cycle (a hung source
+        #: would cost its timeout a second time when letters look up unit names)
+        self.down: set[str] = set()
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -167,6 +170,10 @@ class Engine:
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
+        if out.ok:
+            self.down.discard(src.name)
+        else:
+            self.down.add(src.name)
         out.seconds = time.perf_counter() - started
         for w in self.watchers:
             w.end(src.name, out)

@@ -127,6 +127,18 @@ class SourceConfig(_Model):
     cron: list[CronSchedule] = []
     #: a run that could not start on time (the daemon was busy or asleep) still runs this late
     misfire_grace: Duration = parse_duration("5m")
+    #: how long to wait for the database to answer a connection (a hung server is reported
+    #: down after this, and the other sources go on)
+    connect_timeout: Duration = parse_duration("10s")
+    #: how long one statement (one fetch of a streamed read) may run; also SQLite's busy timeout
+    statement_timeout: Duration = parse_duration("300s")
+
+    @field_validator("connect_timeout", "statement_timeout")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if v.total_seconds() < 1:
+            raise ValueError("must be at least 1s")
+        return v
 
     @field_validator("entities")
     @classmethod
