@@ -77,9 +77,14 @@ class Runtime:
             self.store.dispose()
 
 
+Clock = Callable[[], dt.datetime]
+
+
 class Daemon:
-    def __init__(self, config_path: Path, settings: Settings) -> None:
+    def __init__(self, config_path: Path, settings: Settings, clock: Clock | None = None) -> None:
         self.config_path = Path(config_path)
+        #: the as-of time of each cycle: now, or the demo's own time (``demo --serve``)
+        self.clock = clock
         self.stopping = threading.Event()
         self.tallies = CaseTallies()
         self.metrics = Metrics(_version())
@@ -157,8 +162,8 @@ class Daemon:
                 return
             with structlog.contextvars.bound_contextvars(source=name):
                 try:
-                    report = cycle.run_cycle(rt.engine, rt.store, rt.settings,
-                                             dt.datetime.now(rt.settings.tz), sources=[name])
+                    at = self.clock() if self.clock is not None else dt.datetime.now(rt.settings.tz)
+                    report = cycle.run_cycle(rt.engine, rt.store, rt.settings, at, sources=[name])
                 except Exception as exc:  # a fault stays local (invariant 5): the next cycle retries
                     log.exception("cycle failed", error=str(exc))
                     self.metrics.observe_cycle(name, [], time.monotonic() - started, ok=False)
@@ -363,7 +368,8 @@ def _route_library_logs() -> None:
         lib.propagate = False
 
 
-def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None,
+        clock: Clock | None = None) -> int:
     """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code.
 
     ``on_ready`` is called with the base URL once the port is bound and the jobs run.
@@ -371,7 +377,7 @@ def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] |
     _route_library_logs()
     prometheus_client.disable_created_metrics()  # *_created series double the scrape for nothing
     try:
-        daemon = Daemon(config_path, settings)
+        daemon = Daemon(config_path, settings, clock)
     except OSError as exc:
         log.error("cannot listen", listen=settings.server.listen, error=str(exc))
         print(f"无法监听 (cannot listen on) {settings.server.listen}: {exc}", file=sys.stderr)
