@@ -31,12 +31,12 @@ def register(app: typer.Typer) -> None:
     app.add_typer(letters_app, name="letters")
 
 
-def _settings_and_store(config: Path) -> tuple[Any, sa.Engine]:
-    from sunlight.monitor.cli import load_or_exit
-    from sunlight.monitor.store import open_store
+def _settings_and_store(config: Path, read_only: bool = False) -> tuple[Any, sa.Engine]:
+    """The config and the store; ``read_only`` for the commands that only look (no migration)."""
+    from sunlight.monitor.cli import load_or_exit, open_state
 
     settings = load_or_exit(config)
-    return settings, open_store(settings.state_url())
+    return settings, open_state(settings, read_only=read_only)
 
 
 def _label(settings: Any, tier: str) -> str:
@@ -55,21 +55,22 @@ def cycle(
     at: Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")] = None,
 ) -> None:
     """One full cycle: scan, record findings, issue and escalate letters, deliver."""
-    from sunlight.monitor.cli import load_or_exit, parse_at
+    from sunlight.monitor.cli import load_or_exit, open_state, parse_at, store_failures
     from sunlight.monitor.console import table
     from sunlight.monitor.cycle import deliver_report, run_cycle
     from sunlight.monitor.engine import Engine
-    from sunlight.monitor.store import open_store
 
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
     engine = Engine(settings)
     try:
-        store = open_store(settings.state_url())
-        report = run_cycle(engine, store, settings, when)
+        store = open_state(settings)
+        with store_failures(settings):
+            report = run_cycle(engine, store, settings, when)
     finally:
         engine.close()
-    sent = deliver_report(store, settings, dt.datetime.now(dt.UTC))
+    with store_failures(settings):
+        sent = deliver_report(store, settings, dt.datetime.now(dt.UTC))
     typer.echo(f"截至 {when:%Y-%m-%d %H:%M}（{settings.timezone}）："
                f"发现 {sum(sum(o.findings.values()) for o in report.outcomes)} 项，"
                f"发出 {len(report.letters)} 件，升级 {len(report.letters_escalated)} 件。")
@@ -108,11 +109,11 @@ def letters_list(
 ) -> None:
     """The letters, newest first, with their delivery state."""
     from sunlight.alerts.lifecycle import STATUS_ZH
-    from sunlight.monitor.cli import fail
+    from sunlight.monitor.cli import fail, store_failures
     from sunlight.monitor.console import table
     from sunlight.monitor.store.letters_models import LETTER_STATUSES, DeliveryRow, LetterRow
 
-    settings, store = _settings_and_store(config)
+    settings, store = _settings_and_store(config, read_only=True)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
     if unit:
         query = query.where(LetterRow.unit_id == unit)
@@ -126,7 +127,7 @@ def letters_list(
         if key not in settings.tiers.labels:
             raise fail(f"--tier 应为 {', '.join(settings.tiers.labels)} 或其名称之一", 2)
         query = query.where(LetterRow.tier == key)
-    with store.connect() as conn:
+    with store_failures(settings), store.connect() as conn:
         letters = conn.execute(query).all()
         counts: dict[int, dict[str, int]] = {}
         for letter_id, state, n in conn.execute(
@@ -152,12 +153,12 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     """One letter: its text, findings, deliveries (dead ones too) and audit trail."""
     from sunlight.alerts.lifecycle import ACTION_ZH, STATUS_ZH, LetterNotFound, find_letter
     from sunlight.alerts.render import Renderer, letter_view
-    from sunlight.monitor.cli import fail
+    from sunlight.monitor.cli import fail, store_failures
     from sunlight.monitor.console import table
     from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow
 
-    settings, store = _settings_and_store(config)
-    with store.connect() as conn:
+    settings, store = _settings_and_store(config, read_only=True)
+    with store_failures(settings), store.connect() as conn:
         try:
             row = find_letter(conn, letter)
         except LetterNotFound as exc:
@@ -177,7 +178,9 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     for name, value in facts:
         if value:
             typer.echo(f"  {name}：{value}")
-    typer.echo("\n" + Renderer(settings).text(letter_view(store, settings, row.id, with_resolutions=True)))
+    with store_failures(settings):
+        view = letter_view(store, settings, row.id, with_resolutions=True)
+    typer.echo("\n" + Renderer(settings).text(view))
     typer.echo("投递 deliveries:")
     typer.echo(table(["渠道", "状态", "次数", "最近尝试", "下次尝试", "最近错误"], [
         [d.channel, DELIVERY_ZH.get(d.status, d.status),
@@ -196,11 +199,12 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
 def _act(config: Path, letter: str, action: str, by: str, note: str | None,
          file: str | None = None) -> None:
     from sunlight.alerts.lifecycle import STATUS_ZH, Act, LetterNotFound, TransitionError, apply_act
-    from sunlight.monitor.cli import fail
+    from sunlight.monitor.cli import fail, store_failures
 
-    _, store = _settings_and_store(config)
+    settings, store = _settings_and_store(config)
     try:
-        before, after = apply_act(store, letter, Act(action, by, note, file))
+        with store_failures(settings):
+            before, after = apply_act(store, letter, Act(action, by, note, file))
     except (TransitionError, LetterNotFound) as exc:
         raise fail(f"不能办理：{exc}", 1) from None
     typer.echo(f"{before.number}：{STATUS_ZH.get(before.status, before.status)} → "

@@ -11,13 +11,18 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
+from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.monitor import logs
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
+from sunlight.monitor.store.db import StoreError, describe, masked, open_store
 
 app = typer.Typer(
     name="sunlight",
@@ -48,6 +53,30 @@ def load_or_exit(path: Path) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         raise fail(f"配置错误 (config error): {exc}", 2) from None
+
+
+STORE_FAILED = "状态库错误 (state store failed)"
+
+
+def open_state(settings: Settings, *, read_only: bool = False) -> SAEngine:
+    """The state store, or exit 1 with one line naming it and the cause (no traceback)."""
+    try:
+        return open_store(settings.state_url(), read_only=read_only,
+                          lock_timeout=settings.state.lock_timeout.total_seconds())
+    except StoreError as exc:
+        raise fail(f"{STORE_FAILED}: {exc}", 1) from None
+
+
+@contextmanager
+def store_failures(settings: Settings) -> Iterator[None]:
+    """Work on the state store: any failure of it ends the command with one line, exit 1."""
+    try:
+        yield
+    except StoreError as exc:
+        raise fail(f"{STORE_FAILED}: {exc}", 1) from None
+    except sa.exc.SQLAlchemyError as exc:
+        lock = settings.state.lock_timeout.total_seconds()
+        raise fail(f"{STORE_FAILED}: {masked(settings.state_url())}: {describe(exc, lock)}", 1) from None
 
 
 def parse_at(value: str | None, tz: dt.tzinfo) -> dt.datetime:
@@ -118,10 +147,9 @@ def scan(
 
     try:
         if record:
-            from sunlight.monitor.store import open_store
-
-            store = open_store(settings.state_url())
-            outcomes = scan_and_record(engine, store, when, sink)
+            store = open_state(settings)
+            with store_failures(settings):
+                outcomes = scan_and_record(engine, store, when, sink)
         else:
             outcomes = engine.scan(when, sink)
     finally:
@@ -250,14 +278,13 @@ def calendar_due(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt) -> None:
     """Create or migrate the state store to the current schema."""
-    from sunlight.monitor.sources import safe_url
-    from sunlight.monitor.store.db import create_state_engine, current_revision, upgrade
+    from sunlight.monitor.store.db import current_revision
 
     settings = load_or_exit(config)
-    url = settings.state_url()
-    engine = create_state_engine(url)
-    upgrade(engine)
-    typer.echo(f"状态库已升级 (state store at revision {current_revision(engine)}): {safe_url(url)}")
+    engine = open_state(settings)  # migrates
+    with store_failures(settings):
+        revision = current_revision(engine)
+    typer.echo(f"状态库已升级 (state store at revision {revision}): {masked(settings.state_url())}")
 
 
 # --- demo ----------------------------------------------------------------------

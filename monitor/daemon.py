@@ -51,6 +51,7 @@ from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector
 from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
+from sunlight.monitor.store.db import StoreError, describe
 from sunlight.monitor.web import Check, WebServer, make_app
 
 log = structlog.get_logger("sunlight.daemon")
@@ -109,7 +110,8 @@ class Daemon:
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
                         stop_requested=self.stopping.is_set)
         url = settings.state_url()
-        store = old.store if old is not None and old.store_url == url else open_store(url)
+        store = (old.store if old is not None and old.store_url == url
+                 else open_store(url, lock_timeout=settings.state.lock_timeout.total_seconds()))
         return Runtime(settings, engine, store, url, calendar)
 
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
@@ -382,10 +384,10 @@ def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] |
         log.error("cannot listen", listen=settings.server.listen, error=str(exc))
         print(f"无法监听 (cannot listen on) {settings.server.listen}: {exc}", file=sys.stderr)
         return 1
-    except sa.exc.SQLAlchemyError as exc:
-        log.error("state store unavailable", state=safe_url(settings.state_url()),
-                  error=type(exc).__name__)
-        print(f"状态库不可用 (state store unavailable): {safe_url(settings.state_url())}",
+    except (sa.exc.SQLAlchemyError, StoreError) as exc:
+        cause = exc.cause if isinstance(exc, StoreError) else describe(exc)
+        log.error("state store unavailable", state=safe_url(settings.state_url()), error=cause)
+        print(f"状态库不可用 (state store unavailable): {safe_url(settings.state_url())}: {cause}",
               file=sys.stderr)
         return 1
     return daemon.run(on_ready)

@@ -203,19 +203,17 @@ def run_demo(folder: Path, at: str, serve: bool = False, replace: bool = False,
     would destroy the letters and the audit trail (issue 10, item 6).
     """
     from sunlight.checks.registry import load_all
-    from sunlight.monitor.cli import load_or_exit, parse_at
+    from sunlight.monitor.cli import load_or_exit, open_state, parse_at, store_failures
     from sunlight.monitor.console import table
     from sunlight.monitor.cycle import deliver, issue
     from sunlight.monitor.engine import Engine, scan_and_record
-    from sunlight.monitor.store import open_store
 
     folder = folder.resolve()
     existing = office_files(folder)
     if existing and not replace:
-        typer.echo(f"演示目录中已有配置或状态库，未做任何改动：{folder}（{'、'.join(existing)}）\n"
-                   f"(refusing: {folder} already holds {', '.join(existing)}; "
-                   "choose an empty folder, or pass --replace to overwrite the demo's files)",
-                   err=True)
+        typer.echo(f"演示目录中已有配置或状态库，未做任何改动 (refusing: {folder} already holds "
+                   f"{', '.join(existing)}; choose an empty folder, or pass --replace to overwrite "
+                   "the demo's files)", err=True)
         return 2
     replaced = [name for name in DEMO_FILES if (folder / name).exists()]
     if replaced:
@@ -231,9 +229,10 @@ def run_demo(folder: Path, at: str, serve: bool = False, replace: bool = False,
     findings = []
     engine = Engine(settings)
     try:
-        store = open_store(settings.state_url())
-        outcomes = scan_and_record(engine, store, when, findings.append)
-        issued = issue(engine, store, settings, when)
+        store = open_state(settings)
+        with store_failures(settings):
+            outcomes = scan_and_record(engine, store, when, findings.append)
+            issued = issue(engine, store, settings, when)
     finally:
         engine.close()
 
