@@ -47,7 +47,7 @@ from sunlight.monitor import cycle
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.engine import Engine, load_calendar
-from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector
+from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector, UnitInfoCollector
 from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
@@ -98,7 +98,9 @@ class Daemon:
         self.runtime = self._build(settings, None)
         self.metrics.configure_sources(settings)
         self.metrics.seed_last_success(_last_successes(self.runtime.store))
-        self.metrics.registry.register(StoreCollector(self._current, self.tallies))
+        self.metrics.registry.register(StoreCollector(
+            self._current, self.tallies, units=lambda: list(self.runtime.engine.units_seen)))
+        self.metrics.registry.register(UnitInfoCollector(lambda: self.runtime.engine.units_seen))
         self.scheduler = make_scheduler(settings)
         self.web = WebServer(settings.server.listen,
                              make_app(self.metrics.registry, self.ready, self._reload_endpoint))

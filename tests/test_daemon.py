@@ -204,21 +204,30 @@ def test_letters_and_outbox_in_the_scrape_match_the_state_store(daemon):
     engine.dispose()
     assert len(letters) > 4, "the daemon's cycle issued no letters of its own"
     open_statuses = {"issued", "acknowledged", "report_received", "admonition_held", "overdue"}
-    want_open = Counter((t, s) for _, t, s in letters if s in open_statuses and t != "reminder")
-    got_open = {(dict(k)["tier"], dict(k)["status"]): v
+    want_open = Counter((u or "", t, s) for u, t, s in letters
+                        if s in open_statuses and t != "reminder")
+    got_open = {(dict(k)["unit"], dict(k)["tier"], dict(k)["status"]): v
                 for k, v in series(scrape, "sunlight_letters_open").items()}
-    assert got_open == dict(want_open) and got_open[("level3", "overdue")] >= 1
-    assert {dict(k)["tier"]: v for k, v in series(scrape, "sunlight_letters_issued_total").items()} \
-        == dict(Counter(t for _, t, _ in letters))
-    assert {dict(k)["unit"]: v for k, v in series(scrape, "sunlight_letters_overdue").items()} \
+    assert got_open == dict(want_open)
+    assert sum(v for (_, t, s), v in got_open.items() if (t, s) == ("level3", "overdue")) >= 1
+    assert {(dict(k)["unit"], dict(k)["tier"]): v
+            for k, v in series(scrape, "sunlight_letters_issued_total").items()} \
+        == dict(Counter((u or "", t) for u, t, _ in letters))
+    overdue = {dict(k)["unit"]: v for k, v in series(scrape, "sunlight_letters_overdue").items()}
+    assert {u: n for u, n in overdue.items() if n} \
         == dict(Counter(u or "" for u, _, s in letters if s == "overdue"))
+    assert 0 in overdue.values()  # units without an overdue letter say 0, not nothing
     assert {(dict(k)["channel"], dict(k)["result"]): v
             for k, v in series(scrape, "sunlight_deliveries_total").items()} \
         == dict(Counter((c, s) for c, s in deliveries if s in ("delivered", "dead")))
-    assert {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_pending").items()} \
+    pending = {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_pending").items()}
+    assert {c: n for c, n in pending.items() if n} \
         == dict(Counter(c for c, s in deliveries if s == "pending"))
-    assert {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_dead").items()} \
-        == dict(Counter(c for c, s in deliveries if s == "dead"))
+    dead = {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_dead").items()}
+    assert {c: n for c, n in dead.items() if n} == dict(Counter(c for c, s in deliveries if s == "dead"))
+    assert set(pending) == set(dead) and set(pending) >= {c for c, _ in deliveries}
+    names = {dict(k)["unit"]: dict(k)["name"] for k in series(scrape, "sunlight_unit_info")}
+    assert names.get("MZJ") == "县民政局"
 
 
 def test_no_case_ids_or_people_in_labels(daemon):
