@@ -237,14 +237,15 @@ def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProble
         if bad_child is not None:
             # A case whose pause cannot be read would get a wrong deadline, and a
             # wrong deadline accuses someone falsely: better to report the row than guess.
-            entity, child_row, err = bad_child
-            yield problem(entity, {**child_row, "unit_id": case.unit_id}, "case_id", err)
+            child_entity, child_row, child_err = bad_child
+            yield problem(child_entity, {**child_row, "unit_id": case.unit_id}, "case_id", child_err)
             continue
         yield case
         if notice is not None:
             yield problem("cases", row, "case_id", notice, position=pos, kept=True)
-        for entity, child_row, err in child_notices:
-            yield problem(entity, {**child_row, "unit_id": case.unit_id}, "case_id", err, kept=True)
+        for child_entity, child_row, child_err in child_notices:
+            yield problem(child_entity, {**child_row, "unit_id": case.unit_id}, "case_id", child_err,
+                          kept=True)
     yield from _orphans(iter(streams), "case_id", "办件", at_end=True)
 
 

@@ -176,8 +176,11 @@ class FindingRecorder:
     def _one_by_one(self, pairs: list[tuple[Finding, dict[str, Any]]], stmt: Any) -> None:
         """The batch was refused: store each row alone and report the ones that fail."""
         for f, r in pairs:
+            def one(conn: sa.Connection, r: dict[str, Any] = r) -> Any:
+                return conn.execute(stmt, [r])
+
             try:
-                run_transaction(self.engine, lambda conn, r=r: conn.execute(stmt, [r]))
+                run_transaction(self.engine, one)
             except sa.exc.SQLAlchemyError as exc:
                 if not is_row_error(exc):
                     raise
