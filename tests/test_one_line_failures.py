@@ -196,3 +196,33 @@ def test_demo_refuses_a_folder_that_holds_an_office_and_leaves_it_byte_identical
     line = one_line(sunlight("demo", "--dir", str(folder)), 2, str(folder), "--replace")
     assert holds[0].split("/")[0] in line
     assert _tree(folder) == before
+
+
+def test_read_only_store_engines_refuse_writes(tmp_path: Path) -> None:
+    """What ``letters list``/``show`` open cannot write, on SQLite and on PostgreSQL."""
+    import sqlalchemy as sa
+
+    from sunlight.monitor.store.db import StoreError, open_store
+    from tests.conftest import POSTGRES_URL, postgres_schema
+
+    urls = [f"sqlite:///{tmp_path / 'state.db'}"]
+    with postgres_schema() if POSTGRES_URL else _nothing() as pg:
+        if pg:
+            urls.append(pg)
+        for url in urls:
+            with pytest.raises(StoreError, match="db upgrade"):
+                open_store(url, read_only=True)  # nothing there yet: refused, not created
+            open_store(url).dispose()  # migrated by a writer
+            ro = open_store(url, read_only=True)
+            try:
+                with ro.connect() as conn:
+                    assert conn.execute(sa.text("SELECT COUNT(*) FROM letters")).scalar() == 0
+                with pytest.raises(sa.exc.DBAPIError, match=r"(?i)read.?only"), ro.begin() as conn:
+                    conn.execute(sa.text("DELETE FROM letters"))
+            finally:
+                ro.dispose()
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None

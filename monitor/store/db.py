@@ -53,8 +53,9 @@ _CAUSES = (
     ("connection refused", "无法连接数据库服务器（连接被拒绝，服务器未运行？）"),
     ("timeout expired", "连接数据库服务器超时"),
     ("password authentication failed", "数据库用户名或密码错误"),
-    ("does not exist", "数据库不存在"),
     ("no such table", "状态库尚未初始化（请先运行 sunlight db upgrade）"),
+    ("relation", "状态库尚未初始化或结构过旧（请先运行 sunlight db upgrade）"),
+    ("does not exist", "数据库不存在"),
 )
 
 
