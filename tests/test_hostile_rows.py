@@ -23,7 +23,7 @@ from sunlight.monitor.finding import Finding
 from sunlight.monitor.store.findings import FindingRecorder, finish_run, start_run
 from sunlight.monitor.store.models import FindingRow
 from sunlight.monitor.textsafe import KEY_MAX, SUMMARY_MAX
-from tests.conftest import at
+from tests.conftest import SourceDB, at  # noqa: F401
 from tests.test_letters_kit import State, state_fixture  # noqa: F401 (the fixture)
 
 LONG_NAME = "示范县" + "很长的单位名称" * 35  # 248 characters: letters must still go out
@@ -161,6 +161,23 @@ def test_every_bad_row_is_one_finding_and_the_other_units_get_their_letters(host
     long_letters = [x for x in report.letters if x.recipient.startswith("示范县很长的单位名称")]
     assert long_letters and all(len(x.recipient) <= 200 for x in long_letters)
 
+    # three more weekly cycles: the same rows are the same findings (positions and cut keys
+    # are stable), none is resolved or duplicated, and no letter is issued twice for them
+    fingerprints = {r.fingerprint for r in dq}
+    for week in (1, 2, 3):
+        engine = Engine(settings)
+        try:
+            later = run_cycle(engine, state.engine, settings, when + dt.timedelta(weeks=week))
+        finally:
+            engine.close()
+        assert all(o.ok for o in later.outcomes)
+        with state.engine.connect() as conn:
+            again = conn.execute(sa.select(FindingRow.fingerprint, FindingRow.resolved_at)
+                                 .where(FindingRow.check_id == "data_quality")).all()
+        assert {fp for fp, _ in again} == fingerprints
+        assert all(resolved is None for _, resolved in again)
+        assert not [x for x in later.letters if x.reason == "new" and x.tier == "reminder"]
+
 
 def test_a_finding_the_store_refuses_becomes_data_quality_and_the_batch_goes_on(state) -> None:
     """A value no boundary rule foresaw (an overdue beyond NUMERIC(14,2)): only that row is lost."""
@@ -197,3 +214,35 @@ def test_a_nul_in_a_time_is_not_a_time() -> None:
     for value in ("2026-09-24 10:00:00\x00", "2026-09-24\x0010:00", "2026-09-24 10:00\x07"):
         with pytest.raises(BadField, match="控制字符"):
             timestamp({"t": value}, "t", tz)
+
+
+def test_keyless_nul_and_orphan_rows_on_every_source_engine(source_db, write_config) -> None:
+    """The same rows read from SQLite, PostgreSQL and MariaDB give the same findings.
+
+    PostgreSQL cannot hold a NUL in text, so its source gets the control character BEL instead.
+    """
+    bad = "\x07" if source_db.kind == "postgres" else "\x00"
+    accepted = dt.datetime(2026, 9, 24, 10)
+    rows = [{"case_id": cid, "unit_id": "MZJ", "item_code": "MZ-001", "item_name": name,
+             "accepted_at": accepted, "promised_limit": 5, "limit_unit": "workday"}
+            for cid, name in (("C-OK", "最低生活保障审批"), ("C-CTRL", f"最低{bad}生活保障审批"),
+                              ("", "甲"))]  # the canonical key is a primary key: one keyless row
+    source_db.load("units", [{"unit_id": "MZJ", "name": "县民政局", "kind": "department"}])
+    source_db.load("cases", rows)
+    source_db.load("case_extensions", [{"case_id": "C-GHOST", "extra": 3,
+                                        "approved_at": accepted}])
+    engine = Engine(load_settings(write_config(source_db.url)))
+    found: list[Finding] = []
+    try:
+        [outcome] = engine.scan(at(2026, 10, 20, 9), found.append)
+    finally:
+        engine.close()
+    assert outcome.ok and not outcome.check_errors
+    dq = sorted(f.subject for f in found if f.check == "data_quality")
+    assert dq == ["main:case_extensions:C-GHOST#1", "main:cases:?@1", "main:cases:C-CTRL"], dq
+    ctrl = next(f for f in found if f.subject == "main:cases:C-CTRL")
+    assert ctrl.evidence["read"] is True and "控制字符" in ctrl.summary
+    overdue = {f.subject for f in found if f.check == "case_overdue"}
+    assert overdue == {"C-OK", "C-CTRL"}  # the cleaned row is still judged
+    item = next(f for f in found if f.check == "case_overdue" and f.subject == "C-CTRL")
+    assert bad not in item.summary + str(item.evidence)
