@@ -219,7 +219,9 @@ def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProble
             name: (stream.take(key) if stream is not None else [])
             for name, stream in (("pauses", pauses), ("extensions", extensions), ("steps", steps))
         }
-        yield from _orphans(iter(streams), "case_id", "办件")
+        if ((pauses is not None and pauses.orphans) or (extensions is not None and extensions.orphans)
+                or (steps is not None and steps.orphans)):
+            yield from _orphans(iter(streams), "case_id", "办件")
         row, fatal, notice = screen(raw)
         if key == previous and key:
             yield problem("cases", row, "case_id", BadField("case_id", "办件编号重复"), position=pos)
