@@ -156,6 +156,9 @@ def test_postgresql_store_down(tmp_path: Path) -> None:
             else sunlight(args[0], "-c", str(cfg), *args[1:])
         line = one_line(r, 1, "状态库错误", f"sunlight:***@127.0.0.1:{port}/sunlight", "连接被拒绝")
         assert "s3cret" not in r.stderr + r.stdout, line
+    daemon = sunlight("run", "-c", str(cfg))  # the daemon refuses to start, in one line too
+    one_line(daemon, 1, "状态库不可用", f"sunlight:***@127.0.0.1:{port}/sunlight", "连接被拒绝")
+    assert "s3cret" not in daemon.stderr + daemon.stdout
 
 
 def test_a_config_saved_as_gbk_exits_2_naming_the_file_and_the_encoding(tmp_path: Path) -> None:
