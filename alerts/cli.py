@@ -28,10 +28,9 @@ from sunlight.alerts.lifecycle import (
     find_letter,
 )
 from sunlight.alerts.render import Renderer, letter_view
-from sunlight.monitor.cli_common import ConfigOpt, fail, load_or_exit
+from sunlight.monitor.cli_common import ConfigOpt, fail, load_or_exit, open_state, store_failures
 from sunlight.monitor.console import table
 from sunlight.monitor.settings import Settings
-from sunlight.monitor.store import open_store
 from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow, LetterRow
 from sunlight.monitor.vocab import TIERS
 
@@ -72,9 +71,10 @@ class TierChoice(StrEnum):
 _DEFAULT_LABELS = ("提醒", "三级预警函", "二级预警函", "一级预警函")  # in the order of TIERS
 
 
-def _settings_and_store(config: Path) -> tuple[Settings, sa.Engine]:
+def _settings_and_store(config: Path, read_only: bool = False) -> tuple[Settings, sa.Engine]:
+    """The config and the store; ``read_only`` for the commands that only look (no migration)."""
     settings = load_or_exit(config)
-    return settings, open_store(settings.state_url())
+    return settings, open_state(settings, read_only=read_only)
 
 
 def local_time(settings: Settings, t: dt.datetime | None) -> str:
@@ -92,7 +92,7 @@ def letters_list(
     tier: Annotated[TierChoice | None, typer.Option(help="only this tier (its key or its name)")] = None,
 ) -> None:
     """The letters, newest first, with their delivery state."""
-    settings, store = _settings_and_store(config)
+    settings, store = _settings_and_store(config, read_only=True)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
     if unit:
         query = query.where(LetterRow.unit_id == unit)
@@ -101,7 +101,7 @@ def letters_list(
     if tier:
         by_label = dict(zip(_DEFAULT_LABELS, TIERS, strict=True))
         query = query.where(LetterRow.tier == by_label.get(tier.value, tier.value))
-    with store.connect() as conn:
+    with store_failures(settings), store.connect() as conn:
         letters = conn.execute(query).all()
         counts: dict[int, dict[str, int]] = {}
         for letter_id, state, n in conn.execute(
@@ -125,8 +125,8 @@ def letters_list(
 @letters_app.command("show")
 def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     """One letter: its text, findings, deliveries (dead ones too) and audit trail."""
-    settings, store = _settings_and_store(config)
-    with store.connect() as conn:
+    settings, store = _settings_and_store(config, read_only=True)
+    with store_failures(settings), store.connect() as conn:
         try:
             row = find_letter(conn, letter)
         except LetterNotFound as exc:
@@ -147,7 +147,9 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     for name, value in facts:
         if value:
             typer.echo(f"  {name}：{value}")
-    typer.echo("\n" + Renderer(settings).text(letter_view(store, settings, row.id, with_resolutions=True)))
+    with store_failures(settings):
+        view = letter_view(store, settings, row.id, with_resolutions=True)
+    typer.echo("\n" + Renderer(settings).text(view))
     typer.echo("投递 deliveries:")
     typer.echo(table(["渠道", "状态", "次数", "最近尝试", "下次尝试", "最近错误"], [
         [d.channel, DELIVERY_ZH.get(d.status, d.status),
@@ -165,9 +167,10 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
 
 def _act(config: Path, letter: str, action: str, by: str, note: str | None,
          file: str | None = None) -> None:
-    _, store = _settings_and_store(config)
+    settings, store = _settings_and_store(config)
     try:
-        before, after = apply_act(store, letter, Act(action, by, note, file))
+        with store_failures(settings):
+            before, after = apply_act(store, letter, Act(action, by, note, file))
     except (TransitionError, LetterNotFound) as exc:
         raise fail(f"不能办理：{exc}", 1) from None
     typer.echo(f"{before.number}：{STATUS_ZH.get(before.status, before.status)} → "

@@ -28,13 +28,37 @@ class DataQuality(Check[RowProblem, Params]):
     basis = "源数据行无法读取为规范记录"
     entity = "*"
 
+    def unstorable(self, f: Finding, error: str) -> Finding:
+        """A finding the state store refused, as a notice to the source's data owner.
+
+        Whatever the row held that the store could not keep (after the
+        boundary cleaned it), the data owner learns which row, and the
+        finding's other facts stay in the evidence.
+        """
+        what = f"{f.check}:{f.subject}"
+        return self.finding(
+            f"{f.source}:store:{f.fingerprint}",
+            f.unit_id,
+            f"源数据行{what[:200]}无法保存：{error[:200]}，请核对该行数据",
+            source=f.source,
+            evidence={"check": f.check, "subject": f.subject[:1000], "fingerprint": f.fingerprint,
+                      "error": error, "summary": f.summary[:1000]},
+        )
+
     def from_problem(self, p: RowProblem, source: str) -> Finding:
         what = ENTITY_ZH.get(p.entity, p.entity)
+        named = (f"{what}{p.key}" if not p.key.startswith("?")
+                 else f"{what}（无编号，读取顺序第{p.position}行）")
+        summary = (f"{named}数据已读取，但需更正：{p.reason}" if p.kept
+                   else f"{named}数据无法读取：字段{p.field}{p.reason}")
+        evidence = {"entity": p.entity, "key": p.key, "field": p.field,
+                    "reason": p.reason, "row": p.values, "read": p.kept}
+        if p.position is not None:
+            evidence["position"] = p.position
         return self.finding(
             f"{source}:{p.entity}:{p.key}",
             p.unit_id or "",
-            f"{what}{p.key}数据无法读取：字段{p.field}{p.reason}",
+            summary,
             source=source,
-            evidence={"entity": p.entity, "key": p.key, "field": p.field,
-                      "reason": p.reason, "row": p.values},
+            evidence=evidence,
         )

@@ -55,6 +55,15 @@ WEEKEND = "周末"
 UNCOVERED = "日历未覆盖(按周一至周五推定)"
 
 
+class OutOfSpan(ValueError):
+    """A date the calendar cannot count: before SPAN_FIRST or after SPAN_LAST.
+
+    Raised for a record whose limit runs past 2060 (a limit of 9,000 working
+    days, 1e12 hours): the engine reports such a record as data quality
+    instead of counting it as a failing check.
+    """
+
+
 class CalendarError(ValueError):
     """A calendar override file that cannot be used."""
 
@@ -226,7 +235,7 @@ class WorkCalendar:
     def _index(self, d: dt.date) -> int:
         i = d.toordinal() - self._base
         if not 0 <= i < len(self._work):
-            raise ValueError(f"date {d} is outside the calendar span {SPAN_FIRST}..{SPAN_LAST}")
+            raise OutOfSpan(f"date {d} is outside the calendar span {SPAN_FIRST}..{SPAN_LAST}")
         return i
 
     def is_workday(self, d: dt.date) -> bool:
@@ -264,12 +273,14 @@ class WorkCalendar:
             return a
         k = self._cum_work[self._index(a) + 1] + n - 1
         if k >= len(self._work_ordinals):
-            raise ValueError(f"{n} working days after {a} is beyond {SPAN_LAST}")
+            raise OutOfSpan(f"{n} working days after {a} is beyond {SPAN_LAST}")
         return dt.date.fromordinal(self._work_ordinals[k])
 
     def next_workday(self, d: dt.date) -> dt.date:
         """d itself if it is a working day, else the first working day after it."""
         k = bisect_right(self._work_ordinals, d.toordinal() - 1)
+        if k >= len(self._work_ordinals):
+            raise OutOfSpan(f"no working day on or after {d} before {SPAN_LAST}")
         return dt.date.fromordinal(self._work_ordinals[k])
 
     def uncovered_between(self, a: dt.date, b: dt.date) -> bool:

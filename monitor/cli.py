@@ -24,7 +24,16 @@ from sunlight.checks.base import Finding
 from sunlight.checks.registry import CheckParams, UnknownCheckError, load_all
 from sunlight.monitor import logs
 from sunlight.monitor.calendar import CalendarError, WorkCalendar
-from sunlight.monitor.cli_common import AtOpt, ConfigOpt, OutputFormat, fail, load_or_exit, parse_at
+from sunlight.monitor.cli_common import (
+    AtOpt,
+    ConfigOpt,
+    OutputFormat,
+    fail,
+    load_or_exit,
+    open_state,
+    parse_at,
+    store_failures,
+)
 from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
 from sunlight.monitor.console import table
 from sunlight.monitor.cycle import deliver_report, run_cycle
@@ -32,8 +41,7 @@ from sunlight.monitor.daemon import run as run_daemon
 from sunlight.monitor.demo.run import run_demo
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
 from sunlight.monitor.sources import safe_url
-from sunlight.monitor.store import open_store
-from sunlight.monitor.store.db import create_state_engine, current_revision, upgrade
+from sunlight.monitor.store.db import current_revision, masked
 
 app = typer.Typer(
     name="sunlight",
@@ -108,9 +116,10 @@ def scan(
 
     try:
         if record:
-            store = open_store(settings.state_url())
-            outcomes = scan_and_record(engine, store, when, sink,
-                                       wait=settings.state.claim_wait.total_seconds())
+            store = open_state(settings)
+            with store_failures(settings):
+                outcomes = scan_and_record(engine, store, when, sink,
+                                           wait=settings.state.claim_wait.total_seconds())
         else:
             outcomes = engine.scan(when, sink)
     finally:
@@ -155,11 +164,13 @@ def cycle(config: ConfigOpt, at: AtOpt = None) -> None:
     engine = Engine(settings)
     wait = settings.state.claim_wait.total_seconds()  # for another process on the same source
     try:
-        store = open_store(settings.state_url())
-        report = run_cycle(engine, store, settings, when, wait=wait)
+        store = open_state(settings)
+        with store_failures(settings):
+            report = run_cycle(engine, store, settings, when, wait=wait)
     finally:
         engine.close()
-    sent = deliver_report(store, settings, dt.datetime.now(dt.UTC), wait=wait)
+    with store_failures(settings):
+        sent = deliver_report(store, settings, dt.datetime.now(dt.UTC), wait=wait)
     typer.echo(f"截至 {when:%Y-%m-%d %H:%M}（{settings.timezone}）："
                f"发现 {sum(sum(o.findings.values()) for o in report.outcomes)} 项，"
                f"发出 {len(report.letters)} 件，升级 {len(report.letters_escalated)} 件。")
@@ -288,10 +299,10 @@ def calendar_due(
 def db_upgrade(config: ConfigOpt) -> None:
     """Create or migrate the state store to the current schema."""
     settings = load_or_exit(config)
-    url = settings.state_url()
-    engine = create_state_engine(url)
-    upgrade(engine)
-    typer.echo(f"状态库已升级 (state store at revision {current_revision(engine)}): {safe_url(url)}")
+    engine = open_state(settings)  # migrates
+    with store_failures(settings):
+        revision = current_revision(engine)
+    typer.echo(f"状态库已升级 (state store at revision {revision}): {masked(settings.state_url())}")
 
 
 # --- demo ----------------------------------------------------------------------
@@ -304,9 +315,18 @@ def demo(
     at: Annotated[str, typer.Option(help="evaluate as of this time")] = "2026-11-16T09:00:00",
     serve: Annotated[bool, typer.Option(help="keep the daemon and its HTTP endpoints running")]
     = False,
+    replace: Annotated[bool, typer.Option(
+        help="overwrite a folder that already holds a config or state store (says what it replaces)")]
+    = False,
+    listen: Annotated[str, typer.Option(help="host:port of the daemon's HTTP endpoint (--serve)")]
+    = "127.0.0.1:9464",
 ) -> None:
-    """Build sample databases and a config in a folder, run one cycle, print a summary."""
-    code = run_demo(folder, at, serve=serve)
+    """Build sample databases and a config in a folder, run one cycle, print a summary.
+
+    A folder that already holds a config or a state store is refused (exit 2)
+    unless --replace is given.
+    """
+    code = run_demo(folder, at, serve=serve, replace=replace, listen=listen)
     raise typer.Exit(code)
 
 

@@ -10,13 +10,18 @@ usage error (exit 2) and ``--help`` lists the values.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
+from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
+from sunlight.monitor.store.db import StoreError, describe, masked, open_store
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the sunlight YAML config file")]
 AtOpt = Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")]
@@ -39,6 +44,34 @@ def load_or_exit(path: Path) -> Settings:
         return load_settings(path)
     except ConfigError as exc:
         raise fail(f"配置错误 (config error): {exc}", 2) from None
+
+
+STORE_FAILED = "状态库错误 (state store failed)"
+
+
+def open_state(settings: Settings, *, read_only: bool = False) -> SAEngine:
+    """The state store, or exit 1 with one line naming it and the cause (no traceback).
+
+    ``read_only``: for the commands that only look (no migration, works on a
+    read-only file or folder).
+    """
+    try:
+        return open_store(settings.state_url(), read_only=read_only,
+                          lock_timeout=settings.state.lock_timeout.total_seconds())
+    except StoreError as exc:
+        raise fail(f"{STORE_FAILED}: {exc}", 1) from None
+
+
+@contextmanager
+def store_failures(settings: Settings) -> Iterator[None]:
+    """Work on the state store: any failure of it ends the command with one line, exit 1."""
+    try:
+        yield
+    except StoreError as exc:
+        raise fail(f"{STORE_FAILED}: {exc}", 1) from None
+    except sa.exc.SQLAlchemyError as exc:
+        lock = settings.state.lock_timeout.total_seconds()
+        raise fail(f"{STORE_FAILED}: {masked(settings.state_url())}: {describe(exc, lock)}", 1) from None
 
 
 def parse_at(value: str | None, tz: dt.tzinfo) -> dt.datetime:

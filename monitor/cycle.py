@@ -46,9 +46,11 @@ def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitNa
         # the scan has just read the units tables: only a unit it did not see costs a read
         names = {u: seen[u] for u in wanted if u in seen}
         for src in engine.sources.values():
-            if not wanted - set(names) or not src.has("units") or "units" not in READERS:
+            if not wanted - set(names) or src.name in engine.down:
                 continue
             try:
+                if not src.has("units") or "units" not in READERS:
+                    continue
                 for item in READERS["units"](src, ReadContext(engine.settings.tz, None)):
                     if not isinstance(item, RowProblem) and item.unit_id in wanted:
                         names.setdefault(item.unit_id, item.name)

@@ -59,7 +59,15 @@ from sunlight.monitor import cycle
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.engine import Engine, load_calendar
-from sunlight.monitor.metrics import CaseTallies, ClaimsCollector, ClaimsView, Metrics, StoreCollector
+from sunlight.monitor.metrics import (
+    CaseTallies,
+    ClaimsCollector,
+    ClaimsView,
+    Metrics,
+    StoreCollector,
+    UnitInfoCollector,
+)
+from sunlight.monitor.records.org import UnitInfo
 from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
@@ -71,6 +79,7 @@ from sunlight.monitor.store.claims import (
     own_claim,
     release_claims,
 )
+from sunlight.monitor.store.db import StoreError, describe
 from sunlight.monitor.web import ProbeResult, WebServer, make_app
 
 log = structlog.get_logger("sunlight.daemon")
@@ -102,9 +111,16 @@ class Runtime:
             self.store.dispose()
 
 
+Clock = Callable[[], dt.datetime]
+
+
 class Daemon:
-    def __init__(self, config_path: Path, settings: Settings) -> None:
+    def __init__(self, config_path: Path, settings: Settings, clock: Clock | None = None) -> None:
         self.config_path = Path(config_path)
+        #: the as-of time of each cycle: now, or the demo's own time (``demo --serve``)
+        self.clock = clock
+        #: each source's units as its last cycle here read them (unit_info, per-unit zeros)
+        self._units: dict[str, dict[str, UnitInfo]] = {}
         self.stopping = threading.Event()
         self.tallies = CaseTallies()
         self.metrics = Metrics(_version())
@@ -122,9 +138,11 @@ class Daemon:
         self.runtime = self._build(settings, None)
         self.metrics.configure_sources(settings)
         self.metrics.seed_last_success(_last_successes(self.runtime.store))
-        self.metrics.registry.register(StoreCollector(self._current, self.tallies,
-                                                      exporter=self._store_exporter))
+        self.metrics.registry.register(StoreCollector(
+            self._current, self.tallies, exporter=self._store_exporter,
+            units=lambda: list(self.units_known())))
         self.metrics.registry.register(ClaimsCollector(self._claims_view))
+        self.metrics.registry.register(UnitInfoCollector(self.units_known))
         self.scheduler = make_scheduler(settings)
         self.web = WebServer(settings.server.listen,
                              make_app(self.metrics.registry, self.ready, self._reload_endpoint))
@@ -144,10 +162,15 @@ class Daemon:
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
                         stop_requested=self.stopping.is_set)
         url = settings.state_url()
-        store = old.store if old is not None and old.store_url == url else open_store(url)
+        store = (old.store if old is not None and old.store_url == url
+                 else open_store(url, lock_timeout=settings.state.lock_timeout.total_seconds()))
         claims = claims_for(store, self.replica)
         claims.announce()
         return Runtime(settings, engine, store, url, calendar, Renderer(settings), claims)
+
+    def units_known(self) -> dict[str, UnitInfo]:
+        """The units the last cycles of this replica read, over all its sources."""
+        return {u: info for units in list(self._units.values()) for u, info in units.items()}
 
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
         rt = self.runtime
@@ -202,8 +225,8 @@ class Daemon:
                 return
             with structlog.contextvars.bound_contextvars(source=name):
                 try:
-                    report = cycle.run_cycle(rt.engine, rt.store, rt.settings,
-                                             dt.datetime.now(rt.settings.tz), sources=[name],
+                    at = self.clock() if self.clock is not None else dt.datetime.now(rt.settings.tz)
+                    report = cycle.run_cycle(rt.engine, rt.store, rt.settings, at, sources=[name],
                                              claims=rt.claims)
                 except Exception as exc:  # a fault stays local (invariant 5): the next cycle retries
                     log.exception("cycle failed", error=str(exc))
@@ -212,6 +235,7 @@ class Daemon:
                 if report.outcomes and all(o.claimed_elsewhere for o in report.outcomes):
                     return  # a manual `sunlight cycle` is scanning it right now: not a failure
                 seconds = time.monotonic() - started
+                self._units[name] = {u: info for o in report.outcomes for u, info in o.units.items()}
                 self.metrics.observe_cycle(name, report.outcomes, seconds, report.ok)
                 log.info("cycle done", ok=report.ok, seconds=round(seconds, 3),
                          findings=sum(sum(o.findings.values()) for o in report.outcomes),
@@ -445,22 +469,23 @@ def _last_successes(store: SAEngine) -> dict[str, float]:
     return out
 
 
-def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
+def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None,
+        clock: Clock | None = None) -> int:
     """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code.
 
     ``on_ready`` is called with the base URL once the port is bound and the jobs run.
     """
     prometheus_client.disable_created_metrics()  # *_created series double the scrape for nothing
     try:
-        daemon = Daemon(config_path, settings)
+        daemon = Daemon(config_path, settings, clock)
     except OSError as exc:
         log.error("cannot listen", listen=settings.server.listen, error=str(exc))
         print(f"无法监听 (cannot listen on) {settings.server.listen}: {exc}", file=sys.stderr)
         return 1
-    except sa.exc.SQLAlchemyError as exc:
-        log.error("state store unavailable", state=safe_url(settings.state_url()),
-                  error=type(exc).__name__)
-        print(f"状态库不可用 (state store unavailable): {safe_url(settings.state_url())}",
+    except (sa.exc.SQLAlchemyError, StoreError) as exc:
+        cause = exc.cause if isinstance(exc, StoreError) else describe(exc)
+        log.error("state store unavailable", state=safe_url(settings.state_url()), error=cause)
+        print(f"状态库不可用 (state store unavailable): {safe_url(settings.state_url())}: {cause}",
               file=sys.stderr)
         return 1
     return daemon.run(on_ready)

@@ -27,7 +27,7 @@ from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all, require_known
-from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.calendar import OutOfSpan, WorkCalendar
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import UnitInfo
@@ -35,6 +35,13 @@ from sunlight.monitor.settings import Settings
 from sunlight.monitor.sources import Source, SourceError
 from sunlight.monitor.store.claims import Claims, claims_for, scan_claim
 from sunlight.monitor.store.findings import FindingRecorder, close_abandoned, finish_run, start_run
+from sunlight.monitor.textsafe import KEY_MAX, SUMMARY_MAX, cap, cut
+
+#: a record's own key, by the attribute its record type names it with
+_RECORD_KEYS = ("case_id", "voucher_id", "publication_id", "decision_id", "complaint_id",
+                "request_id", "person_id")
+#: what a record beyond the calendar's counting becomes (a data-quality reason, in Chinese)
+BEYOND_CALENDAR = "时限推算超出工作日历可计算的范围（至2060年12月31日），请核对时限及其单位"
 
 log = structlog.get_logger("sunlight.engine")
 
@@ -104,7 +111,9 @@ class Engine:
             name: Source(name, cfg, settings.base_dir) for name, cfg in settings.sources.items()
         }
         self.quality = DataQuality()
-        # every unit the scans have read, so letters can name them without reading again
+        #: sources whose last scan failed: not asked again in the same cycle (a hung source
+        #: would cost its timeout a second time when letters look up unit names)
+        self.down: set[str] = set()
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -126,6 +135,8 @@ class Engine:
 
         def emit(f: Finding) -> None:
             f.source = src.name
+            if len(f.summary) > SUMMARY_MAX:  # a 5 MB field must not become a 5 MB letter line
+                f.summary = cut(f.summary, SUMMARY_MAX, "……（内容过长，已截断，全文见证据）")
             if f.check != self.quality.id:
                 f.tier = resolve_tier(self.settings.tiers, f.check, f.tier, f.unit_id, f.item_code)
             out.findings[f.check] += 1
@@ -148,14 +159,23 @@ class Engine:
                 records = (ctx.tables[entity] if entity in ctx.tables
                            else self._records(src, entity, rctx, at, out, emit))
                 for record in records:
-                    self._feed(feeders, record, ctx, out, emit)
-                    for watch in watching:
-                        watch(record, ctx)
+                    try:
+                        self._feed(feeders, record, ctx, out, emit)
+                        for watch in watching:
+                            watch(record, ctx)
+                    except (OutOfSpan, OverflowError):
+                        # a limit no calendar can count (9,000 working days, 1e12 hours):
+                        # the row is the problem, not the check (issue 10, item 4)
+                        emit(self.quality.from_problem(_beyond_calendar(entity, record), src.name))
             for c in instances:
                 self._guard(c, out, emit, partial(c.finish, ctx))
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
+        if out.ok:
+            self.down.discard(src.name)
+        else:
+            self.down.add(src.name)
         out.seconds = time.perf_counter() - started
         for w in self.watchers:
             w.end(src.name, out)
@@ -176,11 +196,12 @@ class Engine:
             return None
         units: dict[str, UnitInfo] = {}
         for item in READERS["units"](src, ReadContext(tz, None)):
-            out.rows_read["units"] += 1
             if isinstance(item, RowProblem):
+                out.rows_read["units"] += not item.kept  # a kept row is counted as its record
                 emit(self.quality.from_problem(item, src.name))
-            else:
-                units[item.unit_id] = item
+                continue
+            out.rows_read["units"] += 1
+            units[item.unit_id] = item
         out.units = units
         return units
 
@@ -194,10 +215,11 @@ class Engine:
         for item in read(src, rctx):
             if stop is not None and stop():
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
-            out.rows_read[entity] += 1
             if isinstance(item, RowProblem):
+                out.rows_read[entity] += not item.kept  # a kept row is counted as its record
                 emit(self.quality.from_problem(item, src.name))
                 continue
+            out.rows_read[entity] += 1
             as_of = getattr(item, "as_of", None)
             item = as_of(at) if as_of is not None else item
             if item is not None:
@@ -218,7 +240,7 @@ class Engine:
             try:
                 for f in c.feed(record, params, ctx):
                     emit(f)
-            except SourceError:
+            except (SourceError, OutOfSpan, OverflowError):
                 raise
             except Exception as exc:  # a bug in one check must not stop the others
                 self._check_failed(c, out, exc)
@@ -238,6 +260,17 @@ class Engine:
         out.check_errors[check.id] += 1
         if out.check_errors[check.id] == 1:
             log.exception("check failed", source=out.source, check=check.id, error=str(exc))
+
+
+def _beyond_calendar(entity: str, record: Any) -> RowProblem:
+    key = next((str(v) for k in _RECORD_KEYS if (v := getattr(record, k, None)) is not None), "?")
+    unit = getattr(record, "unit_id", None)
+    shown = ("promised_limit", "statutory_limit", "limit_unit", "accepted_at")
+    limits = {k: str(getattr(v, "value", v)) for k in shown
+              if (v := getattr(record, k, None)) is not None}
+    field = "promised_limit" if "promised_limit" in limits else "limit"
+    return RowProblem(entity=entity, key=cap(key, KEY_MAX), unit_id=unit, field=field,
+                      reason=BEYOND_CALENDAR, values=limits)
 
 
 def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
@@ -281,7 +314,7 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
     if engine.only:  # a partial scan reads only some entities: it cannot vouch for data quality
         checks.discard(engine.quality.id)
     run_id = start_run(store, src.name, at, checks, replica=claims.replica)
-    recorder = FindingRecorder(store, run_id, at)
+    recorder = FindingRecorder(store, run_id, at, on_reject=engine.quality.unstorable)
 
     def sink(f: Finding) -> None:
         recorder(f)

@@ -30,7 +30,7 @@ import datetime as dt
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,6 +55,7 @@ from sunlight.checks.cases import case_timing  # memoised: the C checks computed
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
+from sunlight.monitor.records.org import UnitInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import OPEN_STATUSES
 
@@ -310,12 +311,15 @@ class StoreCollector(Collector):
 
     def __init__(self, current: Callable[[], tuple[SAEngine, WorkCalendar, Settings]],
                  tallies: CaseTallies, now: Callable[[], dt.datetime] | None = None,
-                 exporter: Callable[[], bool] | None = None) -> None:
+                 exporter: Callable[[], bool] | None = None,
+                 units: Callable[[], Iterable[str]] | None = None) -> None:
         self.current = current
         self.tallies = tallies
         # several replicas on one store: only the one this says True for exports the store's
         # figures (findings, letters, outbox), so a sum over replicas counts them once
         self.exporter = exporter
+        #: the units the scans know: each gets its 0 on the per-unit letter gauges
+        self.units = units or (lambda: ())
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
         self._lock = threading.Lock()
 
@@ -327,7 +331,7 @@ class StoreCollector(Collector):
         try:
             with store.connect() as conn:
                 exporting = self.exporter is None or self.exporter()
-                families = list(self._from_store(conn, now)) if exporting else []
+                families = list(self._from_store(conn, now, settings)) if exporting else []
             up.add_metric([], 1)
         except sa.exc.SQLAlchemyError as exc:
             log.error("state store unreadable for metrics", error=type(exc).__name__)
@@ -340,7 +344,8 @@ class StoreCollector(Collector):
 
     # each family below is documented in README.md, "Operating sunlight" → "Metrics"
 
-    def _from_store(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:
+    def _from_store(self, conn: sa.Connection, now: dt.datetime, settings: Settings
+                    ) -> Iterator[Metric]:
         open_f = GaugeMetricFamily("sunlight_findings_open", "Open (unresolved) findings.",
                                    labels=["check", "unit", "tier"])
         # a data_quality finding's unit is whatever an unreadable row said: not a bounded label
@@ -359,35 +364,44 @@ class StoreCollector(Collector):
         yield raised
         # the daemon migrates the store at start, so the letters revision's tables are there
         yield from self._letters(conn)
-        yield from self._deliveries(conn, now)
+        yield from self._deliveries(conn, now, settings)
 
     def _letters(self, conn: sa.Connection) -> Iterator[Metric]:
-        # reminders (提醒) are numbered notices in the same table, outside the lifecycle
+        # reminders (提醒) are numbered notices in the same table, outside the lifecycle;
+        # a data-owner notice has no unit: its unit label is ""
         statuses = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
         open_l = GaugeMetricFamily(
             "sunlight_letters_open",
-            "Warning letters that still ask something of the unit, by tier and status.",
-            labels=["tier", "status"])
-        for tier, status, n in conn.execute(sa.text(
-                f"SELECT tier, status, COUNT(*) FROM letters WHERE status IN ({statuses}) "
-                "AND tier <> 'reminder' GROUP BY tier, status")):
-            open_l.add_metric([tier, status], n)
+            "Warning letters that still ask something of the unit, by unit, tier and status.",
+            labels=["unit", "tier", "status"])
+        for unit, tier, status, n in conn.execute(sa.text(
+                f"SELECT unit_id, tier, status, COUNT(*) FROM letters WHERE status IN ({statuses}) "
+                "AND tier <> 'reminder' GROUP BY unit_id, tier, status")):
+            open_l.add_metric([unit or "", tier, status], n)
         yield open_l
         issued = CounterMetricFamily("sunlight_letters_issued",
-                                     "Letters ever issued, by tier (reminder: numbered notices).",
-                                     labels=["tier"])
-        for tier, n in conn.execute(sa.text("SELECT tier, COUNT(*) FROM letters GROUP BY tier")):
-            issued.add_metric([tier], n)
+                                     "Letters ever issued, by unit and tier (reminder: numbered notices).",
+                                     labels=["unit", "tier"])
+        for unit, tier, n in conn.execute(sa.text(
+                "SELECT unit_id, tier, COUNT(*) FROM letters GROUP BY unit_id, tier")):
+            issued.add_metric([unit or "", tier], n)
         yield issued
         overdue = GaugeMetricFamily("sunlight_letters_overdue",
-                                    "Letters past their rectification deadline with a requirement unmet.",
+                                    "Letters past their rectification deadline with a requirement unmet "
+                                    "(0 for every known unit without one).",
                                     labels=["unit"])
-        for unit, n in conn.execute(sa.text(
-                "SELECT unit_id, COUNT(*) FROM letters WHERE status = 'overdue' GROUP BY unit_id")):
-            overdue.add_metric([unit or ""], n)
+        counts = {unit or "": n for unit, n in conn.execute(sa.text(
+            "SELECT unit_id, COUNT(*) FROM letters WHERE status = 'overdue' GROUP BY unit_id"))}
+        lettered = {unit or "" for (unit,) in conn.execute(sa.text(
+            "SELECT DISTINCT unit_id FROM letters WHERE tier <> 'reminder'"))}
+        # a healthy scrape says 0, not nothing: dashboards and alerts then see a zero
+        units = sorted(set(counts) | lettered | set(self.units())) or [""]
+        for unit in units:
+            overdue.add_metric([unit], counts.get(unit, 0))
         yield overdue
 
-    def _deliveries(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:
+    def _deliveries(self, conn: sa.Connection, now: dt.datetime, settings: Settings
+                    ) -> Iterator[Metric]:
         done = CounterMetricFamily("sunlight_deliveries",
                                    "Deliveries that reached an end, by channel and result (delivered, dead).",
                                    labels=["channel", "result"])
@@ -399,18 +413,28 @@ class StoreCollector(Collector):
         oldest = GaugeMetricFamily("sunlight_outbox_oldest_pending_age_seconds",
                                    "Age of the oldest delivery still waiting in the outbox.",
                                    labels=["channel"])
+        n_pending: dict[str, int] = {}
+        n_dead: dict[str, int] = {}
+        age: dict[str, float] = {}
+        channels = set(settings.channels)
         for channel, status, n, first in conn.execute(sa.text(
                 "SELECT channel, status, COUNT(*), MIN(created_at) FROM deliveries "
                 "GROUP BY channel, status")):
+            channels.add(channel)
             if status in ("delivered", "dead"):
                 done.add_metric([channel, status], n)
             if status == "dead":
-                dead.add_metric([channel], n)
+                n_dead[channel] = n
             elif status == "pending":
-                pending.add_metric([channel], n)
+                n_pending[channel] = n
                 created = _utc(first)
                 if created is not None:
-                    oldest.add_metric([channel], max(0.0, (now - created).total_seconds()))
+                    age[channel] = max(0.0, (now - created).total_seconds())
+        # every configured channel has its series, 0 when nothing waits (not absent)
+        for channel in sorted(channels) or [""]:
+            pending.add_metric([channel], n_pending.get(channel, 0))
+            dead.add_metric([channel], n_dead.get(channel, 0))
+            oldest.add_metric([channel], age.get(channel, 0.0))
         yield from (done, pending, dead, oldest)
 
     def _calendar(self, calendar: WorkCalendar, today: dt.date, tz: dt.tzinfo) -> Iterator[Metric]:
@@ -507,6 +531,25 @@ class ClaimsCollector(Collector):
             labels=["replica"])
         exporter.add_metric([v.replica], 1 if v.store_exporter else 0)
         yield from (claim, replicas, exporter)
+class UnitInfoCollector(Collector):
+    """``sunlight_unit_info{unit,name,kind} 1`` for every unit the scans read.
+
+    Panels join on it (``* on (unit) group_left (name) sunlight_unit_info``)
+    to show a unit's name instead of its id. The units come from the sources'
+    ``units`` tables as the last scans read them, so the label set is bounded
+    by those tables, as for the other per-unit series.
+    """
+
+    def __init__(self, units: Callable[[], Mapping[str, UnitInfo]]) -> None:
+        self.units = units
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("sunlight_unit_info",
+                                 "A unit the sources name, with its name and kind (always 1).",
+                                 labels=["unit", "name", "kind"])
+        for unit_id, u in sorted(dict(self.units()).items()):
+            info.add_metric([unit_id, u.name, u.kind or ""], 1)
+        yield info
 
 
 def _utc(value: Any) -> dt.datetime | None:
@@ -518,4 +561,5 @@ def _utc(value: Any) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
-__all__ = ["CaseTallies", "CaseTally", "ClaimsCollector", "ClaimsView", "Metrics", "StoreCollector"]
+__all__ = ["CaseTallies", "CaseTally", "ClaimsCollector", "ClaimsView", "Metrics", "StoreCollector",
+           "UnitInfoCollector"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sunlight.monitor.records.base import BadField, RowProblem, plain
+from sunlight.monitor.records.base import BadField, RowProblem, plain, screen
 from sunlight.monitor.records.cases import (
     CASE_FIELDS,
     EXTENSION_FIELDS,
@@ -29,6 +29,7 @@ from sunlight.monitor.records.cases import (
 )
 from sunlight.monitor.records.org import PERSON_FIELDS, UNIT_FIELDS, parse_person, parse_unit
 from sunlight.monitor.sources import Source
+from sunlight.monitor.textsafe import EVIDENCE_TEXT_MAX, KEY_MAX, cap, safe_json
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,30 @@ def reader(entity: str) -> Callable[[Reader], Reader]:
 
 
 def problem(entity: str, row: dict[str, Any], key_field: str, err: BadField,
-            unit_field: str = "unit_id") -> RowProblem:
+            unit_field: str = "unit_id", *, position: int | None = None,
+            kept: bool = False) -> RowProblem:
+    """A row that cannot be read (or was read only after cleaning) as a data-quality problem.
+
+    A row without a key is named by its position in the read (``?@17``), so
+    three keyless rows are three findings, not one (issue 10, item 4). Keys
+    and values are bounded: a 5 MB field reaches the evidence as its first
+    few thousand characters with the length and SHA-256 of the whole.
+    """
     key = row.get(key_field)
     unit = row.get(unit_field)
+    if key is None or str(key).strip() == "":
+        shown = "?" if position is None else f"?@{position}"
+    else:
+        shown = cap(str(key).strip(), KEY_MAX)
     return RowProblem(
         entity=entity,
-        key="?" if key is None or str(key).strip() == "" else str(key),
-        unit_id=None if unit is None else str(unit),
+        key=shown,
+        unit_id=None if unit is None else cap(str(unit), KEY_MAX),
         field=err.field,
-        reason=err.reason,
-        values={k: _jsonable(v) for k, v in row.items()},
+        reason=cap(err.reason, 1000),
+        values={str(k): safe_json(_jsonable(v), EVIDENCE_TEXT_MAX) for k, v in row.items()},
+        kept=kept,
+        position=position,
     )
 
 
@@ -95,22 +110,40 @@ def check_unit(unit_id: str | None, ctx: ReadContext) -> None:
 class _Children:
     """One child stream, consumed in step with the sorted parent stream."""
 
-    def __init__(self, rows: Iterator[dict[str, Any]], key_field: str = "case_id") -> None:
+    def __init__(self, rows: Iterator[dict[str, Any]], key_field: str = "case_id",
+                 entity: str = "") -> None:
         self._rows = rows
         self._key_field = key_field
+        self.entity = entity
+        self.position = 0  # of the head in the child stream (1-based)
+        #: rows whose parent does not exist, with their position: data quality for the owner
+        self.orphans: list[tuple[int, dict[str, Any]]] = []
         self._advance()
 
     def _advance(self) -> None:
         # the head's key is kept as text: most calls only compare it and return
         self._head: dict[str, Any] | None = next(self._rows, None)
+        self.position += 1
         k = None if self._head is None else self._head.get(self._key_field)
         self._head_key = "" if k is None else str(k)
 
+    def rest(self) -> list[tuple[int, dict[str, Any]]]:
+        """After the last parent: every row left is an orphan."""
+        while self._head is not None:
+            self.orphans.append((self.position, self._head))
+            self._advance()
+        return self.drain()
+
+    def drain(self) -> list[tuple[int, dict[str, Any]]]:
+        out, self.orphans = self.orphans, []
+        return out
+
     def take(self, key: str) -> list[dict[str, Any]]:
-        """All rows for ``key``; rows for smaller keys (orphans) are skipped."""
+        """All rows for ``key``; rows for smaller keys (orphans) are set aside in ``orphans``."""
         out: list[dict[str, Any]] = []
         while self._head is not None:
             if self._head_key < key:
+                self.orphans.append((self.position, self._head))
                 self._advance()
             elif self._head_key == key:
                 out.append(self._head)
@@ -123,7 +156,24 @@ class _Children:
 def _child_stream(src: Source, entity: str, fields: tuple[str, ...]) -> _Children | None:
     if not src.has(entity):
         return None
-    return _Children(src.rows(entity, fields, order_key="case_id"))
+    return _Children(src.rows(entity, fields, order_key="case_id"), entity=entity)
+
+
+ORPHAN = "对应的上级记录不存在（孤立记录）"
+
+
+def _orphans(streams: Iterator[_Children | None], parent_key: str, parent: str,
+             at_end: bool = False) -> Iterator[RowProblem]:
+    """The orphan rows the streams set aside, one problem each (named by key and position)."""
+    for stream in streams:
+        if stream is None:
+            continue
+        for pos, row in (stream.rest() if at_end else stream.drain()):
+            key = row.get(parent_key)
+            named = {**row, parent_key: f"{'' if key is None else key}#{pos}"}
+            yield problem(stream.entity, named, parent_key,
+                          BadField(parent_key, f"{ORPHAN}：{parent}中没有编号{key!r}"[:300]),
+                          position=pos)
 
 
 def simple_reader(entity: str, fields: tuple[str, ...], key: str,
@@ -131,15 +181,20 @@ def simple_reader(entity: str, fields: tuple[str, ...], key: str,
     """A reader for a table whose rows stand alone: parse each, report the bad ones."""
 
     def read(src: Source, ctx: ReadContext) -> Iterator[Any]:
-        for row in src.rows(entity, fields):
+        for pos, raw in enumerate(src.rows(entity, fields), 1):
+            row, fatal, notice = screen(raw)
             try:
+                if fatal is not None:
+                    raise fatal
                 record = parse(row, ctx.tz)
                 if entity != "units":
                     check_unit(getattr(record, "unit_id", None), ctx)
             except BadField as err:
-                yield problem(entity, row, key, err)
+                yield problem(entity, row, key, err, position=pos)
                 continue
             yield record
+            if notice is not None:
+                yield problem(entity, row, key, notice, position=pos, kept=True)
 
     READERS[entity] = read
     return read
@@ -156,31 +211,44 @@ def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProble
     extensions = _child_stream(src, "case_extensions", EXTENSION_FIELDS)
     steps = _child_stream(src, "case_steps", STEP_FIELDS)
     previous: str | None = None
-    for row in src.rows("cases", CASE_FIELDS, order_key="case_id"):
-        raw_key = row.get("case_id")
+    streams = (pauses, extensions, steps)
+    for pos, raw in enumerate(src.rows("cases", CASE_FIELDS, order_key="case_id"), 1):
+        raw_key = raw.get("case_id")
         key = "" if raw_key is None else str(raw_key)
         kids = {
             name: (stream.take(key) if stream is not None else [])
             for name, stream in (("pauses", pauses), ("extensions", extensions), ("steps", steps))
         }
+        if ((pauses is not None and pauses.orphans) or (extensions is not None and extensions.orphans)
+                or (steps is not None and steps.orphans)):
+            yield from _orphans(iter(streams), "case_id", "办件")
+        row, fatal, notice = screen(raw)
         if key == previous and key:
-            yield problem("cases", row, "case_id", BadField("case_id", "办件编号重复"))
+            yield problem("cases", row, "case_id", BadField("case_id", "办件编号重复"), position=pos)
             continue
         previous = key
-        children, bad_child = _parse_children(kids, ctx)
+        children, bad_child, child_notices = _parse_children(kids, ctx)
         try:
+            if fatal is not None:
+                raise fatal
             case = parse_case(row, ctx.tz, **children)
             check_unit(case.unit_id, ctx)
         except BadField as err:
-            yield problem("cases", row, "case_id", err)
+            yield problem("cases", row, "case_id", err, position=pos)
             continue
         if bad_child is not None:
             # A case whose pause cannot be read would get a wrong deadline, and a
             # wrong deadline accuses someone falsely: better to report the row than guess.
-            entity, child_row, child_err = bad_child
-            yield problem(entity, {**child_row, "unit_id": case.unit_id}, "case_id", child_err)
+            child_entity, child_row, child_err = bad_child
+            yield problem(child_entity, {**child_row, "unit_id": case.unit_id}, "case_id", child_err)
             continue
         yield case
+        if notice is not None:
+            yield problem("cases", row, "case_id", notice, position=pos, kept=True)
+        for child_entity, child_row, child_err in child_notices:
+            yield problem(child_entity, {**child_row, "unit_id": case.unit_id}, "case_id", child_err,
+                          kept=True)
+    yield from _orphans(iter(streams), "case_id", "办件", at_end=True)
 
 
 _CHILD_PARSERS = (("pauses", "case_pauses", parse_pause),
@@ -188,8 +256,11 @@ _CHILD_PARSERS = (("pauses", "case_pauses", parse_pause),
                   ("steps", "case_steps", parse_step))
 
 
+ChildProblem = tuple[str, dict[str, Any], BadField]
+
+
 def _parse_children(kids: dict[str, list[dict[str, Any]]], ctx: ReadContext
-                    ) -> tuple[dict[str, tuple[Any, ...]], tuple[str, dict[str, Any], BadField] | None]:
+                    ) -> tuple[dict[str, tuple[Any, ...]], ChildProblem | None, list[ChildProblem]]:
     """A case's child records by attribute, or the first child row that cannot be read.
 
     Parsed before the case itself so that the CaseRecord is built once, with
@@ -197,19 +268,25 @@ def _parse_children(kids: dict[str, list[dict[str, Any]]], ctx: ReadContext
     parsing). The case's own problems still come first: see read_cases.
     """
     if not any(kids.values()):
-        return {}, None  # most cases
+        return {}, None, []  # most cases
     attached: dict[str, tuple[Any, ...]] = {}
+    notices: list[ChildProblem] = []
     for attr, entity, parse in _CHILD_PARSERS:
         items = []
-        for row in kids[attr]:
+        for raw in kids[attr]:
+            row, fatal, notice = screen(raw)
             try:
+                if fatal is not None:
+                    raise fatal
                 items.append(parse(row, ctx.tz))
             except BadField as err:
-                return {}, (entity, row, err)
+                return {}, (entity, row, err), []
+            if notice is not None:
+                notices.append((entity, row, notice))
         attached[attr] = tuple(items)
     attached["steps"] = tuple(sorted(attached["steps"], key=lambda s: s.seq))
     attached["pauses"] = tuple(sorted(attached["pauses"], key=lambda p: p.started_at))
-    return attached, None
+    return attached, None, notices
 
 
 # --- families P, F, D, K, R (issue #5) ------------------------------------------------
@@ -278,17 +355,21 @@ for _needed in ("people", "publications", "decisions"):
 def read_expenses(src: Source, ctx: ReadContext) -> Iterator[ExpenseRecord | RowProblem]:
     """Vouchers with their signatures attached (merge-join on voucher_id, as for cases)."""
     signatures = (_Children(src.rows("expense_signatures", SIGNATURE_FIELDS, order_key="voucher_id"),
-                            "voucher_id")
+                            "voucher_id", "expense_signatures")
                   if src.has("expense_signatures") else None)
     tz = ctx.tz
     known = ctx.known_units
     previous: str | None = None
-    for row in src.rows("expenses", EXPENSE_FIELDS, order_key="voucher_id"):
-        raw_key = row.get("voucher_id")
+    for pos, raw in enumerate(src.rows("expenses", EXPENSE_FIELDS, order_key="voucher_id"), 1):
+        raw_key = raw.get("voucher_id")
         key = raw_key if type(raw_key) is str else ("" if raw_key is None else str(raw_key))
-        kids = signatures.take(key) if signatures is not None else []
+        kids = [screen(r)[0] for r in signatures.take(key)] if signatures is not None else []
+        if signatures is not None and signatures.orphans:
+            yield from _orphans(iter((signatures,)), "voucher_id", "支出凭证")
+        row, fatal, notice = screen(raw)
         if key == previous and key:
-            yield problem("expenses", row, "voucher_id", BadField("voucher_id", "凭证编号重复"))
+            yield problem("expenses", row, "voucher_id", BadField("voucher_id", "凭证编号重复"),
+                          position=pos)
             continue
         previous = key
         try:
@@ -300,13 +381,19 @@ def read_expenses(src: Source, ctx: ReadContext) -> Iterator[ExpenseRecord | Row
                           "voucher_id", err)
             continue
         try:
+            if fatal is not None:
+                raise fatal
             voucher = parse_expense(row, tz, sigs)
             if known is not None and voucher.unit_id not in known:
                 check_unit(voucher.unit_id, ctx)
         except BadField as err:
-            yield problem("expenses", row, "voucher_id", err)
+            yield problem("expenses", row, "voucher_id", err, position=pos)
             continue
         yield voucher
+        if notice is not None:
+            yield problem("expenses", row, "voucher_id", notice, position=pos, kept=True)
+    if signatures is not None:
+        yield from _orphans(iter((signatures,)), "voucher_id", "支出凭证", at_end=True)
 
 
 def _fails(row: dict[str, Any], tz: dt.tzinfo) -> bool:

@@ -127,6 +127,18 @@ class SourceConfig(_Model):
     cron: list[CronSchedule] = []
     #: a run that could not start on time (the daemon was busy or asleep) still runs this late
     misfire_grace: Duration = parse_duration("5m")
+    #: how long to wait for the database to answer a connection (a hung server is reported
+    #: down after this, and the other sources go on)
+    connect_timeout: Duration = parse_duration("10s")
+    #: how long one statement (one fetch of a streamed read) may run; also SQLite's busy timeout
+    statement_timeout: Duration = parse_duration("300s")
+
+    @field_validator("connect_timeout", "statement_timeout")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if v.total_seconds() < 1:
+            raise ValueError("must be at least 1s")
+        return v
 
     @field_validator("entities")
     @classmethod
@@ -152,6 +164,9 @@ class StateConfig(_Model):
     #: ``sunlight cycle`` / ``scan --record``: how long to wait for another process that is
     #: scanning the same source (or, on SQLite, delivering) before skipping it
     claim_wait: Duration = parse_duration("5m")
+    #: SQLite: how long a writer waits for another process's lock before the command fails
+    #: (one line naming the store; the daemon's job retries at its next run)
+    lock_timeout: Duration = parse_duration("30s")
 
 
 class CalendarConfig(_Model):
@@ -257,15 +272,89 @@ def substitute_env(node: Any, path: str = "", env: Mapping[str, str] | None = No
     return node
 
 
+class DuplicateKey(yaml.YAMLError):
+    """One mapping names a key twice: YAML would silently keep the last (two ``state:``)."""
+
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        self.key, self.line, self.first_line = key, line, first_line
+        super().__init__(f"{key}: duplicated key")
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, naming its key path.
+
+    PyYAML keeps the last of two equal keys without a word; an office that
+    writes a second ``state:`` at the bottom of the file would run against
+    a store it did not mean (issue 10, item 7). Merge keys (``<<``) may still
+    be overridden, as YAML intends.
+    """
+
+    _paths: dict[int, str]
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        self._paths = {}
+        if node is not None:
+            self._walk(node, "")
+        return node
+
+    def _walk(self, node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            self._paths[id(node)] = path
+            for k, v in node.value:
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else "?"
+                self._walk(v, f"{path}.{name}" if path else name)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                self._walk(v, f"{path}[{i}]")
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for k, _ in node.value:
+            if not isinstance(k, yaml.ScalarNode) or k.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(k)
+            line = k.start_mark.line + 1
+            try:
+                hash(key)
+            except TypeError:  # an unhashable key: the constructor reports it
+                continue
+            if key in seen:
+                path = self._paths.get(id(node), "")
+                raise DuplicateKey(f"{path}.{key}" if path else str(key), line, seen[key])
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _decode(path: Path, data: bytes) -> str:
+    """The file as text: UTF-8 (a BOM is allowed), or a ConfigError naming the encoding it has."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        try:
+            data.decode("gb18030")
+        except UnicodeDecodeError:
+            found = f"byte 0x{data[exc.start]:02x} at line {line} is not UTF-8"
+        else:
+            found = f"it is encoded as GBK (GB18030), not UTF-8 (first non-UTF-8 byte at line {line})"
+        raise ConfigError(path, "", f"the file must be UTF-8: {found}; save it as UTF-8 "
+                                    "(e.g. iconv -f GBK -t UTF-8)") from None
+
+
 def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
     """Read, substitute and validate a config file, or raise :class:`ConfigError`."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(path, "", f"cannot read the file: {exc.strerror}") from exc
+    text = _decode(path, data)
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader subclass
+    except DuplicateKey as exc:
+        raise ConfigError(path, exc.key, f"the key is given twice (line {exc.first_line} and line "
+                                         f"{exc.line}); keep one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -13,10 +13,12 @@ sorted by the parent key in *binary* order, the same order Python compares
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,16 @@ def safe_url(url: str | URL) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_ro_creator(url: URL, base_dir: Path | None) -> Callable[[], sqlite3.Connection]:
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounded waits for one source (issue 10, item 5), in seconds."""
+
+    connect: float = 10.0
+    statement: float = 300.0
+
+
+def _sqlite_ro_creator(url: URL, base_dir: Path | None, timeouts: Timeouts
+                       ) -> Callable[[], sqlite3.Connection]:
     path = url.database
     if not path or path == ":memory:":
         raise SourceError(str(url), "an SQLite source needs a file path")
@@ -50,34 +61,63 @@ def _sqlite_ro_creator(url: URL, base_dir: Path | None) -> Callable[[], sqlite3.
         # mode=ro: the file is opened read-only by SQLite itself; writes fail
         # with "attempt to write a readonly database", and a missing file is an
         # error instead of a new empty database.
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        # timeout: SQLite's busy timeout, how long a read waits for a writer's lock
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                               timeout=timeouts.statement)
 
     return connect
 
 
-def create_readonly_engine(raw_url: str, base_dir: Path | None = None) -> Engine:
-    """An engine whose every connection refuses writes."""
+def create_readonly_engine(raw_url: str, base_dir: Path | None = None,
+                           timeouts: Timeouts = Timeouts()) -> Engine:
+    """An engine whose every connection refuses writes and waits a bounded time.
+
+    Each dialect bounds its waits as it can: PostgreSQL ``connect_timeout``
+    and ``statement_timeout``; MySQL/MariaDB the driver's ``connect_timeout``
+    and ``read_timeout`` plus the server's own limit (MySQL
+    ``max_execution_time``, MariaDB ``max_statement_time``); SQLite its busy
+    timeout. A source that accepts a connection and never answers is then
+    reported down after ``timeouts.connect`` (or ``timeouts.statement``).
+    """
     url = make_url(raw_url)
     backend = url.get_backend_name()
     if backend == "sqlite":
-        creator = _sqlite_ro_creator(url, base_dir)
+        creator = _sqlite_ro_creator(url, base_dir, timeouts)
         return sa.create_engine("sqlite://", creator=creator, poolclass=sa.NullPool)
     if backend == "postgresql":
-        # keep any options the URL carries (e.g. a search_path) and add read-only
+        # keep any options the URL carries (e.g. a search_path) and add read-only and the limit
+        statement_ms = int(timeouts.statement * 1000)
         options = " ".join(filter(None, [url.query.get("options"),  # type: ignore[list-item]
-                                         "-c default_transaction_read_only=on"]))
+                                         "-c default_transaction_read_only=on",
+                                         f"-c statement_timeout={statement_ms}"]))
         return sa.create_engine(
             url.difference_update_query(["options"]),
-            connect_args={"options": options},
+            # libpq takes whole seconds (and treats 1 as 2)
+            connect_args={"options": options, "connect_timeout": max(2, math.ceil(timeouts.connect))},
             pool_pre_ping=True,
         )
     if backend in ("mysql", "mariadb"):
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        connect = max(1, math.ceil(timeouts.connect))
+        statement = max(1, math.ceil(timeouts.statement))
+        args: dict[str, Any] = {"connect_timeout": connect}
+        pymysql = url.get_driver_name() == "pymysql"
+        if pymysql:
+            # PyMySQL waits for the server's greeting with read_timeout, not connect_timeout:
+            # the handshake gets the connect limit, the session the statement limit (below)
+            args["read_timeout"] = connect
+        engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
 
         @sa.event.listens_for(engine, "connect")
         def _read_only(dbapi_conn: Any, _record: Any) -> None:
+            if pymysql:  # a read that waits longer than a statement may run: the server is gone
+                dbapi_conn._read_timeout = statement
             cur = dbapi_conn.cursor()
             cur.execute("SET SESSION TRANSACTION READ ONLY")
+            server = str(getattr(dbapi_conn, "get_server_info", lambda: "")())
+            if "mariadb" in server.lower():
+                cur.execute(f"SET SESSION max_statement_time = {float(timeouts.statement)}")
+            else:
+                cur.execute(f"SET SESSION max_execution_time = {int(timeouts.statement * 1000)}")
             cur.close()
 
         return engine
@@ -103,7 +143,10 @@ class Source:
     def engine(self) -> Engine:
         if self._engine is None:
             try:
-                self._engine = create_readonly_engine(self.config.url.get_secret_value(), self.base_dir)
+                self._engine = create_readonly_engine(
+                    self.config.url.get_secret_value(), self.base_dir,
+                    Timeouts(self.config.connect_timeout.total_seconds(),
+                             self.config.statement_timeout.total_seconds()))
             except SourceError as exc:
                 raise SourceError(self.name, exc.problem) from None
             except Exception as exc:
@@ -125,7 +168,16 @@ class Source:
             with self.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(self.name, f"cannot connect: {_short(exc)}") from exc
+            raise SourceError(self.name, f"cannot connect: {self._why(exc)}") from exc
+
+    def _why(self, exc: BaseException) -> str:
+        """The driver's line, with the configured limit when a bounded wait ran out."""
+        msg = _short(exc)
+        low = msg.lower()
+        if "timeout" in low or "timed out" in low or "lost connection" in low:
+            msg += (f" (connect_timeout {self.config.connect_timeout.total_seconds():g}s, "
+                    f"statement_timeout {self.config.statement_timeout.total_seconds():g}s)")
+        return msg
 
     # --- entities ------------------------------------------------------------
 
@@ -157,7 +209,7 @@ class Source:
                         return None
                     cols = [c["name"] for c in insp.get_columns(name, schema=schema or None)]
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(self.name, f"{entity}: {_short(exc)}") from exc
+            raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
         self._columns[entity] = cols
         return cols
 
@@ -216,7 +268,7 @@ class Source:
                 yield (dict(zip(keys, row, strict=True))
                        for chunk in result.partitions() for row in chunk)
         except sa.exc.SQLAlchemyError as exc:
-            raise SourceError(self.name, _short(exc)) from exc
+            raise SourceError(self.name, self._why(exc)) from exc
 
     def rows(
         self, entity: str, fields: Sequence[str], order_key: str | None = None
@@ -227,7 +279,7 @@ class Source:
             try:
                 yield from it
             except sa.exc.SQLAlchemyError as exc:
-                raise SourceError(self.name, f"{entity}: {_short(exc)}") from exc
+                raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
 
 
 def _short(exc: BaseException) -> str:

@@ -106,4 +106,4 @@ def test_unreadable_complaints_and_requests_are_data_quality(sqlite_db: SourceDB
     fs = run(sqlite_db, write_config, rows, reqs, at(2026, 11, 3, 9))
     assert {(f.evidence["entity"], f.evidence["key"], f.evidence["field"]) for f in fs} == {
         ("complaints", "B-1", "transferred_at"), ("complaints", "B-2", "received_at"),
-        ("info_requests", "?", "request_id")}
+        ("info_requests", "?@1", "request_id")}

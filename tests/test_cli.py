@@ -97,9 +97,13 @@ def test_demo_runs_in_a_fresh_folder(tmp_path: Path) -> None:
         assert text in out
     assert (tmp_path / "demo" / "sunlight.yaml").exists()
     assert (tmp_path / "demo" / "state.db").exists()
-    # running it again rebuilds the same folder and gives the same summary
+    # running it again is refused (the folder now holds a config and a state store) ...
     again = sunlight("demo", "--dir", str(tmp_path / "demo"))
+    assert again.returncode == 2 and "--replace" in again.stderr and again.stdout == ""
+    # ... unless told to replace them: then it says what it replaces and gives the same summary
+    again = sunlight("demo", "--dir", str(tmp_path / "demo"), "--replace")
     assert again.returncode == 0 and again.stdout == out
+    assert "replacing" in again.stderr and "state.db" in again.stderr and "sunlight.yaml" in again.stderr
 
 
 def test_scan_json_into_a_closed_pipe_stops_quietly(sqlite_db: SourceDB, write_config) -> None:

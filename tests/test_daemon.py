@@ -217,21 +217,30 @@ def test_letters_and_outbox_in_the_scrape_match_the_state_store(daemon):
     engine.dispose()
     assert len(letters) > 4, "the daemon's cycle issued no letters of its own"
     open_statuses = {"issued", "acknowledged", "report_received", "admonition_held", "overdue"}
-    want_open = Counter((t, s) for _, t, s in letters if s in open_statuses and t != "reminder")
-    got_open = {(dict(k)["tier"], dict(k)["status"]): v
+    want_open = Counter((u or "", t, s) for u, t, s in letters
+                        if s in open_statuses and t != "reminder")
+    got_open = {(dict(k)["unit"], dict(k)["tier"], dict(k)["status"]): v
                 for k, v in series(scrape, "sunlight_letters_open").items()}
-    assert got_open == dict(want_open) and got_open[("level3", "overdue")] >= 1
-    assert {dict(k)["tier"]: v for k, v in series(scrape, "sunlight_letters_issued_total").items()} \
-        == dict(Counter(t for _, t, _ in letters))
-    assert {dict(k)["unit"]: v for k, v in series(scrape, "sunlight_letters_overdue").items()} \
+    assert got_open == dict(want_open)
+    assert sum(v for (_, t, s), v in got_open.items() if (t, s) == ("level3", "overdue")) >= 1
+    assert {(dict(k)["unit"], dict(k)["tier"]): v
+            for k, v in series(scrape, "sunlight_letters_issued_total").items()} \
+        == dict(Counter((u or "", t) for u, t, _ in letters))
+    overdue = {dict(k)["unit"]: v for k, v in series(scrape, "sunlight_letters_overdue").items()}
+    assert {u: n for u, n in overdue.items() if n} \
         == dict(Counter(u or "" for u, _, s in letters if s == "overdue"))
+    assert 0 in overdue.values()  # units without an overdue letter say 0, not nothing
     assert {(dict(k)["channel"], dict(k)["result"]): v
             for k, v in series(scrape, "sunlight_deliveries_total").items()} \
         == dict(Counter((c, s) for c, s in deliveries if s in ("delivered", "dead")))
-    assert {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_pending").items()} \
+    pending = {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_pending").items()}
+    assert {c: n for c, n in pending.items() if n} \
         == dict(Counter(c for c, s in deliveries if s == "pending"))
-    assert {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_dead").items()} \
-        == dict(Counter(c for c, s in deliveries if s == "dead"))
+    dead = {dict(k)["channel"]: v for k, v in series(scrape, "sunlight_outbox_dead").items()}
+    assert {c: n for c, n in dead.items() if n} == dict(Counter(c for c, s in deliveries if s == "dead"))
+    assert set(pending) == set(dead) and set(pending) >= {c for c, _ in deliveries}
+    names = {dict(k)["unit"]: dict(k)["name"] for k in series(scrape, "sunlight_unit_info")}
+    assert names.get("MZJ") == "县民政局"
 
 
 def test_no_case_ids_or_people_in_labels(daemon):
@@ -313,28 +322,32 @@ def test_sigterm_exits_0(daemon):
         httpx.get(f"{daemon.url}/healthz", timeout=2)
 
 
-def test_demo_serve_runs_the_daemon_and_prints_the_metrics_url(tmp_path):
-    with socket.socket() as s:  # the demo config uses the default port
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the daemon's server does
-        try:
-            s.bind(("127.0.0.1", 9464))
-        except OSError:
-            pytest.skip("port 9464 is in use here; sunlight demo --serve listens on it")
+def test_demo_serve_runs_the_daemon_at_the_demos_time_and_prints_the_metrics_url(tmp_path):
+    """The daemon's cycles are as of the demo's date (16 Nov 2026), not today (issue 10, item 6)."""
+    port = free_port()
     out = tmp_path / "demo.out"
     with out.open("wb") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "sunlight.monitor.cli", "demo",
-                                 "--dir", str(tmp_path / "d"), "--serve"],
+                                 "--dir", str(tmp_path / "d"), "--serve", "--listen",
+                                 f"127.0.0.1:{port}"],
                                 stdout=sink, stderr=subprocess.STDOUT)
     try:
         line = wait_for(lambda: next((ln for ln in out.read_text().splitlines() if "/metrics" in ln),
                                      None), "the metrics URL", proc, out)
         url = line.split("metrics: ", 1)[1].split()[0]
-        assert url == "http://127.0.0.1:9464/metrics"
+        assert url == f"http://127.0.0.1:{port}/metrics"
         # the daemon's own first cycle (the demo's one-off scan recorded findings before it started)
         text = wait_for(lambda: (t := httpx.get(url, timeout=5).text)
                         and 'sunlight_source_up{source="approvals"} 1.0' in t and t,
                         "the daemon's first cycle", proc, out)
         assert "sunlight_findings_open{" in text
+        store = sa.create_engine(f"sqlite:///{tmp_path / 'd' / 'state.db'}")
+        with store.connect() as conn:
+            runs = conn.execute(sa.text("SELECT as_of FROM scan_runs ORDER BY id")).scalars().all()
+        store.dispose()
+        assert len(runs) > 2  # the demo's two scans, then the daemon's
+        # stored as naive UTC: 2026-11-16 09:00 in Shanghai is 01:00 UTC; minutes later at most
+        assert all(str(r).startswith("2026-11-16 01:") for r in runs), runs
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=PATIENCE) == 0
     finally:

@@ -180,3 +180,18 @@ def test_dockerfile():
     assert users and not users[-1].startswith(("root", "0"))
     assert re.search(r"^HEALTHCHECK .*\n?.*?/healthz", text, re.MULTILINE | re.DOTALL)
     assert '"run", "-c", "/etc/sunlight/sunlight.yaml"' in text
+
+
+def test_dashboard_shows_zero_and_names_units():
+    """Zero counts show 0 (not "No data"), per-unit panels show names, letters follow $unit."""
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert all(p["fieldConfig"]["defaults"].get("noValue") == "0" for p in panels)
+    exprs = {p["id"]: [t["expr"] for t in p["targets"]] for p in panels}
+    by_unit = [e for es in exprs.values() for e in es if "group_left (name)" in e]
+    assert len(by_unit) >= 3 and all("sunlight_unit_info" in e for e in by_unit)
+    for e in (e for es in exprs.values() for e in es):
+        if "sunlight_letters_" in e:
+            assert 'unit=~"$unit"' in e, e
+    [var] = dashboard["templating"]["list"]
+    assert "sunlight_unit_info" in var["definition"]

@@ -281,18 +281,21 @@ def test_letters_and_deliveries_from_the_letters_tables(case_source, store, cale
             add_delivery(conn, lid, channel, status, created, created)
     scrape = samples(_collector(store, case_source, now, calendar))
     v = lambda name, **kw: value(scrape, name, **kw)  # noqa: E731
-    assert v("sunlight_letters_open", tier="level3", status="issued") == 1
-    assert v("sunlight_letters_open", tier="level3", status="overdue") == 1
-    assert v("sunlight_letters_open", tier="level2", status="overdue") == 1
-    assert v("sunlight_letters_open", tier="level2", status="acknowledged") == 1
-    assert v("sunlight_letters_open", tier="level1", status="overdue") == 1
-    assert v("sunlight_letters_open", tier="level2", status="escalated") is None  # superseded
-    assert v("sunlight_letters_open", tier="level3", status="closed") is None
-    assert v("sunlight_letters_issued_total", tier="level3") == 3
-    assert v("sunlight_letters_issued_total", tier="level2") == 3
-    assert v("sunlight_letters_issued_total", tier="level1") == 1
-    assert v("sunlight_letters_issued_total", tier="reminder") == 2
-    assert v("sunlight_letters_open", tier="reminder", status="issued") is None
+    assert v("sunlight_letters_open", unit="A", tier="level3", status="issued") == 1
+    assert v("sunlight_letters_open", unit="A", tier="level3", status="overdue") == 1
+    assert v("sunlight_letters_open", unit="B", tier="level2", status="overdue") == 1
+    assert v("sunlight_letters_open", unit="B", tier="level2", status="acknowledged") == 1
+    assert v("sunlight_letters_open", unit="B", tier="level1", status="overdue") == 1
+    assert v("sunlight_letters_open", unit="A", tier="level2", status="escalated") is None  # superseded
+    assert v("sunlight_letters_open", unit="B", tier="level3", status="closed") is None
+    assert v("sunlight_letters_issued_total", unit="A", tier="level3") == 2
+    assert v("sunlight_letters_issued_total", unit="B", tier="level3") == 1
+    assert v("sunlight_letters_issued_total", unit="A", tier="level2") == 1
+    assert v("sunlight_letters_issued_total", unit="B", tier="level2") == 2
+    assert v("sunlight_letters_issued_total", unit="B", tier="level1") == 1
+    assert v("sunlight_letters_issued_total", unit="B", tier="reminder") == 1
+    assert v("sunlight_letters_issued_total", unit="", tier="reminder") == 1  # the data owner's
+    assert v("sunlight_letters_open", unit="B", tier="reminder", status="issued") is None
     assert v("sunlight_letters_overdue", unit="A") == 1
     assert v("sunlight_letters_overdue", unit="B") == 2
     assert v("sunlight_deliveries_total", channel="office_email", result="delivered") == 1
@@ -301,7 +304,7 @@ def test_letters_and_deliveries_from_the_letters_tables(case_source, store, cale
     assert v("sunlight_outbox_pending", channel="office_email") == 2
     assert v("sunlight_outbox_pending", channel="wecom") == 1
     assert v("sunlight_outbox_dead", channel="office_email") == 1
-    assert v("sunlight_outbox_dead", channel="wecom") is None
+    assert v("sunlight_outbox_dead", channel="wecom") == 0  # zero, not absent
     assert v("sunlight_outbox_oldest_pending_age_seconds", channel="office_email") == 30 * 60
     assert v("sunlight_outbox_oldest_pending_age_seconds", channel="wecom") == 5 * 60
 
@@ -334,3 +337,45 @@ def test_calendar_coverage_ahead(case_source, store, calendar, tmp_path):
     assert value(scrape, "sunlight_calendar_uncovered_ahead") == 13
     assert value(scrape, "sunlight_calendar_covered_until_timestamp_seconds") == dt.datetime(
         2041, 1, 1, tzinfo=tz).timestamp()
+
+
+def test_a_healthy_scrape_says_zero_not_nothing(case_source, store, calendar):
+    """No letter overdue, nothing waiting: the gauges are there with 0 (issue 10, item 8)."""
+    now = dt.datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
+    with store.begin() as conn:
+        add_letter(conn, 1, "A", "level3", "issued", now - dt.timedelta(days=2))
+        add_delivery(conn, 1, "office_email", "delivered", now, now)
+    registry = CollectorRegistry()
+    registry.register(StoreCollector(lambda: (store, calendar, case_source), CaseTallies(),
+                                     now=lambda: now, units=lambda: ["A", "B"]))
+    scrape = samples(registry)
+    v = lambda name, **kw: value(scrape, name, **kw)  # noqa: E731
+    assert v("sunlight_letters_overdue", unit="A") == 0
+    assert v("sunlight_letters_overdue", unit="B") == 0  # a unit without letters: 0 too
+    assert v("sunlight_outbox_pending", channel="office_email") == 0
+    assert v("sunlight_outbox_dead", channel="office_email") == 0
+    assert v("sunlight_outbox_oldest_pending_age_seconds", channel="office_email") == 0
+
+
+def test_an_empty_store_still_exports_the_zero_series(case_source, store, calendar):
+    now = dt.datetime(2026, 10, 12, 2, 0, tzinfo=UTC)
+    scrape = samples(_collector(store, case_source, now, calendar))
+    names = {name for name, _ in scrape}
+    for name in ("sunlight_letters_overdue", "sunlight_outbox_pending", "sunlight_outbox_dead",
+                 "sunlight_outbox_oldest_pending_age_seconds"):
+        assert name in names, name
+        assert all(v == 0 for (n, _), v in scrape.items() if n == name)
+
+
+def test_unit_info_names_every_unit_the_scans_read():
+    from sunlight.monitor.metrics import UnitInfoCollector
+    from sunlight.monitor.records.org import UnitInfo
+
+    registry = CollectorRegistry()
+    registry.register(UnitInfoCollector(lambda: {
+        "MZJ": UnitInfo("MZJ", "县民政局", "department"), "CGDC": UnitInfo("CGDC", "城关镇东村村委会")}))
+    scrape = samples(registry)
+    info = {"unit": "MZJ", "name": "县民政局", "kind": "department"}
+    assert scrape[("sunlight_unit_info", frozenset(info.items()))] == 1
+    info = {"unit": "CGDC", "name": "城关镇东村村委会", "kind": ""}
+    assert scrape[("sunlight_unit_info", frozenset(info.items()))] == 1

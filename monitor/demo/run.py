@@ -7,6 +7,7 @@ evaluation runs as of a fixed date so the output is the same on every machine.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import typer
 from sunlight.checks.base import Finding
 from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
-from sunlight.monitor.cli_common import load_or_exit, parse_at
+from sunlight.monitor.cli_common import load_or_exit, open_state, parse_at, store_failures
 from sunlight.monitor.clock import UNIT_ZH
 from sunlight.monitor.console import table
 from sunlight.monitor.cycle import deliver, issue
@@ -26,7 +27,6 @@ from sunlight.monitor.demo import complaints, decisions, posts, publications, sp
 from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
 from sunlight.monitor.engine import Engine, scan_and_record
-from sunlight.monitor.store import open_store
 from sunlight.monitor.vocab import Tier
 
 DEMO_CONFIG = """\
@@ -68,7 +68,13 @@ routes:
   - to: [letters_folder]           # catch-all: every letter is written to the folder
 channels:
   letters_folder: {type: folder, path: letters}
+server:
+  listen: "{listen}"
 """
+
+#: what the demo writes into its folder, and so would replace
+DEMO_FILES = ("sunlight.yaml", "state.db", "state.db-wal", "state.db-shm", "approvals.db",
+              "finance.db", "letters")
 
 
 def build_sources(folder: Path, n_cases: int = 360) -> Path:
@@ -172,29 +178,63 @@ def build_finance(folder: Path, n_vouchers: int = 300) -> Path:
     return db
 
 
-def write_config(folder: Path) -> Path:
+def write_config(folder: Path, listen: str = "127.0.0.1:9464") -> Path:
     path = folder / "sunlight.yaml"
-    path.write_text(DEMO_CONFIG, encoding="utf-8")
+    path.write_text(DEMO_CONFIG.replace("{listen}", listen), encoding="utf-8")
     return path
 
 
-def run_demo(folder: Path, at: str, serve: bool = False) -> int:
-    """Build, scan, record and summarise. Returns the exit code."""
+def office_files(folder: Path) -> list[str]:
+    """What in ``folder`` looks like an office's own config or state: the demo must not touch it.
+
+    Any YAML file (a config), any SQLite file (a state store or a source) and
+    a ``letters`` folder count, whatever their names: a live folder is refused
+    even when its store is not called state.db.
+    """
+    if not folder.is_dir():
+        return []
+    found = []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() in (".yaml", ".yml", ".db", ".sqlite", ".sqlite3") or p.name == "letters":
+            found.append(p.name)
+    return found
+
+
+def run_demo(folder: Path, at: str, serve: bool = False, replace: bool = False,
+             listen: str = "127.0.0.1:9464") -> int:
+    """Build, scan, record and summarise. Returns the exit code.
+
+    A folder that already holds a config or a state store is refused (exit
+    2, nothing touched) unless ``replace``: the demo deletes its state store
+    and rewrites its config, and pointed at an office's live folder that
+    would destroy the letters and the audit trail (issue 10, item 6).
+    """
 
     folder = folder.resolve()
+    existing = office_files(folder)
+    if existing and not replace:
+        typer.echo(f"演示目录中已有配置或状态库，未做任何改动 (refusing: {folder} already holds "
+                   f"{', '.join(existing)}; choose an empty folder, or pass --replace to overwrite "
+                   "the demo's files)", err=True)
+        return 2
+    replaced = [name for name in DEMO_FILES if (folder / name).exists()]
+    if replaced:
+        typer.echo(f"将替换 {folder} 中的演示文件 (replacing): {', '.join(replaced)}", err=True)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "state.db").unlink(missing_ok=True)
+    for name in ("state.db", "state.db-wal", "state.db-shm"):
+        (folder / name).unlink(missing_ok=True)
     build_sources(folder)
     build_finance(folder)
-    config = write_config(folder)
+    config = write_config(folder, listen)
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
     findings: list[Finding] = []
     engine = Engine(settings)
     try:
-        store = open_store(settings.state_url())
-        outcomes = scan_and_record(engine, store, when, findings.append)
-        issued = issue(engine, store, settings, when, outcomes)
+        store = open_state(settings)
+        with store_failures(settings):
+            outcomes = scan_and_record(engine, store, when, findings.append)
+            issued = issue(engine, store, settings, when, outcomes)
     finally:
         engine.close()
 
@@ -240,9 +280,17 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
     failed = [o for o in outcomes if not o.ok]
     if serve:
+        # the daemon evaluates at the demo's own time (moving on from it), not today: the sample
+        # data are dated around it, and today would put every case months overdue
+        started = time.monotonic()
+
+        def demo_clock() -> dt.datetime:
+            return when + dt.timedelta(seconds=time.monotonic() - started)
+
         return run_daemon(config, settings, on_ready=lambda url: typer.echo(
             f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
-            "\n按 Ctrl-C 停止 (stop with Ctrl-C)"))
+            f"\n评估时点从 {when:%Y-%m-%d %H:%M} 起 (evaluating from the demo's as-of time)"
+            "\n按 Ctrl-C 停止 (stop with Ctrl-C)"), clock=demo_clock)
     return 1 if failed else 0
 
 

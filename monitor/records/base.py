@@ -12,6 +12,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, overload
 
 from sunlight.monitor.calendar import SPAN_FIRST, SPAN_LAST
+from sunlight.monitor.textsafe import (
+    CONTROL_OR_BREAK,
+    KEY_MAX,
+    NAME_MAX,
+    TEXT_MAX,
+    cap,
+    strip_controls,
+)
 from sunlight.monitor.zh import zh_number as plain  # the same text whatever NUMERIC scale a source uses
 
 
@@ -36,6 +44,63 @@ class RowProblem:
     field: str
     reason: str
     values: dict[str, Any]
+    #: the row was read all the same (its text had to be cleaned or cut): a notice, not a loss
+    kept: bool = False
+    #: where the row came in its read (1-based), for rows that have no key to name them by
+    position: int | None = None
+
+
+#: fields that identify a row or point at another: a control character or an absurd length
+#: there means the row cannot be told apart from another, so it is not read at all
+KEY_FIELDS = frozenset({"case_id", "unit_id", "item_code", "voucher_id", "person_id",
+                        "decision_id", "publication_id", "complaint_id", "request_id",
+                        "parent_id", "ref_id"})
+#: names shown in letters and consoles: kept up to NAME_MAX characters, the rest cut with a note
+NAME_FIELDS = frozenset({"name", "item_name", "handler", "approved_by", "payee"})
+
+
+def screen(row: dict[str, Any]) -> tuple[dict[str, Any], BadField | None, BadField | None]:
+    """A source row made safe to read: ``(row, fatal, notice)``.
+
+    ``fatal`` is a problem that stops the row being read (a control character
+    in a key or a time, a key longer than ``KEY_MAX``); ``notice`` says what
+    was cleaned in text that is read all the same (control characters
+    removed, an overlong value cut with its length and hash kept). Most rows
+    hold nothing of the kind and are returned as they are, after one cheap
+    look at each string.
+    """
+    for v in row.values():
+        if type(v) is str and (len(v) > NAME_MAX or not v.isprintable()):
+            return _screen(row)
+    return row, None, None
+
+
+def _screen(row: dict[str, Any]) -> tuple[dict[str, Any], BadField | None, BadField | None]:
+    out = dict(row)
+    fatal: BadField | None = None
+    notes: list[tuple[str, str]] = []
+    for k, v in row.items():
+        if type(v) is not str:
+            continue
+        if k in KEY_FIELDS or k.endswith("_at"):
+            s = v.strip()
+            if fatal is None and CONTROL_OR_BREAK.search(s):
+                fatal = BadField(k, "含控制字符（如NUL），无法读取")
+            elif fatal is None and k in KEY_FIELDS and len(s) > KEY_MAX:
+                fatal = BadField(k, f"长度{len(s)}字符，超过{KEY_MAX}字符上限")
+            if len(v) > NAME_MAX or not v.isprintable():
+                out[k] = cap(strip_controls(v)[0], KEY_MAX)  # what the evidence shows of it
+            continue
+        cleaned, removed = strip_controls(v)
+        if removed:
+            notes.append((k, f"字段{k}含{removed}个控制字符（如NUL），已删除"))
+        limit = NAME_MAX if k in NAME_FIELDS else TEXT_MAX
+        if len(cleaned) > limit:
+            notes.append((k, f"字段{k}长{len(cleaned)}字，超过{limit}字，已截断"))
+            cleaned = cap(cleaned, limit)
+        out[k] = cleaned
+    notice = BadField(notes[0][0], "；".join(n for _, n in notes)) if notes else None
+    return out, fatal, notice
 
 
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
@@ -80,6 +145,8 @@ def timestamp(
         out = dt.datetime.combine(v, dt.time())
     elif isinstance(v, str):
         s = v.strip()
+        if not s.isprintable():  # a NUL inside a time is damage, not a time (issue 10, item 4)
+            raise BadField(field, "时间含控制字符（如NUL），无法识别")
         try:
             out = dt.datetime.fromisoformat(s)
         except ValueError:
@@ -90,9 +157,9 @@ def timestamp(
                 except ValueError:
                     continue
             else:
-                raise BadField(field, f"时间无法识别：{s!r}") from None
+                raise BadField(field, f"时间无法识别：{cap(s, 100)!r}") from None
     else:
-        raise BadField(field, f"时间无法识别：{v!r}")
+        raise BadField(field, f"时间无法识别：{cap(repr(v), 100)}")
     # combine() rather than out.replace(tzinfo=tz): the same value (fold
     # included), but replace() with a keyword costs ~1.4 µs on CPython 3.11
     # against ~0.3 µs, and a big scan reads millions of timestamps.

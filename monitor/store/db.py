@@ -1,41 +1,139 @@
-"""Opening the state store and migrating it (Alembic, run programmatically)."""
+"""Opening the state store and migrating it (Alembic, run programmatically).
+
+Every way the store can fail to open (a folder that cannot be written, a
+read-only file, a lock held too long, a PostgreSQL server that is down) is a
+:class:`StoreError` naming the store (password masked) and the cause in one
+line: the CLI prints it and exits 1, with no traceback (issue 10, item 7).
+"""
 
 from __future__ import annotations
 
+import errno
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 
 from sunlight.monitor.store.claims import MIGRATE_CLAIM, claims_for
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
+#: how long a SQLite writer waits for another's lock before giving up (state.lock_timeout)
+LOCK_TIMEOUT = 30.0
 
 
-def create_state_engine(url: str) -> Engine:
+class StoreError(Exception):
+    """The state store cannot be used. ``str()`` is one line: the store (password masked) and why."""
+
+    def __init__(self, url: str, cause: str) -> None:
+        self.url, self.cause = masked(url), cause
+        super().__init__(f"{self.url}: {cause}")
+
+
+def masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not even a URL: show nothing of it that could be a secret
+        return "(unparseable URL)"
+
+
+#: driver messages → what they mean for the person at the terminal
+_CAUSES = (
+    ("unable to open database file", "无法打开或创建数据库文件（目录不存在、不可写或文件不可读）"),
+    ("readonly database", "数据库文件只读，无法写入"),
+    ("read-only", "数据库只读，无法写入"),
+    ("database is locked", "数据库被其他进程锁定，等待超时后放弃"),
+    ("disk i/o error", "磁盘读写错误"),
+    ("connection refused", "无法连接数据库服务器（连接被拒绝，服务器未运行？）"),
+    ("timeout expired", "连接数据库服务器超时"),
+    ("password authentication failed", "数据库用户名或密码错误"),
+    ("no such table", "状态库尚未初始化（请先运行 sunlight db upgrade）"),
+    ("relation", "状态库尚未初始化或结构过旧（请先运行 sunlight db upgrade）"),
+    ("does not exist", "数据库不存在"),
+)
+
+
+def describe(exc: BaseException, lock_timeout: float | None = None) -> str:
+    """One line saying why the store failed: the meaning, then the driver's own first line."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    first = lines[0] if lines else type(orig).__name__
+    if len(first) > 300:
+        first = first[:300] + "…"
+    low = first.lower()
+    if isinstance(orig, OSError) and orig.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        # the store's own files beside it (the SQLite claims folder) in a folder we may not write
+        return f"{_CAUSES[0][1]} ({first})"
+    for pattern, meaning in _CAUSES:
+        if pattern in low:
+            if pattern == "database is locked" and lock_timeout:
+                meaning = f"数据库被其他进程锁定超过{lock_timeout:g}秒，已放弃"
+            return f"{meaning} ({first})"
+    return first
+
+
+def create_state_engine(url: str, *, read_only: bool = False,
+                        lock_timeout: float = LOCK_TIMEOUT) -> Engine:
+    """An engine on the store. ``read_only``: for commands that only look (no write can happen)."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
+        if read_only:
+            return _sqlite_read_only(url, lock_timeout)
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(u, connect_args={"timeout": 30})
+        engine = sa.create_engine(u, connect_args={"timeout": lock_timeout})
 
         @sa.event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")  # readers (console, metrics) never block a cycle
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
         return engine
+    if read_only and u.get_backend_name() == "postgresql":
+        options = " ".join(filter(None, [u.query.get("options"),  # type: ignore[list-item]
+                                         "-c default_transaction_read_only=on"]))
+        return sa.create_engine(u.difference_update_query(["options"]), pool_pre_ping=True,
+                                connect_args={"options": options})
     return sa.create_engine(u, pool_pre_ping=True)
+
+
+def _sqlite_read_only(url: str, lock_timeout: float) -> Engine:
+    """SQLite opened ``mode=ro``: works on a read-only file and never creates one.
+
+    A WAL database in a folder we cannot write has no place for its shared
+    memory file; it is then read as an immutable snapshot (what the store
+    held when its last writer finished).
+    """
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        raise StoreError(url, "a read-only look needs a store file")
+    if not Path(path).exists():
+        raise StoreError(url, "状态库文件不存在（请先运行 sunlight db upgrade 或 sunlight cycle）")
+
+    def connect() -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=lock_timeout,
+                                   check_same_thread=False)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError as exc:
+            if "unable to open" not in str(exc):
+                raise
+            return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True,
+                                   check_same_thread=False)
+
+    return sa.create_engine("sqlite://", creator=connect, poolclass=sa.NullPool)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -67,10 +165,42 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def open_store(url: str, migrate: bool = True) -> Engine:
-    engine = create_state_engine(url)
-    if migrate:
-        upgrade(engine)
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config(sa.create_engine("sqlite://"))).get_current_head()
+
+
+def open_store(url: str, migrate: bool = True, *, read_only: bool = False,
+               lock_timeout: float = LOCK_TIMEOUT) -> Engine:
+    """The store, reachable and at the current schema, or :class:`StoreError` in one line.
+
+    ``migrate``: bring the schema to head (``db upgrade``, the daemon's start,
+    the commands that write); without it the engine is returned as it is.
+    ``read_only``: the commands that only look (``letters list``, ``letters
+    show``) open the store so that it cannot be written, and work on a
+    read-only file.
+    """
+    engine: Engine | None = None
+    try:
+        engine = create_state_engine(url, read_only=read_only, lock_timeout=lock_timeout)
+        if migrate and not read_only:
+            # reach the server first: a store that is down is one line now, not a wait for
+            # the migrate claim (whose attempts would each fail to connect)
+            with engine.connect():
+                pass
+            upgrade(engine)
+        elif read_only:  # a look at a store this version cannot read is refused, not guessed at
+            current, head = current_revision(engine), head_revision()
+            if current != head:
+                raise StoreError(url, f"状态库结构版本为 {current or '（空）'}，需要 {head}"
+                                      "（请先运行 sunlight db upgrade）")
+    except StoreError:
+        if engine is not None:
+            engine.dispose()
+        raise
+    except (sa.exc.SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        if engine is not None:
+            engine.dispose()
+        raise StoreError(url, describe(exc, lock_timeout)) from exc
     return engine
 
 

@@ -39,9 +39,9 @@ class LetterRow(Base):
     tier: Mapped[str] = mapped_column(sa.String(16), index=True)
     status: Mapped[str] = mapped_column(sa.String(20), index=True)
     audience: Mapped[str] = mapped_column(sa.String(16))  # unit | data_owner
-    unit_id: Mapped[str | None] = mapped_column(sa.String(100), index=True)
-    recipient: Mapped[str] = mapped_column(sa.String(200))  # 主送单位 as printed
-    source: Mapped[str | None] = mapped_column(sa.String(100))  # for data-owner notices
+    unit_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # widths: 0008_wide_text
+    recipient: Mapped[str] = mapped_column(sa.String(1000))  # 主送单位 as printed
+    source: Mapped[str | None] = mapped_column(sa.String(255))  # for data-owner notices
     checks: Mapped[str] = mapped_column(sa.Text)  # comma-separated check ids (routing, titles)
     reason: Mapped[str] = mapped_column(sa.String(16))  # new | escalation | repeat
     issued_at: Mapped[dt.datetime]  # the cycle's as-of time

@@ -36,7 +36,7 @@ class ScanRun(Base):
 
     __tablename__ = "scan_runs"
     id: Mapped[int] = mapped_column(primary_key=True)
-    source: Mapped[str] = mapped_column(sa.String(100), index=True)
+    source: Mapped[str] = mapped_column(sa.String(255), index=True)
     as_of: Mapped[dt.datetime]
     started_at: Mapped[dt.datetime]
     finished_at: Mapped[dt.datetime | None]
@@ -55,10 +55,11 @@ class FindingRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     fingerprint: Mapped[str] = mapped_column(sa.String(64), unique=True)
     check_id: Mapped[str] = mapped_column(sa.String(64), index=True)
-    subject: Mapped[str] = mapped_column(sa.String(255))
-    unit_id: Mapped[str] = mapped_column(sa.String(100), index=True)
-    item_code: Mapped[str | None] = mapped_column(sa.String(100))
-    source: Mapped[str] = mapped_column(sa.String(100))
+    # widths: migration 0008_wide_text (keys are bounded at the boundary, textsafe.KEY_MAX)
+    subject: Mapped[str] = mapped_column(sa.String(1000))
+    unit_id: Mapped[str] = mapped_column(sa.String(255), index=True)
+    item_code: Mapped[str | None] = mapped_column(sa.String(255))
+    source: Mapped[str] = mapped_column(sa.String(255))
     tier: Mapped[str] = mapped_column(sa.String(16))
     summary: Mapped[str] = mapped_column(sa.Text)
     deadline: Mapped[dt.datetime | None]
