@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,10 +26,17 @@ DELIVERY_ZH = {"pending": "待投递", "delivered": "已送达", "dead": "失败
 NoteOpt = Annotated[str | None, typer.Option("--note", help="a remark for the audit log")]
 
 
+ReasonOpt = Annotated[str, typer.Option("--reason", "--note", help="why (recorded in the audit log)")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the time the act applies to (ISO); "
+                                             "default now")]
+audit_app = typer.Typer(help="The audit log of letter acts (hash-chained).", no_args_is_help=True)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``cycle`` and ``letters`` to the main app (monitor/cli.py calls this)."""
+    """Add ``cycle``, ``letters`` and ``audit`` to the main app (monitor/cli.py calls this)."""
     app.command("cycle")(cycle)
     app.add_typer(letters_app, name="letters")
+    app.add_typer(audit_app, name="audit")
 
 
 def _settings_and_store(config: Path) -> tuple[Any, sa.Engine]:
@@ -101,10 +109,11 @@ def cycle(
 @letters_app.command("list")
 def letters_list(
     config: ConfigOpt,
-    unit: Annotated[str | None, typer.Option(help="only this unit id")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this unit (its name or its id)")] = None,
     status: Annotated[str | None, typer.Option(help="only this status (issued, overdue, closed, …)")]
     = None,
     tier: Annotated[str | None, typer.Option(help="only this tier (level3, 二级预警函, …)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json (one object a line)")] = "table",
 ) -> None:
     """The letters, newest first, with their delivery state."""
     from sunlight.alerts.lifecycle import STATUS_ZH
@@ -115,7 +124,7 @@ def letters_list(
     settings, store = _settings_and_store(config)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
     if unit:
-        query = query.where(LetterRow.unit_id == unit)
+        query = query.where(sa.or_(LetterRow.unit_id == unit.strip(), LetterRow.recipient == unit.strip()))
     if status:
         if status not in LETTER_STATUSES:
             raise fail(f"--status 应为 {', '.join(LETTER_STATUSES)} 之一", 2)
@@ -134,6 +143,19 @@ def letters_list(
             .group_by(DeliveryRow.letter_id, DeliveryRow.status)
         ):
             counts.setdefault(letter_id, {})[state] = n
+    if fmt == "json":
+        for x in letters:
+            c = counts.get(x.id, {})
+            typer.echo(json.dumps({
+                "id": x.id, "number": x.number, "tier": x.tier, "status": x.status,
+                "unit_id": x.unit_id, "unit_name": x.recipient if x.audience == "unit" else None,
+                "recipient": x.recipient, "issued_at": x.issued_at.isoformat(),
+                "rectify_by": x.rectify_by.isoformat() if x.rectify_by else None,
+                "matter_id": x.matter_id or x.id, "cites_letter_id": x.cites_letter_id,
+                "deliveries": c}, ensure_ascii=False))
+        return
+    if fmt != "table":
+        raise fail("--format 应为 table 或 json", 2)
     rows = []
     for x in letters:
         c = counts.get(x.id, {})
@@ -193,49 +215,134 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     ]))
 
 
-def _act(config: Path, letter: str, action: str, by: str, note: str | None,
-         file: str | None = None) -> None:
-    from sunlight.alerts.lifecycle import STATUS_ZH, Act, LetterNotFound, TransitionError, apply_act
+def _act(config: Path, letter: str, act_: Any) -> None:
+    """Run one act through :func:`sunlight.alerts.lifecycle.apply_act` (the console's entry point too)."""
+    from sunlight.alerts.lifecycle import STATUS_ZH, LetterNotFound, TransitionError, apply_act
     from sunlight.monitor.cli import fail
 
-    _, store = _settings_and_store(config)
+    settings, store = _settings_and_store(config)
     try:
-        before, after = apply_act(store, letter, Act(action, by, note, file))
+        before, after = apply_act(store, letter, act_,
+                                  max_report_bytes=settings.letters.report_max_bytes)
     except (TransitionError, LetterNotFound) as exc:
         raise fail(f"不能办理：{exc}", 1) from None
     typer.echo(f"{before.number}：{STATUS_ZH.get(before.status, before.status)} → "
-               f"{STATUS_ZH.get(after, after)}（办理人 {by}）")
+               f"{STATUS_ZH.get(after, after)}（办理人 {act_.by}）")
+
+
+def _as_of(config: Path, value: str | None) -> dt.datetime | None:
+    from sunlight.monitor.cli import load_or_exit, parse_at
+
+    return None if value is None else parse_at(value, load_or_exit(config).tz)
+
+
+def _simple(config: Path, letter: str, action: str, by: str, note: str | None, as_of: str | None) -> None:
+    from sunlight.alerts.lifecycle import Act
+
+    _act(config, letter, Act(action, by, note, as_of=_as_of(config, as_of)))
 
 
 @letters_app.command("ack")
-def letters_ack(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None) -> None:
+def letters_ack(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                as_of: AsOfOpt = None) -> None:
     """The unit has received the letter (签收)."""
-    _act(config, letter, "ack", by, note)
+    _simple(config, letter, "ack", by, note, as_of)
 
 
 @letters_app.command("report")
 def letters_report(
     config: ConfigOpt, letter: LetterArg, by: ByOpt,
     file: Annotated[Path, typer.Option("--file", help="the written rectification report")],
-    note: NoteOpt = None,
+    note: NoteOpt = None, as_of: AsOfOpt = None,
 ) -> None:
-    """The unit's written rectification report has arrived (整改报告); its SHA-256 is recorded."""
-    from sunlight.monitor.cli import fail
+    """The unit's written rectification report has arrived (整改报告); the file is kept in the store."""
+    from sunlight.alerts.lifecycle import Act, ReportFile
+    from sunlight.monitor.cli import fail, load_or_exit
 
+    limit = load_or_exit(config).letters.report_max_bytes
     try:
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        size = file.stat().st_size
+        if size > limit:
+            raise fail(f"不能办理：整改报告文件过大（{size / 1048576:.1f} MiB），上限为 "
+                       f"{limit / 1048576:.1f} MiB", 1)
+        content = file.read_bytes()
     except OSError as exc:
         raise fail(f"不能读取整改报告文件 {file}：{exc.strerror}", 1) from None
-    _act(config, letter, "report", by, note, f"{file.resolve()} sha256:{digest}")
+    digest = hashlib.sha256(content).hexdigest()
+    _act(config, letter, Act("report", by, note, f"{file.name} sha256:{digest}",
+                             as_of=_as_of(config, as_of), report=ReportFile(file.name, content)))
 
 
 @letters_app.command("admonition")
-def letters_admonition(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None) -> None:
+def letters_admonition(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                       as_of: AsOfOpt = None) -> None:
     """The admonition talk (诫勉谈话) a level1 letter requires has been held."""
-    _act(config, letter, "admonition", by, note)
+    _simple(config, letter, "admonition", by, note, as_of)
 
 
 @letters_app.command("close")
-def letters_close(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None) -> None:
+def letters_close(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                  as_of: AsOfOpt = None) -> None:
     """The office has verified the rectification and closes the letter (办结). Only a person closes."""
-    _act(config, letter, "close", by, note)
+    _simple(config, letter, "close", by, note, as_of)
+
+
+@letters_app.command("withdraw")
+def letters_withdraw(config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+                     as_of: AsOfOpt = None) -> None:
+    """Withdraw a letter issued in error (撤销); its findings are free again."""
+    _simple(config, letter, "withdraw", by, reason, as_of)
+
+
+@letters_app.command("explain")
+def letters_explain(
+    config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+    finding: Annotated[str, typer.Option("--finding", help="the finding's number on the letter "
+                                         "(1 for the first) or its fingerprint")],
+    as_of: AsOfOpt = None,
+) -> None:
+    """Accept the unit's explanation for one finding (核实不予追究).
+
+    The finding is then not lettered again unless its facts change.
+    """
+    from sunlight.alerts.lifecycle import Act
+
+    _act(config, letter, Act("explain", by, reason, as_of=_as_of(config, as_of), finding=finding))
+
+
+@letters_app.command("extend")
+def letters_extend(
+    config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+    until: Annotated[str, typer.Option("--until", help="the new rectify_by (YYYY-MM-DD)")],
+    as_of: AsOfOpt = None,
+) -> None:
+    """Extend the letter's rectification deadline (延长整改期限)."""
+    from sunlight.alerts.lifecycle import Act
+    from sunlight.monitor.cli import fail
+
+    try:
+        day = dt.date.fromisoformat(until)
+    except ValueError:
+        raise fail(f"--until 应为日期（YYYY-MM-DD），而不是 {until!r}", 2) from None
+    _act(config, letter, Act("extend", by, reason, as_of=_as_of(config, as_of), until=day))
+
+
+@letters_app.command("reopen")
+def letters_reopen(config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+                   as_of: AsOfOpt = None) -> None:
+    """Reopen a closed letter (重新打开): back to the stage it had reached."""
+    _simple(config, letter, "reopen", by, reason, as_of)
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt) -> None:
+    """Check the audit log's hash chain; exit 1 naming the first broken entry."""
+    from sunlight.alerts.audit import verify_audit
+    from sunlight.monitor.cli import fail
+
+    _, store = _settings_and_store(config)
+    checked, broken = verify_audit(store)
+    if broken is not None:
+        raise fail(f"审计记录第 {broken.entry_id} 条校验失败（audit entry {broken.entry_id}: "
+                   f"{broken.problem}）；已核对 {checked} 条", 1)
+    typer.echo(f"审计记录完整：{checked} 条，哈希链无断裂（audit chain intact）。")

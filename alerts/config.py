@@ -78,6 +78,8 @@ class LettersConfig(_Model):
     issuer: str = "中共XX县纪律检查委员会 XX县监察委员会"
     templates: str | None = None  # a folder whose templates override the built-in ones
     delivery: DeliveryConfig = DeliveryConfig()
+    #: the largest rectification report file kept in the state store (bytes; default 20 MiB)
+    report_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
 
 
 class RouteMatch(_Model):

@@ -335,6 +335,7 @@ class CaseResultUnpublished(Check):
             f"逾期{late}个工作日",
             deadline=deadline.display, overdue=late, measure=LimitUnit.workday,
             calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
+            ended_at=pub.published_at if pub is not None else None,
         )
 
 

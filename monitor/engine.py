@@ -21,7 +21,6 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
-from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all
@@ -121,9 +120,9 @@ class Engine:
         at = at.astimezone(tz)
 
         def emit(f: Finding) -> None:
+            # f.tier stays the check's default: the tier policy (overrides, repeat,
+            # escalation) is applied once, when letters are planned (alerts/planner.py)
             f.source = src.name
-            if f.check != self.quality.id:
-                f.tier = resolve_tier(self.settings.tiers, f.check, f.tier, f.unit_id, f.item_code)
             out.findings[f.check] += 1
             out.uncovered += f.calendar_uncovered
             sink(f)

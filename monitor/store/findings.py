@@ -21,7 +21,7 @@ from sunlight.monitor.store.db import run_transaction
 from sunlight.monitor.store.models import FindingRow, ScanRun
 
 _UPDATED = ("unit_id", "item_code", "tier", "summary", "deadline", "overdue", "measure",
-            "calendar_uncovered", "evidence", "last_seen", "last_run")
+            "calendar_uncovered", "evidence", "last_seen", "last_run", "ended_at")
 
 
 def _insert(engine: Engine):
@@ -83,7 +83,7 @@ class FindingRecorder:
             "summary": f.summary, "deadline": f.deadline,
             "overdue": None if f.overdue is None else Decimal(f.overdue),
             "measure": f.measure.value if f.measure else None,
-            "calendar_uncovered": f.calendar_uncovered, "evidence": f.evidence,
+            "calendar_uncovered": f.calendar_uncovered, "evidence": f.evidence, "ended_at": f.ended_at,
             "first_seen": self.seen_at, "last_seen": self.seen_at, "resolved_at": None,
             "opened_run": self.run_id, "last_run": self.run_id,
         })

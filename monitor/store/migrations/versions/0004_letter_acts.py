@@ -1,0 +1,98 @@
+"""letter acts: matters, withdrawal, explanations, stored reports, when a violation ended,
+and the audit log's as-of time and hash chain
+
+Revision ID: 0004_letter_acts
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from sunlight.monitor.store.audit_chain import GENESIS, entry_hash
+from sunlight.monitor.store.models import UTCDateTime
+
+revision = "0004_letter_acts"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("findings") as b:
+        # the violation ended in the source (a late case completed, a late reply sent): the
+        # finding stays on record, but it is rectified for its letter
+        b.add_column(sa.Column("ended_at", UTCDateTime()))
+    with op.batch_alter_table("letters") as b:
+        b.add_column(sa.Column("matter_id", sa.Integer))  # the first letter of its matter
+        b.add_column(sa.Column("withdrawn_at", UTCDateTime()))
+        b.add_column(sa.Column("reopened_at", UTCDateTime()))
+        b.create_index("ix_letters_matter_id", ["matter_id"])
+    with op.batch_alter_table("letter_findings") as b:
+        b.add_column(sa.Column("explained_at", UTCDateTime()))  # 核实不予追究 (the office's as-of time)
+    with op.batch_alter_table("audit_log") as b:
+        b.add_column(sa.Column("as_of", UTCDateTime()))  # the as-of time the act applies to
+        b.add_column(sa.Column("prev_hash", sa.String(64)))
+        b.add_column(sa.Column("hash", sa.String(64)))
+    op.create_table(
+        "finding_explanations",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False, index=True),
+        sa.Column("facts", sa.String(64), nullable=False),  # digest of the facts the office accepted
+        sa.Column("letter_id", sa.Integer, sa.ForeignKey("letters.id"), nullable=False),
+        sa.Column("by", sa.String(100), nullable=False),
+        sa.Column("reason", sa.Text, nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("as_of", UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        "letter_reports",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("letter_id", sa.Integer, sa.ForeignKey("letters.id"), nullable=False, index=True),
+        sa.Column("filename", sa.String(255), nullable=False),
+        sa.Column("size", sa.Integer, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("content", sa.LargeBinary, nullable=False),
+        sa.Column("by", sa.String(100), nullable=False),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.Column("as_of", UTCDateTime(), nullable=False),
+    )
+    conn = op.get_bind()
+    letters = sa.table("letters", sa.column("id", sa.Integer), sa.column("cites_letter_id", sa.Integer),
+                       sa.column("matter_id", sa.Integer))
+    cites = dict(conn.execute(sa.select(letters.c.id, letters.c.cites_letter_id)).all())
+    for letter_id in cites:
+        root = letter_id
+        while cites.get(root) is not None:
+            root = cites[root]
+        conn.execute(sa.update(letters).where(letters.c.id == letter_id).values(matter_id=root))
+    audit = sa.table("audit_log", sa.column("id", sa.Integer), sa.column("at", UTCDateTime()),
+                     sa.column("as_of", UTCDateTime()), sa.column("letter_id", sa.Integer),
+                     *(sa.column(c, sa.String) for c in ("actor", "action", "before", "after", "note",
+                                                        "prev_hash", "hash")),
+                     sa.column("detail", sa.JSON))
+    prev = GENESIS
+    rows = conn.execute(sa.select(audit).order_by(audit.c.id)).mappings().all()
+    for row in rows:  # entries written before the chain: chained as they stand now
+        entry = dict(row)
+        entry["as_of"] = entry["at"]
+        digest = entry_hash(prev, entry)
+        conn.execute(sa.update(audit).where(audit.c.id == row["id"])
+                     .values(as_of=row["at"], prev_hash=prev, hash=digest))
+        prev = digest
+
+
+def downgrade() -> None:
+    op.drop_table("letter_reports")
+    op.drop_table("finding_explanations")
+    with op.batch_alter_table("audit_log") as b:
+        for c in ("hash", "prev_hash", "as_of"):
+            b.drop_column(c)
+    with op.batch_alter_table("letter_findings") as b:
+        b.drop_column("explained_at")
+    with op.batch_alter_table("letters") as b:
+        b.drop_index("ix_letters_matter_id")
+        for c in ("reopened_at", "withdrawn_at", "matter_id"):
+            b.drop_column(c)
+    with op.batch_alter_table("findings") as b:
+        b.drop_column("ended_at")
