@@ -185,6 +185,9 @@ def config_check(file: Annotated[Path, typer.Argument(help="the config file")]) 
                    f"{extra}")
     for path in settings.calendar.overrides:
         typer.echo(f"日历 calendar override: {settings.resolve(path)}")
+    if settings.routes == "none":
+        typer.echo("警告 warning: routes: none — 预警函只保存在状态库中，不投递给任何人 "
+                   "(letters are issued and kept, delivered to nobody)", err=True)
 
 
 # --- calendar ------------------------------------------------------------------
