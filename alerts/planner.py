@@ -243,7 +243,7 @@ def _new_letters(inp: PlanInput, plan: Plan) -> None:
         for tier, (found, reason) in sorted(merged.items(), key=lambda kv: -TIERS.index(kv[0])):
             plan.letters.append(PlannedLetter(
                 tier=tier, audience="unit", unit_id=unit_id, recipient=name, source=None,
-                finding_ids=tuple(f.finding_id for f in found), reason=reason,
+                finding_ids=tuple(sorted(f.finding_id for f in found)), reason=reason,
                 serious_matters=serious))
 
 
