@@ -51,7 +51,7 @@ def audit(conn: Connection, at: dt.datetime, actor: str, action: str, letter_id:
     # hash what the store will give back (UTC, microseconds), so verify recomputes the same
     stored = conn.execute(sa.select(AuditEntry).where(AuditEntry.id == entry_id)).mappings().one()
     conn.execute(sa.update(AuditEntry).where(AuditEntry.id == entry_id)
-                 .values(hash=entry_hash(prev, stored)))
+                 .values(hash=entry_hash(prev, dict(stored))))
     return int(entry_id)
 
 
@@ -59,4 +59,4 @@ def verify_audit(store: Engine) -> tuple[int, Break | None]:
     """Check the whole chain: (entries checked, the first broken entry or None)."""
     with store.connect() as conn:
         rows = conn.execute(sa.select(AuditEntry).order_by(AuditEntry.id)).mappings()
-        return verify_chain(rows)
+        return verify_chain(dict(r) for r in rows)
