@@ -91,7 +91,8 @@ def cycle(
         ))
     for number in report.letters_overdue:
         if number not in report.letters_escalated:
-            typer.echo(f"逾期未整改（已是最高等级，请办理）：{number}")
+            typer.echo(f"逾期未落实整改要求、未升级（一级预警函无更高等级，或问题均已整改而缺书面报告、"
+                       f"诫勉谈话），请办理：{number}")
     typer.echo(f"投递 deliveries：成功 {len(sent.delivered)}，待重试 {len(sent.failed)}，"
                f"失败（不再重试）{len(sent.dead)}")
     for key, error in sent.failed + sent.dead:
