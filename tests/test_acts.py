@@ -13,12 +13,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from sunlight.alerts.audit import verify_audit
 from sunlight.alerts.letters import issue_letters
 from sunlight.alerts.lifecycle import Act, ReportFile, TransitionError, apply_act
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, load_settings
+from sunlight.monitor.store.db import alembic_config, current_revision, upgrade
 from sunlight.monitor.store.letters_models import (
     AuditEntry,
     DeliveryRow,
@@ -256,3 +258,32 @@ def test_no_route_is_refused_at_load_unless_routes_none(tmp_path: Path) -> None:
     assert err.value.key == "routes[0].to"
     bad.write_text(base + "routes: none\n", encoding="utf-8")
     assert load_settings(bad).routes == "none"
+
+
+def test_migration_0004_sets_matters_and_chains_the_old_audit_log(state: State) -> None:
+    """A store at 0002 with an escalation chain and audit rows, upgraded: matters follow the
+    citations, the old entries are chained as they stood and verify; downgrade works."""
+    command.downgrade(alembic_config(state.engine), "0002")  # the fixture's store is at head
+    assert current_revision(state.engine) == "0002"
+    t0 = dt.datetime(2026, 9, 24, 1, 0)
+    with state.engine.begin() as conn:
+        for i, cites in ((1, None), (2, 1), (3, 2), (4, None)):
+            conn.execute(sa.text(
+                "INSERT INTO letters (id, number, prefix, year, seq, tier, status, audience, unit_id, "
+                "recipient, checks, reason, issued_at, requires_report, requires_admonition, "
+                "cites_letter_id, created_at) VALUES (:id, :n, '监预', 2026, :id, 'level3', 'issued', "
+                "'unit', 'SJJ', '县市场监督管理局', 'case_overdue', 'new', :t, false, false, :c, :t)"),
+                {"id": i, "n": f"监预〔2026〕{i}号", "t": t0, "c": cites})
+            conn.execute(sa.text(
+                "INSERT INTO audit_log (at, actor, action, letter_id, before, after, note, detail) "
+                "VALUES (:t, 'sunlight', 'issue', :id, NULL, 'issued', NULL, :d)"),
+                {"t": t0, "id": i, "d": '{"number": "x"}'})
+    upgrade(state.engine)
+    with state.engine.connect() as conn:
+        matters = {i: m for i, m in conn.execute(sa.select(LetterRow.id, LetterRow.matter_id))}
+        as_of = conn.execute(sa.select(AuditEntry.as_of).order_by(AuditEntry.id)).scalars().first()
+    assert matters == {1: 1, 2: 1, 3: 1, 4: 4}
+    assert as_of == t0.replace(tzinfo=dt.UTC)
+    assert verify_audit(state.engine) == (4, None)
+    command.downgrade(alembic_config(state.engine), "0002")
+    assert current_revision(state.engine) == "0002"

@@ -19,21 +19,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("findings") as b:
-        # the violation ended in the source (a late case completed, a late reply sent): the
-        # finding stays on record, but it is rectified for its letter
-        b.add_column(sa.Column("ended_at", UTCDateTime()))
-    with op.batch_alter_table("letters") as b:
-        b.add_column(sa.Column("matter_id", sa.Integer))  # the first letter of its matter
-        b.add_column(sa.Column("withdrawn_at", UTCDateTime()))
-        b.add_column(sa.Column("reopened_at", UTCDateTime()))
-        b.create_index("ix_letters_matter_id", ["matter_id"])
-    with op.batch_alter_table("letter_findings") as b:
-        b.add_column(sa.Column("explained_at", UTCDateTime()))  # 核实不予追究 (the office's as-of time)
-    with op.batch_alter_table("audit_log") as b:
-        b.add_column(sa.Column("as_of", UTCDateTime()))  # the as-of time the act applies to
-        b.add_column(sa.Column("prev_hash", sa.String(64)))
-        b.add_column(sa.Column("hash", sa.String(64)))
+    # plain ALTER TABLE ADD/DROP COLUMN (SQLite >= 3.35 has both): a batch table copy would trip
+    # the foreign keys that point at letters
+    # the violation ended in the source (a late case completed, a late reply sent): the finding
+    # stays on record, but it is rectified for its letter
+    op.add_column("findings", sa.Column("ended_at", UTCDateTime()))
+    op.add_column("letters", sa.Column("matter_id", sa.Integer))  # the first letter of its matter
+    op.add_column("letters", sa.Column("withdrawn_at", UTCDateTime()))
+    op.add_column("letters", sa.Column("reopened_at", UTCDateTime()))
+    op.create_index("ix_letters_matter_id", "letters", ["matter_id"])
+    # 核实不予追究 (the office's as-of time)
+    op.add_column("letter_findings", sa.Column("explained_at", UTCDateTime()))
+    op.add_column("audit_log", sa.Column("as_of", UTCDateTime()))  # the as-of time the act applies to
+    op.add_column("audit_log", sa.Column("prev_hash", sa.String(64)))
+    op.add_column("audit_log", sa.Column("hash", sa.String(64)))
     op.create_table(
         "finding_explanations",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -85,14 +84,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("letter_reports")
     op.drop_table("finding_explanations")
-    with op.batch_alter_table("audit_log") as b:
-        for c in ("hash", "prev_hash", "as_of"):
-            b.drop_column(c)
-    with op.batch_alter_table("letter_findings") as b:
-        b.drop_column("explained_at")
-    with op.batch_alter_table("letters") as b:
-        b.drop_index("ix_letters_matter_id")
-        for c in ("reopened_at", "withdrawn_at", "matter_id"):
-            b.drop_column(c)
-    with op.batch_alter_table("findings") as b:
-        b.drop_column("ended_at")
+    for c in ("hash", "prev_hash", "as_of"):
+        op.drop_column("audit_log", c)
+    op.drop_column("letter_findings", "explained_at")
+    op.drop_index("ix_letters_matter_id", "letters")
+    for c in ("reopened_at", "withdrawn_at", "matter_id"):
+        op.drop_column("letters", c)
+    op.drop_column("findings", "ended_at")
