@@ -36,6 +36,7 @@ from sunlight.alerts.numbering import next_number, take_issue_lock
 from sunlight.alerts.outbox import queue_deliveries
 from sunlight.alerts.planner import (
     DATA_QUALITY,
+    Assessment,
     LetterFinding,
     NewFinding,
     OpenLetter,
@@ -45,9 +46,18 @@ from sunlight.alerts.planner import (
     PlannedLetter,
     facts_digest,
     plan_letters,
+    plan_periodic,
+    previous_period,
 )
 from sunlight.alerts.routing import channels_for
-from sunlight.alerts.tiers import LETTER_TIERS, is_letter_tier, months_before, requirements
+from sunlight.alerts.tiers import (
+    LETTER_TIERS,
+    SERIOUS,
+    is_letter_tier,
+    months_before,
+    requirements,
+    resolve_tier,
+)
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import (
@@ -242,6 +252,44 @@ class _Issuer:
             if planned.cites is None:
                 self.create(planned)
 
+    # --- 定期预警 (seed 004:68) ------------------------------------------------------
+
+    def periodic(self) -> list[PlannedLetter]:
+        """The periodic letters due at this cycle: the last complete period, once per unit."""
+        cfg = self.settings.letters.periodic
+        if cfg.every is None:
+            return []
+        period = previous_period(cfg.every, self.at.date())
+        if self.at.date() < self.calendar.add_workdays(period.end, cfg.issue_after_workdays):
+            return []
+        already = set(self.conn.execute(
+            sa.select(LetterRow.unit_id).where(LetterRow.reason == "periodic", LetterRow.period == period.key,
+                                               LetterRow.status != "withdrawn")
+        ).scalars())
+        start = dt.datetime.combine(period.start, dt.time(0), self.tz)
+        end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), self.tz)
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for check, unit_id, item_code, tier in self.conn.execute(
+            sa.select(FindingRow.check_id, FindingRow.unit_id, FindingRow.item_code, FindingRow.tier)
+            .where(FindingRow.first_seen >= start, FindingRow.first_seen < end,
+                   FindingRow.check_id != DATA_QUALITY)
+        ):
+            resolved = resolve_tier(self.settings.tiers, check, tier, unit_id, item_code)
+            if resolved in LETTER_TIERS:
+                counts[unit_id][0] += 1
+                counts[unit_id][1] += resolved in SERIOUS
+        for unit_id, n in self.conn.execute(
+            sa.select(LetterRow.unit_id, sa.func.count()).where(
+                LetterRow.audience == "unit", LetterRow.tier.in_(LETTER_TIERS),
+                LetterRow.status != "withdrawn", LetterRow.overdue_at.is_not(None),
+                LetterRow.rectify_by >= period.start, LetterRow.rectify_by <= period.end,
+            ).group_by(LetterRow.unit_id)
+        ):
+            counts[unit_id][2] = n
+        assessments = [Assessment(u, *c) for u, c in counts.items() if u]
+        names = {**{u: u for u in counts}, **self._names}
+        return plan_periodic(period, cfg, assessments, already, names)
+
     def create(self, planned: PlannedLetter, cites_number: str | None = None) -> IssuedLetter:
         letters = self.settings.letters
         tier = planned.tier
@@ -263,18 +311,21 @@ class _Issuer:
              "recipient": planned.recipient, "source": planned.source, "checks": ",".join(checks),
              "reason": planned.reason, "issued_at": self.at, "rectify_by": rectify_by,
              "requires_report": req.report, "requires_admonition": req.admonition,
-             "cites_letter_id": planned.cites, "matter_id": planned.matter_id, "created_at": self.now},
+             "cites_letter_id": planned.cites, "matter_id": planned.matter_id, "created_at": self.now,
+             "period": planned.period,
+             "assessment": dict(planned.assessment) if planned.assessment is not None else None},
         ).scalar_one()
         if planned.matter_id is None:  # the first letter of a matter names it
             self.conn.execute(sa.update(LetterRow).where(LetterRow.id == letter_id)
                               .values(matter_id=letter_id))
-        self.conn.execute(sa.insert(LetterFindingRow), [
-            {"letter_id": letter_id, "finding_id": r.id, "fingerprint": r.fingerprint,
-             "opened_run": r.opened_run, "open_fingerprint": r.fingerprint if warning else None,
-             "snapshot": snapshot(r, self.tz, self.titles),
-             "resolved_at": r.ended_at or r.resolved_at}
-            for r in findings
-        ])
+        if findings:
+            self.conn.execute(sa.insert(LetterFindingRow), [
+                {"letter_id": letter_id, "finding_id": r.id, "fingerprint": r.fingerprint,
+                 "opened_run": r.opened_run, "open_fingerprint": r.fingerprint if warning else None,
+                 "snapshot": snapshot(r, self.tz, self.titles),
+                 "resolved_at": r.ended_at or r.resolved_at}
+                for r in findings
+            ])
         channels = channels_for(self.settings.routes, tier, planned.unit_id, checks)
         if not channels:
             log.warning("no route for letter: kept in the store, not delivered", number=number)
@@ -304,7 +355,8 @@ def _on_open_letter() -> sa.ColumnElement[bool]:
     return sa.exists().where(LetterFindingRow.open_fingerprint == FindingRow.fingerprint)
 
 
-def _unit_names_for_new_letters(store: Engine, unit_names: UnitNames | None) -> dict[str, str]:
+def _unit_names_for_new_letters(store: Engine, settings: Settings,
+                                unit_names: UnitNames | None) -> dict[str, str]:
     """Names of the units that may get a letter, read before the issuing transaction.
 
     Reading the sources can be slow; doing it first keeps the issue lock (and,
@@ -314,10 +366,10 @@ def _unit_names_for_new_letters(store: Engine, unit_names: UnitNames | None) -> 
     if unit_names is None:
         return {}
     with store.connect() as conn:
-        ids = set(conn.execute(
-            sa.select(FindingRow.unit_id).distinct()
-            .where(FindingRow.resolved_at.is_(None), FindingRow.check_id != DATA_QUALITY, ~_answered())
-        ).scalars())
+        wanted = FindingRow.check_id != DATA_QUALITY
+        if settings.letters.periodic.every is None:  # periodic letters may go to any unit
+            wanted = sa.and_(wanted, FindingRow.resolved_at.is_(None), ~_answered())
+        ids = set(conn.execute(sa.select(FindingRow.unit_id).distinct().where(wanted)).scalars())
     ids.discard("")
     if not ids:
         return {}
@@ -336,11 +388,13 @@ def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at:
     window); ``now`` is the wall clock (audit and outbox times).
     """
     now = now or dt.datetime.now(dt.UTC)
-    names = _unit_names_for_new_letters(store, unit_names)
+    names = _unit_names_for_new_letters(store, settings, unit_names)
     with store.begin() as conn:
         take_issue_lock(conn)
         take_audit_lock(conn)
         issuer = _Issuer(conn, settings, calendar, at, now, names)
         issuer.record_resolutions()
-        issuer.persist(plan_letters(issuer.plan_input(issuer.new_findings())))
+        plan = plan_letters(issuer.plan_input(issuer.new_findings()))
+        plan.letters.extend(issuer.periodic())
+        issuer.persist(plan)
     return issuer.report

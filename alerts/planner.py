@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from sunlight.alerts.config import TIERS, Tier, TiersConfig
+from sunlight.alerts.config import TIERS, PeriodicConfig, PeriodicThreshold, Tier, TiersConfig
 from sunlight.alerts.tiers import (
     LETTER_TIERS,
     UNMET_ZH,
@@ -145,10 +145,12 @@ class PlannedLetter:
     recipient: str
     source: str | None
     finding_ids: tuple[int, ...]
-    reason: str  # new | repeat | escalation
+    reason: str  # new | repeat | escalation | periodic
     cites: int | None = None  # the letter it escalates (its id)
     matter_id: int | None = None  # the matter it continues; None: it starts a matter of its own
     serious_matters: int = 0  # the unit's prior serious matters in the window (repeat rule)
+    period: str | None = None  # 定期预警: the period it assesses
+    assessment: Mapping[str, object] | None = None  # 定期预警: the figures it states
 
 
 @dataclass(frozen=True)
@@ -253,3 +255,88 @@ def plan_letters(inp: PlanInput) -> Plan:
     _escalate(inp, plan)
     _new_letters(inp, plan)
     return plan
+
+
+# --- 定期预警: periodic letters (seed 004:68) ----------------------------------------------
+
+PERIOD_MONTHS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # 2026-11, 2026-Q4, 2026-H2, 2026
+    label: str  # 2026年11月, 2026年第四季度, 2026年下半年, 2026年度
+    start: dt.date
+    end: dt.date  # the last day
+
+
+def period_of(every: str, day: dt.date) -> Period:
+    """The calendar period of length ``every`` that contains ``day``."""
+    months = PERIOD_MONTHS[every]
+    first = (day.month - 1) // months * months + 1
+    start = dt.date(day.year, first, 1)
+    nxt = dt.date(day.year + (first + months > 12), (first + months - 1) % 12 + 1, 1)
+    end = nxt - dt.timedelta(days=1)
+    n = (first - 1) // months + 1
+    if every == "month":
+        key, label = f"{day.year}-{first:02d}", f"{day.year}年{first}月"
+    elif every == "quarter":
+        key, label = f"{day.year}-Q{n}", f"{day.year}年第{'一二三四'[n - 1]}季度"
+    elif every == "half_year":
+        key, label = f"{day.year}-H{n}", f"{day.year}年{'上下'[n - 1]}半年"
+    else:
+        key, label = f"{day.year}", f"{day.year}年度"
+    return Period(key, label, start, end)
+
+
+def previous_period(every: str, day: dt.date) -> Period:
+    """The last complete period before the one containing ``day``."""
+    return period_of(every, period_of(every, day).start - dt.timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """One unit's period, as the store saw it (the figures a periodic letter states)."""
+
+    unit_id: str
+    findings: int = 0  # first seen in the period, of a letter tier (policy applied)
+    serious_findings: int = 0  # of them, level2 or level1
+    letters_unrectified: int = 0  # letters whose rectify_by fell in the period and went overdue
+    on_time_rate: float | None = None  # completed cases on time / completed, if known
+
+    def as_dict(self) -> dict[str, int | float | None]:
+        return {"findings": self.findings, "serious_findings": self.serious_findings,
+                "letters_unrectified": self.letters_unrectified, "on_time_rate": self.on_time_rate}
+
+
+def _reaches(t: PeriodicThreshold, a: Assessment) -> bool:
+    return ((t.findings is not None and a.findings >= t.findings)
+            or (t.serious_findings is not None and a.serious_findings >= t.serious_findings)
+            or (t.letters_unrectified is not None and a.letters_unrectified >= t.letters_unrectified)
+            or (t.on_time_below is not None and a.on_time_rate is not None
+                and a.on_time_rate < t.on_time_below))
+
+
+def periodic_tier(thresholds: Mapping[str, PeriodicThreshold], a: Assessment) -> Tier | None:
+    """The most severe tier whose threshold the assessment reaches (any one of its figures)."""
+    for tier in reversed(LETTER_TIERS):
+        t = thresholds.get(tier)
+        if t is not None and _reaches(t, a):
+            return tier
+    return None
+
+
+def plan_periodic(period: Period, config: PeriodicConfig, assessments: Sequence[Assessment],
+                  already: set[str], unit_names: Mapping[str, str]) -> list[PlannedLetter]:
+    """One periodic letter per unit whose assessment reaches a tier, once per unit and period."""
+    out = []
+    for a in sorted(assessments, key=lambda a: a.unit_id):
+        tier = periodic_tier(config.thresholds, a)
+        if tier is None or a.unit_id in already:
+            continue
+        out.append(PlannedLetter(
+            tier=tier, audience="unit", unit_id=a.unit_id,
+            recipient=unit_names.get(a.unit_id) or a.unit_id, source=None, finding_ids=(),
+            reason="periodic", period=period.key,
+            assessment={**a.as_dict(), "period": period.key, "period_label": period.label}))
+    return out

@@ -64,6 +64,8 @@ class LetterRow(Base):
     matter_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     withdrawn_at: Mapped[dt.datetime | None]  # 撤销 (as-of time); its findings are free again
     reopened_at: Mapped[dt.datetime | None]
+    period: Mapped[str | None] = mapped_column(sa.String(16))  # 定期预警: e.g. 2026-Q4
+    assessment: Mapped[dict[str, Any] | None]  # 定期预警: the period's figures the letter states
 
     __table_args__ = (sa.UniqueConstraint("prefix", "year", "seq", name="uq_letters_prefix_year_seq"),)
 

@@ -1,5 +1,5 @@
 """letter acts: matters, withdrawal, explanations, stored reports, when a violation ended,
-and the audit log's as-of time and hash chain
+periodic letters, and the audit log's as-of time and hash chain
 
 Revision ID: 0004_letter_acts
 Revises: 0002
@@ -28,6 +28,8 @@ def upgrade() -> None:
     op.add_column("letters", sa.Column("withdrawn_at", UTCDateTime()))
     op.add_column("letters", sa.Column("reopened_at", UTCDateTime()))
     op.create_index("ix_letters_matter_id", "letters", ["matter_id"])
+    op.add_column("letters", sa.Column("period", sa.String(16)))  # 定期预警: the period it assesses
+    op.add_column("letters", sa.Column("assessment", sa.JSON))  # … and the figures it states
     # 核实不予追究 (the office's as-of time)
     op.add_column("letter_findings", sa.Column("explained_at", UTCDateTime()))
     op.add_column("audit_log", sa.Column("as_of", UTCDateTime()))  # the as-of time the act applies to
@@ -88,6 +90,6 @@ def downgrade() -> None:
         op.drop_column("audit_log", c)
     op.drop_column("letter_findings", "explained_at")
     op.drop_index("ix_letters_matter_id", "letters")
-    for c in ("reopened_at", "withdrawn_at", "matter_id"):
+    for c in ("assessment", "period", "reopened_at", "withdrawn_at", "matter_id"):
         op.drop_column("letters", c)
     op.drop_column("findings", "ended_at")
