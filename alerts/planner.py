@@ -25,6 +25,9 @@ The rules (letters.md; seed 004:64-68, 000:150):
    office accepted is skipped while its facts are unchanged. The tier is the
    policy's (overrides), then the repeat rule by matters lifts level3/level2
    to level1; two groups lifted to one tier become one letter.
+3. **Periodic letters** (定期预警, seed 004:68): :func:`plan_periodic` gives one
+   letter per unit whose period assessment reaches a threshold, once per
+   unit and period; the loader decides when a period is due.
 """
 
 from __future__ import annotations
