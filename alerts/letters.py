@@ -32,6 +32,7 @@ import structlog
 from sqlalchemy.engine import Connection, Engine
 
 from sunlight.alerts.audit import SYSTEM_ACTOR, audit, take_audit_lock
+from sunlight.alerts.config import TIERS
 from sunlight.alerts.numbering import next_number, take_issue_lock
 from sunlight.alerts.outbox import queue_deliveries
 from sunlight.alerts.planner import (
@@ -139,11 +140,11 @@ class _Issuer:
 
     def record_resolutions(self) -> None:
         """Mirror on open letters when each finding's violation ended in the source."""
-        lf, f = LetterFindingRow.__table__, FindingRow.__table__
+        lf, f = LetterFindingRow, FindingRow
         self.conn.execute(
-            sa.update(lf).where(lf.c.open_fingerprint.is_not(None)).values(
-                resolved_at=sa.select(sa.func.coalesce(f.c.ended_at, f.c.resolved_at))
-                .where(f.c.id == lf.c.finding_id).scalar_subquery()
+            sa.update(lf).where(lf.open_fingerprint.is_not(None)).values(
+                resolved_at=sa.select(sa.func.coalesce(f.ended_at, f.resolved_at))
+                .where(f.id == lf.finding_id).scalar_subquery()
             )
         )
 
@@ -262,10 +263,11 @@ class _Issuer:
         period = previous_period(cfg.every, self.at.date())
         if self.at.date() < self.calendar.add_workdays(period.end, cfg.issue_after_workdays):
             return []
-        already = set(self.conn.execute(
+        already: set[str] = set(self.conn.execute(
             sa.select(LetterRow.unit_id).where(LetterRow.reason == "periodic", LetterRow.period == period.key,
-                                               LetterRow.status != "withdrawn")
-        ).scalars())
+                                               LetterRow.status != "withdrawn",
+                                               LetterRow.unit_id.is_not(None))
+        ).scalars())  # type: ignore[arg-type]
         start = dt.datetime.combine(period.start, dt.time(0), self.tz)
         end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), self.tz)
         counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -274,18 +276,20 @@ class _Issuer:
             .where(FindingRow.first_seen >= start, FindingRow.first_seen < end,
                    FindingRow.check_id != DATA_QUALITY)
         ):
-            resolved = resolve_tier(self.settings.tiers, check, tier, unit_id, item_code)
+            resolved = resolve_tier(self.settings.tiers, check, tier if tier in TIERS else "level3",
+                                    unit_id, item_code)
             if resolved in LETTER_TIERS:
                 counts[unit_id][0] += 1
                 counts[unit_id][1] += resolved in SERIOUS
-        for unit_id, n in self.conn.execute(
+        for letter_unit, n in self.conn.execute(
             sa.select(LetterRow.unit_id, sa.func.count()).where(
                 LetterRow.audience == "unit", LetterRow.tier.in_(LETTER_TIERS),
                 LetterRow.status != "withdrawn", LetterRow.overdue_at.is_not(None),
                 LetterRow.rectify_by >= period.start, LetterRow.rectify_by <= period.end,
             ).group_by(LetterRow.unit_id)
         ):
-            counts[unit_id][2] = n
+            if letter_unit:
+                counts[letter_unit][2] = n
         assessments = [Assessment(u, *c) for u, c in counts.items() if u]
         names = {**{u: u for u in counts}, **self._names}
         return plan_periodic(period, cfg, assessments, already, names)

@@ -37,6 +37,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import orjson
 
@@ -262,6 +263,8 @@ def plan_letters(inp: PlanInput) -> Plan:
 
 # --- 定期预警: periodic letters (seed 004:68) ----------------------------------------------
 
+LetterTier = Literal["level3", "level2", "level1"]
+_MOST_SEVERE_FIRST: tuple[LetterTier, ...] = ("level1", "level2", "level3")
 PERIOD_MONTHS = {"month": 1, "quarter": 3, "half_year": 6, "year": 12}
 
 
@@ -320,9 +323,9 @@ def _reaches(t: PeriodicThreshold, a: Assessment) -> bool:
                 and a.on_time_rate < t.on_time_below))
 
 
-def periodic_tier(thresholds: Mapping[str, PeriodicThreshold], a: Assessment) -> Tier | None:
+def periodic_tier(thresholds: Mapping[LetterTier, PeriodicThreshold], a: Assessment) -> Tier | None:
     """The most severe tier whose threshold the assessment reaches (any one of its figures)."""
-    for tier in reversed(LETTER_TIERS):
+    for tier in _MOST_SEVERE_FIRST:
         t = thresholds.get(tier)
         if t is not None and _reaches(t, a):
             return tier
