@@ -287,3 +287,44 @@ def test_migration_0004_sets_matters_and_chains_the_old_audit_log(state: State) 
     assert verify_audit(state.engine) == (4, None)
     command.downgrade(alembic_config(state.engine), "0002")
     assert current_revision(state.engine) == "0002"
+
+
+def test_concurrent_acts_and_a_cycle_keep_one_unbroken_chain(state: State, tmp_path: Path) -> None:
+    """Clerks acting on letters while a cycle issues new ones: the chain never forks."""
+    import threading
+
+    from sunlight.monitor.store import open_store
+
+    s = quick_settings(settings_for(tmp_path, state.url))
+    record(state.engine, [finding("case_overdue", f"U{i}", "SJJ" if i % 2 else "MZJ") for i in range(4)]
+           + [finding("case_overdue_statutory", "V", "SJJ", tier="level2")], at(2026, 9, 24, 9))
+    issued = issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names, now=NOW).issued
+    assert len(issued) == 3
+    barrier = threading.Barrier(len(issued) + 1)
+    errors: list[BaseException] = []
+
+    def run(work) -> None:
+        engine = open_store(state.url, migrate=False)
+        try:
+            barrier.wait()
+            work(engine)
+        except BaseException as exc:  # pragma: no cover - shown by the assertion below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    jobs = [lambda e, n=x.number: apply_act(e, n, Act("ack", "李四"), now=NOW) for x in issued]
+    record(state.engine, [finding("case_overdue", f"W{i}", "SJJ" if i % 2 else "MZJ") for i in range(4)],
+           at(2026, 10, 12, 9), source="other")
+    jobs.append(lambda e: issue_letters(e, s, CAL, at(2026, 10, 12, 9), names, now=NOW))
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    checked, broken = verify_audit(state.engine)
+    assert (broken, checked) == (None, 3 + 3 + 2)  # issue ×3, ack ×3, the cycle's two new letters
+    with state.engine.connect() as conn:
+        prevs = conn.execute(sa.select(AuditEntry.prev_hash)).scalars().all()
+    assert len(prevs) == len(set(prevs))  # no two entries follow the same one: no fork
