@@ -106,7 +106,8 @@ def scan(
     def sink(f):
         if fmt == "json":
             try:
-                sys.stdout.write(f.to_json_line())
+                info = engine.units_seen.get(f.unit_id)
+                sys.stdout.write(f.to_json_line(info.name if info is not None else None))
             except BrokenPipeError:
                 # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
                 # SystemExit is not an Exception, so the engine does not count it as a

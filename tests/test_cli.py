@@ -20,6 +20,8 @@ def sunlight(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 def test_scan_json_lines(sqlite_db: SourceDB, write_config) -> None:
+    sqlite_db.load("units", [{"unit_id": "MZJ", "name": "县民政局", "kind": "department",
+                              "parent_id": None}])
     sqlite_db.load("cases", [
         {"case_id": "C1", "unit_id": "MZJ", "item_code": "MZ-001", "item_name": "最低生活保障审批",
          "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5},
@@ -35,6 +37,7 @@ def test_scan_json_lines(sqlite_db: SourceDB, write_config) -> None:
     assert {"check", "fingerprint", "subject", "unit", "tier", "deadline", "overdue",
             "calendar_uncovered", "evidence"} <= set(o)
     assert o["unit"] == "MZJ" and o["tier"] == "level3" and o["overdue"] == 1
+    assert o["unit_name"] == "县民政局" and o["ended_at"] is None
     assert o["deadline"] == "2026-10-09T23:59:59+08:00"
     assert o["calendar_uncovered"] is False
     assert o["evidence"]["due_date"] == "2026-10-09"
