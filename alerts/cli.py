@@ -86,7 +86,8 @@ def cycle(
             ["编号", "等级", "主送", "事项", "整改期限", "说明", "投递渠道"],
             [[x.number, _label(settings, x.tier), x.recipient, x.findings,
               x.rectify_by.isoformat() if x.rectify_by else "",
-              {"new": "", "repeat": "重复预警从重", "escalation": f"由{x.cites}升级"}.get(x.reason, ""),
+              {"new": "", "repeat": "重复预警从重", "escalation": f"由{x.cites}升级",
+               "periodic": "定期预警"}.get(x.reason, ""),
               ", ".join(x.channels) or "（无路由，未投递）"] for x in report.letters],
         ))
     for number in report.letters_overdue:
