@@ -34,7 +34,6 @@ from sqlalchemy.engine import Connection, Engine
 from sunlight.alerts.audit import SYSTEM_ACTOR, audit, take_audit_lock
 from sunlight.alerts.config import TIERS
 from sunlight.alerts.numbering import next_number, take_issue_lock
-from sunlight.alerts.outbox import queue_deliveries
 from sunlight.alerts.planner import (
     DATA_QUALITY,
     Assessment,
@@ -50,6 +49,7 @@ from sunlight.alerts.planner import (
     plan_periodic,
     previous_period,
 )
+from sunlight.alerts.queue import queue_deliveries
 from sunlight.alerts.routing import channels_for
 from sunlight.alerts.tiers import (
     LETTER_TIERS,
@@ -59,6 +59,7 @@ from sunlight.alerts.tiers import (
     requirements,
     resolve_tier,
 )
+from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import (
@@ -98,8 +99,6 @@ class IssueReport:
 
 
 def _check_titles() -> dict[str, str]:
-    from sunlight.checks.registry import load_all
-
     return {cid: cls.title for cid, cls in load_all().items()}
 
 
@@ -172,7 +171,7 @@ class _Issuer:
                 finding_id, fp, check, resolved_at is not None or ended_at is not None,
                 explained_at is not None))
         return [OpenLetter(
-            id=x.id, number=x.number, tier=x.tier, status=x.status,  # type: ignore[arg-type]
+            id=x.id, number=x.number, tier=x.tier, status=x.status,
             unit_id=x.unit_id, audience=x.audience, recipient=x.recipient, source=x.source,
             matter_id=x.matter_id or x.id, rectify_by=x.rectify_by,
             report_received=x.report_received_at is not None,

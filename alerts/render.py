@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import jinja2
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from sunlight.alerts.channels import Message
+from sunlight.alerts.message import Message
 from sunlight.alerts.tiers import is_letter_tier, requirements
 from sunlight.monitor.clock import UNIT_ZH, LimitUnit
 from sunlight.monitor.settings import Settings
@@ -146,7 +147,7 @@ def letter_view(store: Engine, settings: Settings, letter_id: int,
     return build_view(settings, letter, links, cited, with_resolutions)
 
 
-def build_view(settings: Settings, letter: Any, links: list[Any], cited: Any | None,
+def build_view(settings: Settings, letter: Any, links: Sequence[Any], cited: Any | None,
                with_resolutions: bool = False) -> LetterView:
     tz = settings.tz
     labels = settings.tiers.labels

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import LimitUnit
 from sunlight.monitor.records.decisions import CATEGORY_ZH, METHOD_ZH, DecisionRecord
@@ -48,20 +48,20 @@ def _evidence(d: DecisionRecord) -> dict[str, Any]:
     }
 
 
-class _DecisionCheck(Check):
+class _DecisionCheck(Check[DecisionRecord, ParamsT]):
     """A D check: ``fault`` says what is wrong with a decision (Chinese), or None."""
 
     entity = "decisions"
     order: ClassVar[int] = 0
 
-    def fault(self, d: DecisionRecord, params: Any, ctx: EvalContext) -> str | None:
+    def fault(self, d: DecisionRecord, params: ParamsT, ctx: EvalContext) -> str | None:
         raise NotImplementedError
 
-    def timing(self, d: DecisionRecord, params: Any, ctx: EvalContext) -> dict[str, Any]:
+    def timing(self, d: DecisionRecord, params: ParamsT, ctx: EvalContext) -> dict[str, Any]:
         """Deadline fields of the finding, for the checks that have one."""
         return {}
 
-    def feed(self, d: DecisionRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, d: DecisionRecord, params: ParamsT, ctx: EvalContext) -> Iterator[Finding]:
         why = self.fault(d, params, ctx)
         if why is None:
             return
@@ -77,7 +77,7 @@ class CollectiveParams(Params):
 
 
 @register
-class DecisionNotCollective(_DecisionCheck):
+class DecisionNotCollective(_DecisionCheck[CollectiveParams]):
     id = "decision_not_collective"
     tier = "level2"
     title = "三重一大事项未集体决策"
@@ -100,7 +100,7 @@ class QuorumParams(Params):
 
 
 @register
-class QuorumNotMet(_DecisionCheck):
+class QuorumNotMet(_DecisionCheck[QuorumParams]):
     id = "quorum_not_met"
     tier = "level2"
     title = "决策会议到会人数不足"
@@ -122,7 +122,7 @@ class QuorumNotMet(_DecisionCheck):
 
 
 @register
-class VotesInsufficient(_DecisionCheck):
+class VotesInsufficient(_DecisionCheck[Params]):
     id = "votes_insufficient"
     tier = "level2"
     title = "表决赞成票未过半数"
@@ -156,7 +156,7 @@ def materials_due(meeting: dt.datetime, days: int, ctx: EvalContext) -> dt.date:
 
 
 @register
-class MaterialsLate(_DecisionCheck):
+class MaterialsLate(_DecisionCheck[MaterialsParams]):
     id = "materials_late"
     tier = "reminder"
     title = "会议材料未按时送达"

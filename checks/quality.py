@@ -7,7 +7,7 @@ source's ``data_owner``), with the row's key, the field and the reason.
 
 from __future__ import annotations
 
-from sunlight.checks.base import Check, Finding
+from sunlight.checks.base import Check, Finding, Params
 from sunlight.checks.registry import register
 from sunlight.monitor.records.base import RowProblem
 
@@ -20,7 +20,7 @@ ENTITY_ZH = {
 
 
 @register
-class DataQuality(Check):
+class DataQuality(Check[RowProblem, Params]):
     id = "data_quality"
     tier = "reminder"
     title = "数据质量问题"

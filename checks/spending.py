@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT
 from sunlight.checks.decisions import decision_faults
 from sunlight.checks.registry import register
 from sunlight.monitor.readers import loaded
@@ -144,19 +144,21 @@ def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> Cha
     if banded is None:
         table = ctx.params.get(SignatureChainIncomplete.id)
         raws = [table.base, *(d for _, d in table.overrides)] if table is not None else []
+        # a band narrows a profile only by a value other than the default (min 0, no top):
+        # a config that spells the defaults out keeps the per-unit cache
         banded = cache[_BANDED] = any(
-            "min_amount" in p or "below" in p
+            p.get("below") is not None or Decimal(str(p.get("min_amount") or 0)) != 0
             for raw in raws for p in raw.get("profiles") or () if isinstance(p, dict))
     key = (v.unit_id, v.category)
     if not banded:
         try:
-            return cache[key]  # type: ignore[no-any-return]
+            return cache[key]
         except KeyError:
             pass
     info = ctx.units.get(v.unit_id)
     kind = info.kind if info else None
     table = ctx.params.get(SignatureChainIncomplete.id)
-    params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()  # type: ignore[assignment]
+    params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()
     profile = next((p for p in params.profiles if p.applies(v, kind)), None)
     if profile is None:
         plan = None
@@ -172,7 +174,7 @@ def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> Cha
 _BANDED = object()
 
 
-class _VoucherCheck(Check):
+class _VoucherCheck(Check[ExpenseRecord, ParamsT]):
     """F checks read vouchers; ``feed`` returns a tuple (no generator per voucher: hot path)."""
 
     entity = "expenses"
@@ -182,7 +184,7 @@ class _VoucherCheck(Check):
 
 
 @register
-class SignatureChainIncomplete(_VoucherCheck):
+class SignatureChainIncomplete(_VoucherCheck[ChainParams]):
     id = "signature_chain_incomplete"
     tier = "level3"
     title = "报销签字审批程序不全"
@@ -215,7 +217,7 @@ class SingleParams(Params):
 
 
 @register
-class SingleSignature(_VoucherCheck):
+class SingleSignature(_VoucherCheck[SingleParams]):
     id = "single_signature"
     tier = "level2"
     title = "一支笔审批"
@@ -235,7 +237,7 @@ class SingleSignature(_VoucherCheck):
 
 
 @register
-class DuplicateRoleSigner(_VoucherCheck):
+class DuplicateRoleSigner(_VoucherCheck[Params]):
     id = "duplicate_role_signer"
     tier = "level3"
     title = "一人兼签多个审批环节"
@@ -268,7 +270,7 @@ class HeadParams(Params):
 
 
 @register
-class HeadSignsDirectly(_VoucherCheck):
+class HeadSignsDirectly(_VoucherCheck[HeadParams]):
     id = "head_signs_directly"
     tier = "level3"
     title = "一把手直接分管财务签字"
@@ -321,7 +323,7 @@ def large_amount(v: ExpenseRecord, ctx: EvalContext) -> Decimal:
     if table is None:
         return LargeParams().large_amount
     info = ctx.units.get(v.unit_id)
-    return table.for_(v.unit_id, info.kind if info else None).large_amount  # type: ignore[attr-defined]
+    return table.for_(v.unit_id, info.kind if info else None).large_amount
 
 
 class _DecisionIndex:
@@ -359,7 +361,7 @@ def decision_problem(v: ExpenseRecord, index: _DecisionIndex, ctx: EvalContext) 
 
 
 @register
-class LargeAmountWithoutDecision(_VoucherCheck):
+class LargeAmountWithoutDecision(_VoucherCheck[LargeParams]):
     id = "large_amount_without_decision"
     tier = "level2"
     title = "大额资金未经集体决策"
@@ -401,7 +403,7 @@ class _Group:
 
 
 @register
-class SplitPayment(_VoucherCheck):
+class SplitPayment(_VoucherCheck[SplitParams]):
     id = "split_payment"
     tier = "level2"
     title = "拆分支付规避集体决策"
@@ -482,7 +484,7 @@ class SplitPayment(_VoucherCheck):
 
 
 @register
-class SignatureOrder(_VoucherCheck):
+class SignatureOrder(_VoucherCheck[Params]):
     id = "signature_order"
     tier = "reminder"
     title = "签字审批顺序颠倒"

@@ -7,37 +7,18 @@ so receivers can discard duplicates (architecture invariant 4).
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
 import pkgutil
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from sunlight.alerts.message import Message
 from sunlight.monitor.config_error import first_problem
 from sunlight.monitor.settings import Settings, register_validator
-
-
-@dataclass(frozen=True)
-class Message:
-    """One letter (or reminder) rendered for delivery."""
-
-    idempotency_key: str  # f"{letter_number}:{channel_name}", stable across retries and restarts
-    letter_number: str
-    unit_id: str
-    unit_name: str
-    tier: str  # reminder, level3, level2, level1
-    tier_label: str  # e.g. 三级预警函
-    title: str  # e.g. 关于县民政局办件超期问题的三级预警函
-    text: str  # plain text body
-    markdown: str  # markdown body for IM group robots
-    html: str  # a complete HTML document
-    docx: bytes | None  # the printable letter (python-docx), if rendered
-    issued_at: dt.datetime
 
 
 class ChannelError(Exception):
@@ -96,6 +77,12 @@ def channel_types() -> tuple[str, ...]:
         if mod.name != "base":
             importlib.import_module(f"{__package__}.{mod.name}")
     return tuple(sorted(_TYPES))
+
+
+def settings_models() -> dict[str, type[ChannelSettings]]:
+    """Each channel type's settings model (what a ``channels.<name>`` entry of that type may hold)."""
+    channel_types()
+    return {kind: model for kind, (model, _factory) in sorted(_TYPES.items())}
 
 
 def _validated(name: str, config: Mapping[str, Any]) -> tuple[Any, Factory]:

@@ -2,7 +2,7 @@
 periodic letters, and the audit log's as-of time and hash chain
 
 Revision ID: 0004_letter_acts
-Revises: 0002
+Revises: 0005_leases
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from sunlight.monitor.store.audit_chain import GENESIS, entry_hash
 from sunlight.monitor.store.models import UTCDateTime
 
 revision = "0004_letter_acts"
-down_revision = "0002"
+down_revision = "0005_leases"
 branch_labels = None
 depends_on = None
 
