@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,17 +19,26 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 
+from sunlight.alerts.audit import verify_audit
 from sunlight.alerts.lifecycle import (
     ACTION_ZH,
     STATUS_ZH,
     Act,
     LetterNotFound,
+    ReportFile,
     TransitionError,
     apply_act,
     find_letter,
 )
 from sunlight.alerts.render import Renderer, letter_view
-from sunlight.monitor.cli_common import ConfigOpt, fail, load_or_exit, open_state, store_failures
+from sunlight.monitor.cli_common import (
+    ConfigOpt,
+    fail,
+    load_or_exit,
+    open_state,
+    parse_at,
+    store_failures,
+)
 from sunlight.monitor.console import table
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow, LetterRow
@@ -41,6 +51,10 @@ LetterArg = Annotated[str, typer.Argument(help="the letter's number (监预〔20
 ByOpt = Annotated[str, typer.Option("--by", help="who acts (recorded in the audit log)")]
 DELIVERY_ZH = {"pending": "待投递", "delivered": "已送达", "dead": "失败（不再重试）"}
 NoteOpt = Annotated[str | None, typer.Option("--note", help="a remark for the audit log")]
+ReasonOpt = Annotated[str, typer.Option("--reason", "--note", help="why (recorded in the audit log)")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="the time the act applies to (ISO); "
+                                             "default now")]
+audit_app = typer.Typer(help="The audit log of letter acts (hash-chained).", no_args_is_help=True)
 
 
 class LetterStatus(StrEnum):
@@ -53,6 +67,7 @@ class LetterStatus(StrEnum):
     closed = "closed"
     overdue = "overdue"
     escalated = "escalated"
+    withdrawn = "withdrawn"
 
 
 class TierChoice(StrEnum):
@@ -66,6 +81,11 @@ class TierChoice(StrEnum):
     level3_zh = "三级预警函"
     level2_zh = "二级预警函"
     level1_zh = "一级预警函"
+
+
+class ListFormat(StrEnum):
+    table = "table"
+    json = "json"
 
 
 _DEFAULT_LABELS = ("提醒", "三级预警函", "二级预警函", "一级预警函")  # in the order of TIERS
@@ -87,15 +107,17 @@ def local_time(settings: Settings, t: dt.datetime | None) -> str:
 @letters_app.command("list")
 def letters_list(
     config: ConfigOpt,
-    unit: Annotated[str | None, typer.Option(help="only this unit id")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this unit (its name or its id)")] = None,
     status: Annotated[LetterStatus | None, typer.Option(help="only this status")] = None,
     tier: Annotated[TierChoice | None, typer.Option(help="only this tier (its key or its name)")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", help="table or json (one object a line)")]
+    = ListFormat.table,
 ) -> None:
     """The letters, newest first, with their delivery state."""
     settings, store = _settings_and_store(config, read_only=True)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
     if unit:
-        query = query.where(LetterRow.unit_id == unit)
+        query = query.where(sa.or_(LetterRow.unit_id == unit.strip(), LetterRow.recipient == unit.strip()))
     if status:
         query = query.where(LetterRow.status == status.value)
     if tier:
@@ -109,6 +131,16 @@ def letters_list(
             .group_by(DeliveryRow.letter_id, DeliveryRow.status)
         ):
             counts.setdefault(letter_id, {})[state] = n
+    if fmt is ListFormat.json:
+        for x in letters:
+            typer.echo(json.dumps({
+                "id": x.id, "number": x.number, "tier": x.tier, "status": x.status,
+                "unit_id": x.unit_id, "unit_name": x.recipient if x.audience == "unit" else None,
+                "recipient": x.recipient, "issued_at": x.issued_at.isoformat(),
+                "rectify_by": x.rectify_by.isoformat() if x.rectify_by else None,
+                "matter_id": x.matter_id or x.id, "cites_letter_id": x.cites_letter_id,
+                "deliveries": counts.get(x.id, {})}, ensure_ascii=False))
+        return
     rows = []
     for x in letters:
         c = counts.get(x.id, {})
@@ -165,45 +197,117 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
     ]))
 
 
-def _act(config: Path, letter: str, action: str, by: str, note: str | None,
-         file: str | None = None) -> None:
+def _act(config: Path, letter: str, act_: Act) -> None:
+    """Run one act through :func:`sunlight.alerts.lifecycle.apply_act` (the console's entry point too)."""
     settings, store = _settings_and_store(config)
     try:
         with store_failures(settings):
-            before, after = apply_act(store, letter, Act(action, by, note, file))
+            before, after = apply_act(store, letter, act_,
+                                      max_report_bytes=settings.letters.report_max_bytes)
     except (TransitionError, LetterNotFound) as exc:
         raise fail(f"不能办理：{exc}", 1) from None
     typer.echo(f"{before.number}：{STATUS_ZH.get(before.status, before.status)} → "
-               f"{STATUS_ZH.get(after, after)}（办理人 {by}）")
+               f"{STATUS_ZH.get(after, after)}（办理人 {act_.by}）")
+
+
+def _as_of(config: Path, value: str | None) -> dt.datetime | None:
+    return None if value is None else parse_at(value, load_or_exit(config).tz)
+
+
+def _simple(config: Path, letter: str, action: str, by: str, note: str | None, as_of: str | None) -> None:
+    _act(config, letter, Act(action, by, note, as_of=_as_of(config, as_of)))
 
 
 @letters_app.command("ack")
-def letters_ack(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None) -> None:
+def letters_ack(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                as_of: AsOfOpt = None) -> None:
     """The unit has received the letter (签收)."""
-    _act(config, letter, "ack", by, note)
+    _simple(config, letter, "ack", by, note, as_of)
 
 
 @letters_app.command("report")
 def letters_report(
     config: ConfigOpt, letter: LetterArg, by: ByOpt,
     file: Annotated[Path, typer.Option("--file", help="the written rectification report")],
-    note: NoteOpt = None,
+    note: NoteOpt = None, as_of: AsOfOpt = None,
 ) -> None:
-    """The unit's written rectification report has arrived (整改报告); its SHA-256 is recorded."""
+    """The unit's written rectification report has arrived (整改报告); the file is kept in the store."""
+    limit = load_or_exit(config).letters.report_max_bytes
     try:
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        size = file.stat().st_size
+        if size > limit:
+            raise fail(f"不能办理：整改报告文件过大（{size / 1048576:.1f} MiB），上限为 "
+                       f"{limit / 1048576:.1f} MiB", 1)
+        content = file.read_bytes()
     except OSError as exc:
         raise fail(f"不能读取整改报告文件 {file}：{exc.strerror}", 1) from None
-    _act(config, letter, "report", by, note, f"{file.resolve()} sha256:{digest}")
+    digest = hashlib.sha256(content).hexdigest()
+    _act(config, letter, Act("report", by, note, f"{file.name} sha256:{digest}",
+                             as_of=_as_of(config, as_of), report=ReportFile(file.name, content)))
 
 
 @letters_app.command("admonition")
-def letters_admonition(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None) -> None:
+def letters_admonition(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                       as_of: AsOfOpt = None) -> None:
     """The admonition talk (诫勉谈话) a level1 letter requires has been held."""
-    _act(config, letter, "admonition", by, note)
+    _simple(config, letter, "admonition", by, note, as_of)
 
 
 @letters_app.command("close")
-def letters_close(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None) -> None:
+def letters_close(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                  as_of: AsOfOpt = None) -> None:
     """The office has verified the rectification and closes the letter (办结). Only a person closes."""
-    _act(config, letter, "close", by, note)
+    _simple(config, letter, "close", by, note, as_of)
+
+
+@letters_app.command("withdraw")
+def letters_withdraw(config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+                     as_of: AsOfOpt = None) -> None:
+    """Withdraw a letter issued in error (撤销); its findings are free again."""
+    _simple(config, letter, "withdraw", by, reason, as_of)
+
+
+@letters_app.command("explain")
+def letters_explain(
+    config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+    finding: Annotated[str, typer.Option("--finding", help="the finding's number on the letter "
+                                         "(1 for the first) or its fingerprint")],
+    as_of: AsOfOpt = None,
+) -> None:
+    """Accept the unit's explanation for one finding (核实不予追究).
+
+    The finding is then not lettered again unless its facts change.
+    """
+    _act(config, letter, Act("explain", by, reason, as_of=_as_of(config, as_of), finding=finding))
+
+
+@letters_app.command("extend")
+def letters_extend(
+    config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+    until: Annotated[str, typer.Option("--until", help="the new rectify_by (YYYY-MM-DD)")],
+    as_of: AsOfOpt = None,
+) -> None:
+    """Extend the letter's rectification deadline (延长整改期限)."""
+    try:
+        day = dt.date.fromisoformat(until)
+    except ValueError:
+        raise fail(f"--until 应为日期（YYYY-MM-DD），而不是 {until!r}", 2) from None
+    _act(config, letter, Act("extend", by, reason, as_of=_as_of(config, as_of), until=day))
+
+
+@letters_app.command("reopen")
+def letters_reopen(config: ConfigOpt, letter: LetterArg, by: ByOpt, reason: ReasonOpt,
+                   as_of: AsOfOpt = None) -> None:
+    """Reopen a closed letter (重新打开): back to the stage it had reached."""
+    _simple(config, letter, "reopen", by, reason, as_of)
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt) -> None:
+    """Check the audit log's hash chain; exit 1 naming the first broken entry."""
+    _, store = _settings_and_store(config)
+    checked, broken = verify_audit(store)
+    if broken is not None:
+        raise fail(f"审计记录第 {broken.entry_id} 条校验失败（audit entry {broken.entry_id}: "
+                   f"{broken.problem}）；已核对 {checked} 条", 1)
+    typer.echo(f"审计记录完整：{checked} 条，哈希链无断裂（audit chain intact）。")

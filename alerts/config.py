@@ -7,7 +7,7 @@ config file. The cross-checks between them (routes name channels that exist,
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -77,12 +77,41 @@ class DeliveryConfig(_Model):
     jitter: float = Field(default=0.5, ge=0, le=1)  # each wait is drawn from [(1-jitter)·w, w]
 
 
+class PeriodicThreshold(_Model):
+    """What a unit's period must reach for a periodic letter of one tier (any one suffices)."""
+
+    findings: int | None = Field(default=None, ge=1)  # findings first seen in the period (any letter tier)
+    serious_findings: int | None = Field(default=None, ge=1)  # of them, level2 or level1
+    letters_unrectified: int | None = Field(default=None, ge=1)  # letters due in the period, went overdue
+    on_time_below: float | None = Field(default=None, gt=0, le=1)  # on-time rate of completed cases
+
+
+class PeriodicConfig(_Model):
+    """定期预警 (seed 004:68): a letter per unit from the period's assessment, on a schedule.
+
+    The seed names the year-end assessment; monthly, quarterly or half-yearly
+    letters are the office's choice. The thresholds are ours (the seed gives
+    no figures): the most severe tier whose threshold the unit reaches.
+    """
+
+    every: Literal["month", "quarter", "half_year", "year"] | None = None  # None: no periodic letters
+    issue_after_workdays: int = Field(default=5, ge=0)  # issued at the first cycle this long after
+    thresholds: dict[Literal["level3", "level2", "level1"], PeriodicThreshold] = {
+        "level1": PeriodicThreshold(letters_unrectified=2),
+        "level2": PeriodicThreshold(letters_unrectified=1, serious_findings=2),
+        "level3": PeriodicThreshold(findings=3),
+    }
+
+
 class LettersConfig(_Model):
     number_prefix: str = Field(default="监预", min_length=1, max_length=16)
     reminder_prefix: str = Field(default="监提", min_length=1, max_length=16)  # numbers of 提醒 notices
     issuer: str = "中共XX县纪律检查委员会 XX县监察委员会"
     templates: str | None = None  # a folder whose templates override the built-in ones
     delivery: DeliveryConfig = DeliveryConfig()
+    #: the largest rectification report file kept in the state store (bytes; default 20 MiB)
+    report_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    periodic: PeriodicConfig = PeriodicConfig()
 
 
 class RouteMatch(Match):

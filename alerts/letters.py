@@ -1,19 +1,18 @@
-"""Issuing letters: group new findings per unit and tier, number them, escalate the overdue.
+"""Issuing letters: load the letters' state, plan (a pure function), persist the plan.
 
 One call of :func:`issue_letters` is one transaction that
 
 1. takes the issue lock (``sunlight.alerts.numbering.take_issue_lock``), so two
-   processes sharing a PostgreSQL store never letter one finding twice;
-2. records on open letters which of their findings resolved in the source
-   (recorded, never used to close: only a person closes, letters.md);
-3. escalates: a letter past ``rectify_by`` with a requirement unmet becomes
-   ``overdue`` and then ``escalated``, and a letter one tier higher is issued
-   for the same findings, citing the old number (level1 has no higher tier: it
-   stays ``overdue`` for the office to act on);
-4. issues one letter per unit and tier for every finding whose current
-   opening is not on a letter yet and that is not on an open letter, applying
-   the repeat rule (seed 000:150) to the tier;
-5. queues each letter's deliveries in the outbox (architecture invariant 4).
+   processes sharing a PostgreSQL store never letter one finding twice, and
+   the audit lock, so the audit chain never forks;
+2. records on open letters which of their findings are rectified in the
+   source (resolved, or ended but kept on record like a case completed late);
+   recorded, never used to close: only a person closes (letters.md);
+3. loads the planner's input (open letters with their findings' state, the
+   findings on no letter, the units' history of matters, the accepted
+   explanations) and calls :func:`sunlight.alerts.planner.plan_letters`;
+4. persists the plan: status changes, new letters numbered and queued in the
+   outbox (architecture invariant 4), every step in the audit log.
 
 Reminders (提醒) are issued the same way as notices with their own number
 prefix; data-quality findings go to the source's data owner as a notice,
@@ -24,38 +23,55 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from sunlight.alerts.config import TIERS, Tier
-from sunlight.alerts.lifecycle import SYSTEM_ACTOR, audit
+from sunlight.alerts.audit import SYSTEM_ACTOR, audit, take_audit_lock
+from sunlight.alerts.config import TIERS
 from sunlight.alerts.numbering import next_number, take_issue_lock
+from sunlight.alerts.planner import (
+    DATA_QUALITY,
+    Assessment,
+    LetterFinding,
+    NewFinding,
+    OpenLetter,
+    PastLetter,
+    Plan,
+    PlanInput,
+    PlannedLetter,
+    facts_digest,
+    plan_letters,
+    plan_periodic,
+    previous_period,
+)
 from sunlight.alerts.queue import queue_deliveries
 from sunlight.alerts.routing import channels_for
 from sunlight.alerts.tiers import (
     LETTER_TIERS,
-    higher,
+    SERIOUS,
     is_letter_tier,
     months_before,
-    more_severe,
-    repeat_tier,
-    requirement_unmet,
     requirements,
+    resolve_tier,
 )
 from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
-from sunlight.monitor.store.letters_models import OPEN_STATUSES, LetterFindingRow, LetterRow
+from sunlight.monitor.store.letters_models import (
+    OPEN_STATUSES,
+    FindingExplanation,
+    LetterFindingRow,
+    LetterRow,
+)
 from sunlight.monitor.store.models import FindingRow
 
 log = structlog.get_logger("sunlight.letters")
 
-DATA_QUALITY = "data_quality"
 UnitNames = Callable[[Iterable[str]], dict[str, str]]  # unit ids → names (missing ids: unknown)
 
 
@@ -72,6 +88,7 @@ class IssuedLetter:
     channels: list[str]
     cites: str | None = None
     rectify_by: dt.date | None = None
+    unit_id: str | None = None
 
 
 @dataclass
@@ -106,7 +123,7 @@ def snapshot(row: Any, tz: dt.tzinfo, titles: dict[str, str]) -> dict[str, Any]:
 
 
 class _Issuer:
-    """One issuing transaction's working state."""
+    """One issuing transaction: load the planner's input, then persist its plan."""
 
     def __init__(self, conn: Connection, settings: Settings, calendar: WorkCalendar,
                  at: dt.datetime, now: dt.datetime, names: dict[str, str]) -> None:
@@ -118,162 +135,231 @@ class _Issuer:
         self.titles = _check_titles()
         self.report = IssueReport()
 
-    # --- look-ups ----------------------------------------------------------------
-
-    def unit_name(self, unit_id: str) -> str:
-        return self._names.get(unit_id, unit_id) or "单位不明"
-
-    def serious_letters(self, unit_id: str) -> int:
-        """Letters of level2 or worse this unit received within the repeat window."""
-        since = months_before(self.at, self.settings.tiers.repeat.window_months)
-        return self.conn.execute(
-            sa.select(sa.func.count()).select_from(LetterRow).where(
-                LetterRow.unit_id == unit_id, LetterRow.audience == "unit",
-                LetterRow.tier.in_(("level2", "level1")),
-                LetterRow.issued_at >= since, LetterRow.issued_at <= self.at,
-            )
-        ).scalar_one()
-
-    # --- steps -------------------------------------------------------------------
+    # --- step 2 ------------------------------------------------------------------
 
     def record_resolutions(self) -> None:
-        """Mirror each open letter's findings' resolution onto the letter."""
-        lf, f = cast(sa.Table, LetterFindingRow.__table__), cast(sa.Table, FindingRow.__table__)
+        """Mirror on open letters when each finding's violation ended in the source."""
+        lf, f = LetterFindingRow, FindingRow
         self.conn.execute(
-            sa.update(lf).where(lf.c.open_fingerprint.is_not(None)).values(
-                resolved_at=sa.select(f.c.resolved_at).where(f.c.id == lf.c.finding_id)
-                .scalar_subquery()
+            sa.update(lf).where(lf.open_fingerprint.is_not(None)).values(
+                resolved_at=sa.select(sa.func.coalesce(f.ended_at, f.resolved_at))
+                .where(f.id == lf.finding_id).scalar_subquery()
             )
         )
 
-    def escalate(self) -> None:
-        today = self.at.date()
-        due = self.conn.execute(
-            sa.select(LetterRow).where(
-                LetterRow.status.in_(OPEN_STATUSES), LetterRow.tier.in_(LETTER_TIERS),
-                LetterRow.rectify_by < today,
-            ).order_by(LetterRow.id)
-        ).all()
-        for letter in due:
-            rows = self.conn.execute(
-                sa.select(FindingRow).join(LetterFindingRow, LetterFindingRow.finding_id == FindingRow.id)
-                .where(LetterFindingRow.letter_id == letter.id).order_by(LetterFindingRow.id)
-            ).all()
-            unmet = requirement_unmet(
-                letter.tier, letter.report_received_at is not None,
-                letter.admonition_held_at is not None,
-                all(r.resolved_at is not None for r in rows),
-            )
-            if not unmet:
-                continue
-            status = letter.status
-            if status != "overdue":
-                self._set_status(letter, "overdue", overdue_at=self.at)
-                audit(self.conn, self.now, SYSTEM_ACTOR, "overdue", letter.id, status, "overdue",
-                      note=f"整改期限{letter.rectify_by}已过，要求未落实",
-                      detail={"number": letter.number, "as_of": self.at.isoformat()})
-                self.report.overdue.append(letter.number)
-            nxt = higher(letter.tier)
-            if nxt is None:
-                continue
-            self._set_status(letter, "escalated", escalated_at=self.at)
-            self.conn.execute(
-                sa.update(LetterFindingRow).where(LetterFindingRow.letter_id == letter.id)
-                .values(open_fingerprint=None)
-            )
-            tier = more_severe(nxt, repeat_tier(self.settings.tiers, nxt,
-                                                self.serious_letters(letter.unit_id or "")))
-            new = self.create(tier=tier, audience=letter.audience, unit_id=letter.unit_id,
-                              recipient=letter.recipient, source=letter.source, findings=rows,
-                              reason="escalation", cites=letter)
-            audit(self.conn, self.now, SYSTEM_ACTOR, "escalate", letter.id, "overdue", "escalated",
-                  note=f"升级为{new.number}",
-                  detail={"number": letter.number, "new_letter": new.number, "as_of": self.at.isoformat()})
-            self.report.escalated.append(letter.number)
+    # --- step 3: the planner's input ----------------------------------------------
 
-    def issue_new(self) -> None:
+    def open_letters(self) -> list[OpenLetter]:
+        letters = self.conn.execute(
+            sa.select(LetterRow).where(LetterRow.status.in_(OPEN_STATUSES),
+                                       LetterRow.tier.in_(LETTER_TIERS)).order_by(LetterRow.id)
+        ).all()
+        if not letters:
+            return []
+        links: dict[int, list[LetterFinding]] = defaultdict(list)
         lf = LetterFindingRow
-        answered = sa.exists().where(lf.finding_id == FindingRow.id, lf.opened_run == FindingRow.opened_run)
-        on_open_letter = sa.exists().where(lf.open_fingerprint == FindingRow.fingerprint)
-        rows = self.conn.execute(
-            sa.select(FindingRow).where(FindingRow.resolved_at.is_(None), ~answered, ~on_open_letter)
+        f = FindingRow
+        for letter_id, explained_at, finding_id, fp, check, resolved_at, ended_at in self.conn.execute(
+            sa.select(lf.letter_id, lf.explained_at, f.id, f.fingerprint, f.check_id, f.resolved_at,
+                      f.ended_at)
+            .join(f, f.id == lf.finding_id)
+            .join(LetterRow, LetterRow.id == lf.letter_id)
+            .where(LetterRow.status.in_(OPEN_STATUSES), LetterRow.tier.in_(LETTER_TIERS))
+            .order_by(lf.id)
+        ):
+            links[letter_id].append(LetterFinding(
+                finding_id, fp, check, resolved_at is not None or ended_at is not None,
+                explained_at is not None))
+        return [OpenLetter(
+            id=x.id, number=x.number, tier=x.tier, status=x.status,
+            unit_id=x.unit_id, audience=x.audience, recipient=x.recipient, source=x.source,
+            matter_id=x.matter_id or x.id, rectify_by=x.rectify_by,
+            report_received=x.report_received_at is not None,
+            admonition_held=x.admonition_held_at is not None, findings=tuple(links[x.id]),
+        ) for x in letters]
+
+    def new_findings(self) -> list[Any]:
+        """Open findings whose current opening no (unwithdrawn) letter answers, on no open letter."""
+        return list(self.conn.execute(
+            sa.select(FindingRow).where(FindingRow.resolved_at.is_(None), ~_answered(),
+                                        ~_on_open_letter())
             .order_by(FindingRow.unit_id, FindingRow.check_id, FindingRow.subject)
+        ).all())
+
+    def history(self, units: set[str]) -> list[PastLetter]:
+        if not units:
+            return []
+        since = months_before(self.at, self.settings.tiers.repeat.window_months)
+        rows = self.conn.execute(
+            sa.select(LetterRow.unit_id, LetterRow.matter_id, LetterRow.id, LetterRow.tier,
+                      LetterRow.issued_at)
+            .where(LetterRow.unit_id.in_(sorted(units)), LetterRow.audience == "unit",
+                   LetterRow.status != "withdrawn", LetterRow.tier.in_(LETTER_TIERS),
+                   LetterRow.issued_at >= since, LetterRow.issued_at <= self.at)
         ).all()
-        if not rows:
-            return
-        notices: dict[str, list[Any]] = defaultdict(list)  # data owner notices per source
-        per_unit: dict[str, dict[Tier, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        for r in rows:
-            if r.check_id == DATA_QUALITY:
-                notices[r.source].append(r)
-            else:
-                per_unit[r.unit_id][r.tier if r.tier in TIERS else "level3"].append(r)
-        for source, found in sorted(notices.items()):
-            owner = self.settings.sources[source].data_owner if source in self.settings.sources else None
-            self.create(tier="reminder", audience="data_owner", unit_id=None,
-                        recipient=owner or f"{source}数据源的数据责任单位", source=source,
-                        findings=found, reason="new")
-        for unit_id, by_tier in sorted(per_unit.items()):
-            serious = self.serious_letters(unit_id)
-            merged: dict[Tier, tuple[list[Any], str]] = {}
-            for tier in sorted(by_tier, key=TIERS.index, reverse=True):
-                effective = repeat_tier(self.settings.tiers, tier, serious)
-                found, reason = merged.get(effective, ([], "new"))
-                merged[effective] = (found + by_tier[tier], "repeat" if effective != tier else reason)
-            for tier, (found, reason) in sorted(merged.items(), key=lambda kv: -TIERS.index(kv[0])):
-                self.create(tier=tier, audience="unit", unit_id=unit_id,
-                            recipient=self.unit_name(unit_id), source=None, findings=found,
-                            reason=reason)
+        return [PastLetter(r.unit_id, r.matter_id or r.id, r.tier, r.issued_at) for r in rows]
 
-    # --- one letter --------------------------------------------------------------
+    def explained(self, fingerprints: set[str]) -> dict[str, str]:
+        if not fingerprints:
+            return {}
+        rows = self.conn.execute(
+            sa.select(FindingExplanation.fingerprint, FindingExplanation.facts)
+            .where(FindingExplanation.fingerprint.in_(sorted(fingerprints)))
+            .order_by(FindingExplanation.id)
+        ).all()
+        return {fp: facts for fp, facts in rows}  # the latest accepted facts per fingerprint
 
-    def _set_status(self, letter: Any, status: str, **values: Any) -> None:
-        self.conn.execute(sa.update(LetterRow).where(LetterRow.id == letter.id)
-                          .values(status=status, **values))
+    def plan_input(self, found: list[Any]) -> PlanInput:
+        return PlanInput(
+            at=self.at, policy=self.settings.tiers, open_letters=self.open_letters(),
+            new_findings=[NewFinding(r.id, r.fingerprint, r.check_id, r.unit_id, r.item_code, r.source,
+                                     r.tier, facts_digest(r.check_id, r.subject, r.unit_id,
+                                                          r.item_code, r.deadline))
+                          for r in found],
+            history=self.history({r.unit_id for r in found if r.check_id != DATA_QUALITY}),
+            explained=self.explained({r.fingerprint for r in found}),
+            unit_names=self._names,
+            data_owners={name: src.data_owner for name, src in self.settings.sources.items()
+                         if src.data_owner},
+        )
 
-    def create(self, *, tier: Tier, audience: str, unit_id: str | None, recipient: str,
-               source: str | None, findings: Sequence[Any], reason: str,
-               cites: Any | None = None) -> IssuedLetter:
+    # --- step 4: persisting the plan ------------------------------------------------
+
+    def persist(self, plan: Plan) -> None:
+        by_cites = {p.cites: p for p in plan.letters if p.cites is not None}
+        for change in plan.changes:
+            values: dict[str, Any] = {"status": change.after}
+            values["overdue_at" if change.after == "overdue" else "escalated_at"] = self.at
+            self.conn.execute(sa.update(LetterRow).where(LetterRow.id == change.letter_id).values(**values))
+            if change.release:
+                self.conn.execute(sa.update(LetterFindingRow)
+                                  .where(LetterFindingRow.letter_id == change.letter_id)
+                                  .values(open_fingerprint=None))
+            detail: dict[str, Any] = {"number": change.number}
+            if change.after == "overdue":
+                audit(self.conn, self.now, SYSTEM_ACTOR, "overdue", change.letter_id, change.before,
+                      "overdue", note=change.note, detail=detail, as_of=self.at)
+                self.report.overdue.append(change.number)
+                continue
+            new = self.create(by_cites[change.letter_id], cites_number=change.number)
+            detail["new_letter"] = new.number
+            label = self.settings.tiers.labels.get(new.tier, new.tier)  # type: ignore[call-overload]
+            audit(self.conn, self.now, SYSTEM_ACTOR, "escalate", change.letter_id, change.before,
+                  "escalated", note=f"升级为{new.number}（{label}），{change.note}", detail=detail,
+                  as_of=self.at)
+            self.report.escalated.append(change.number)
+        for planned in plan.letters:
+            if planned.cites is None:
+                self.create(planned)
+
+    # --- 定期预警 (seed 004:68) ------------------------------------------------------
+
+    def periodic(self) -> list[PlannedLetter]:
+        """The periodic letters due at this cycle: the last complete period, once per unit."""
+        cfg = self.settings.letters.periodic
+        if cfg.every is None:
+            return []
+        period = previous_period(cfg.every, self.at.date())
+        if self.at.date() < self.calendar.add_workdays(period.end, cfg.issue_after_workdays):
+            return []
+        already: set[str] = set(self.conn.execute(
+            sa.select(LetterRow.unit_id).where(LetterRow.reason == "periodic", LetterRow.period == period.key,
+                                               LetterRow.status != "withdrawn",
+                                               LetterRow.unit_id.is_not(None))
+        ).scalars())  # type: ignore[arg-type]
+        start = dt.datetime.combine(period.start, dt.time(0), self.tz)
+        end = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(0), self.tz)
+        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for check, unit_id, item_code, tier in self.conn.execute(
+            sa.select(FindingRow.check_id, FindingRow.unit_id, FindingRow.item_code, FindingRow.tier)
+            .where(FindingRow.first_seen >= start, FindingRow.first_seen < end,
+                   FindingRow.check_id != DATA_QUALITY)
+        ):
+            resolved = resolve_tier(self.settings.tiers, check, tier if tier in TIERS else "level3",
+                                    unit_id, item_code)
+            if resolved in LETTER_TIERS:
+                counts[unit_id][0] += 1
+                counts[unit_id][1] += resolved in SERIOUS
+        for letter_unit, n in self.conn.execute(
+            sa.select(LetterRow.unit_id, sa.func.count()).where(
+                LetterRow.audience == "unit", LetterRow.tier.in_(LETTER_TIERS),
+                LetterRow.status != "withdrawn", LetterRow.overdue_at.is_not(None),
+                LetterRow.rectify_by >= period.start, LetterRow.rectify_by <= period.end,
+            ).group_by(LetterRow.unit_id)
+        ):
+            if letter_unit:
+                counts[letter_unit][2] = n
+        assessments = [Assessment(u, *c) for u, c in counts.items() if u]
+        names = {**{u: u for u in counts}, **self._names}
+        return plan_periodic(period, cfg, assessments, already, names)
+
+    def create(self, planned: PlannedLetter, cites_number: str | None = None) -> IssuedLetter:
         letters = self.settings.letters
+        tier = planned.tier
         warning = is_letter_tier(tier)
         prefix = letters.number_prefix if warning else letters.reminder_prefix
         seq, number = next_number(self.conn, prefix, self.at.year)
         rectify_by = (self.calendar.add_workdays(self.at.date(), self.settings.tiers.rectify_workdays[tier])
                       if warning else None)
         req = requirements(tier)
+        findings = self.conn.execute(
+            sa.select(FindingRow).where(FindingRow.id.in_(planned.finding_ids))
+            .order_by(FindingRow.unit_id, FindingRow.check_id, FindingRow.subject)
+        ).all()
         checks = sorted({r.check_id for r in findings})
         letter_id = self.conn.execute(
             sa.insert(LetterRow).returning(LetterRow.id),
             {"number": number, "prefix": prefix, "year": self.at.year, "seq": seq, "tier": tier,
-             "status": "issued", "audience": audience, "unit_id": unit_id, "recipient": recipient,
-             "source": source, "checks": ",".join(checks), "reason": reason, "issued_at": self.at,
-             "rectify_by": rectify_by, "requires_report": req.report,
-             "requires_admonition": req.admonition, "cites_letter_id": cites.id if cites else None,
-             "created_at": self.now},
+             "status": "issued", "audience": planned.audience, "unit_id": planned.unit_id,
+             "recipient": planned.recipient, "source": planned.source, "checks": ",".join(checks),
+             "reason": planned.reason, "issued_at": self.at, "rectify_by": rectify_by,
+             "requires_report": req.report, "requires_admonition": req.admonition,
+             "cites_letter_id": planned.cites, "matter_id": planned.matter_id, "created_at": self.now,
+             "period": planned.period,
+             "assessment": dict(planned.assessment) if planned.assessment is not None else None},
         ).scalar_one()
-        self.conn.execute(sa.insert(LetterFindingRow), [
-            {"letter_id": letter_id, "finding_id": r.id, "fingerprint": r.fingerprint,
-             "opened_run": r.opened_run, "open_fingerprint": r.fingerprint if warning else None,
-             "snapshot": snapshot(r, self.tz, self.titles), "resolved_at": r.resolved_at}
-            for r in findings
-        ])
-        channels = channels_for(self.settings.routes, tier, unit_id, checks)
+        if planned.matter_id is None:  # the first letter of a matter names it
+            self.conn.execute(sa.update(LetterRow).where(LetterRow.id == letter_id)
+                              .values(matter_id=letter_id))
+        if findings:
+            self.conn.execute(sa.insert(LetterFindingRow), [
+                {"letter_id": letter_id, "finding_id": r.id, "fingerprint": r.fingerprint,
+                 "opened_run": r.opened_run, "open_fingerprint": r.fingerprint if warning else None,
+                 "snapshot": snapshot(r, self.tz, self.titles),
+                 "resolved_at": r.ended_at or r.resolved_at}
+                for r in findings
+            ])
+        channels = channels_for(self.settings.routes, tier, planned.unit_id, checks)
         if not channels:
             log.warning("no route for letter: kept in the store, not delivered", number=number)
         queue_deliveries(self.conn, letter_id, number, channels, self.now)
         audit(self.conn, self.now, SYSTEM_ACTOR, "issue", letter_id, None, "issued",
-              detail={"number": number, "tier": tier, "reason": reason, "channels": channels,
-                      "findings": [r.fingerprint for r in findings],
-                      "cites": cites.number if cites else None, "as_of": self.at.isoformat()})
-        issued = IssuedLetter(letter_id, number, tier, recipient, reason, len(findings), channels,
-                              cites.number if cites else None, rectify_by)
+              detail={"number": number, "tier": tier, "reason": planned.reason, "channels": channels,
+                      "findings": [r.fingerprint for r in findings], "cites": cites_number,
+                      "matter": planned.matter_id or letter_id,
+                      "serious_matters": planned.serious_matters},
+              as_of=self.at)
+        issued = IssuedLetter(letter_id, number, tier, planned.recipient, planned.reason, len(findings),
+                              channels, cites_number, rectify_by, planned.unit_id)
         self.report.issued.append(issued)
-        log.info("letter issued", number=number, tier=tier, unit=unit_id, findings=len(findings),
-                 reason=reason)
+        log.info("letter issued", number=number, tier=tier, unit=planned.unit_id, findings=len(findings),
+                 reason=planned.reason)
         return issued
 
 
-def _unit_names_for_new_letters(store: Engine, unit_names: UnitNames | None) -> dict[str, str]:
+def _answered() -> sa.ColumnElement[bool]:
+    """The finding's current opening is on a letter that was not withdrawn."""
+    lf = LetterFindingRow
+    return sa.exists().where(lf.finding_id == FindingRow.id, lf.opened_run == FindingRow.opened_run,
+                             lf.letter_id == LetterRow.id, LetterRow.status != "withdrawn")
+
+
+def _on_open_letter() -> sa.ColumnElement[bool]:
+    return sa.exists().where(LetterFindingRow.open_fingerprint == FindingRow.fingerprint)
+
+
+def _unit_names_for_new_letters(store: Engine, settings: Settings,
+                                unit_names: UnitNames | None) -> dict[str, str]:
     """Names of the units that may get a letter, read before the issuing transaction.
 
     Reading the sources can be slow; doing it first keeps the issue lock (and,
@@ -282,13 +368,11 @@ def _unit_names_for_new_letters(store: Engine, unit_names: UnitNames | None) -> 
     """
     if unit_names is None:
         return {}
-    lf = LetterFindingRow
-    answered = sa.exists().where(lf.finding_id == FindingRow.id, lf.opened_run == FindingRow.opened_run)
     with store.connect() as conn:
-        ids = set(conn.execute(
-            sa.select(FindingRow.unit_id).distinct()
-            .where(FindingRow.resolved_at.is_(None), FindingRow.check_id != DATA_QUALITY, ~answered)
-        ).scalars())
+        wanted = FindingRow.check_id != DATA_QUALITY
+        if settings.letters.periodic.every is None:  # periodic letters may go to any unit
+            wanted = sa.and_(wanted, FindingRow.resolved_at.is_(None), ~_answered())
+        ids = set(conn.execute(sa.select(FindingRow.unit_id).distinct().where(wanted)).scalars())
     ids.discard("")
     if not ids:
         return {}
@@ -307,11 +391,13 @@ def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at:
     window); ``now`` is the wall clock (audit and outbox times).
     """
     now = now or dt.datetime.now(dt.UTC)
-    names = _unit_names_for_new_letters(store, unit_names)
+    names = _unit_names_for_new_letters(store, settings, unit_names)
     with store.begin() as conn:
         take_issue_lock(conn)
+        take_audit_lock(conn)
         issuer = _Issuer(conn, settings, calendar, at, now, names)
         issuer.record_resolutions()
-        issuer.escalate()
-        issuer.issue_new()
+        plan = plan_letters(issuer.plan_input(issuer.new_findings()))
+        plan.letters.extend(issuer.periodic())
+        issuer.persist(plan)
     return issuer.report

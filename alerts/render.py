@@ -87,6 +87,7 @@ class LetterView:
     repeat_window_months: int
     basis: str
     findings: list[FindingView] = field(default_factory=list)
+    assessment: dict[str, Any] | None = None  # 定期预警: the period's figures
     opening: list[str] = field(default_factory=list)  # 正文 before the findings
     closing: list[str] = field(default_factory=list)  # requirements and 特此函告
 
@@ -154,8 +155,11 @@ def build_view(settings: Settings, letter: Any, links: Sequence[Any], cited: Any
     label = labels.get(letter.tier, letter.tier)
     titles = list(dict.fromkeys(link.snapshot.get("check_title", "") for link in links))
     issues = "、".join(t for t in titles if t)
+    assessment = getattr(letter, "assessment", None)
     if letter.audience == "data_owner":
         title = f"关于{letter.source or ''}数据源数据质量问题的{label}"
+    elif letter.reason == "periodic" and assessment:
+        title = f"关于{letter.recipient}{assessment.get('period_label', '')}廉政风险定期预警的{label}"
     else:
         title = f"关于{letter.recipient}{issues}问题的{label}"
     rectify_by = zh_date(letter.rectify_by) if letter.rectify_by else None
@@ -171,6 +175,7 @@ def build_view(settings: Settings, letter: Any, links: Sequence[Any], cited: Any
         repeat_window_months=settings.tiers.repeat.window_months, basis=RULE_BASIS,
         findings=[_finding_view(i, link.snapshot, with_resolutions and link.resolved_at is not None)
                   for i, link in enumerate(links, start=1)],
+        assessment=assessment,
     )
     view.opening, view.closing = _body_paragraphs(view), _closing_paragraphs(view)
     return view
@@ -299,6 +304,15 @@ def _body_paragraphs(view: LetterView) -> list[str]:
     if view.reason == "repeat":
         lines.append(f"你单位近{view.repeat_window_months}个月内已收到二级以上预警函"
                      f"{view.repeat_count}次以上，依规从重，发出{view.tier_label}。")
+    if view.reason == "periodic" and view.assessment:
+        a = view.assessment
+        rate = a.get("on_time_rate")
+        lines.append(
+            f"根据电子监察系统对你单位{a.get('period_label', '')}廉政风险情况的定期考核：新发现问题"
+            f"{a.get('findings', 0)}项，其中二级以上{a.get('serious_findings', 0)}项；整改期限届满"
+            f"仍未整改的预警函{a.get('letters_unrectified', 0)}件"
+            + (f"；办件按时办结率{rate:.1%}" if isinstance(rate, int | float) else "") + "。")
+        return lines
     if view.audience == "data_owner":
         lines.append("经电子监察系统监测，你单位负责的数据源存在以下无法读取的数据，请核实更正：")
     elif view.is_notice:

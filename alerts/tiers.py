@@ -1,14 +1,26 @@
-"""Tier policy: which tier a finding gets, what each tier requires, when a letter escalates.
+"""The tier policy, in one place: a finding's tier, what each tier requires, escalation, repeats.
 
-A finding's tier is its check's default (rules.md) unless a config override
-matches its check, unit or item. The ladder is 提醒 < 三级 < 二级 < 一级
-(seed 004:64-66); labels and colours are config, the ladder is not.
+All of it is applied when letters are planned (:mod:`sunlight.alerts.planner`),
+never at scan time: a finding keeps its check's default tier (rules.md), and
+the planner resolves it here.
+
+- A finding's tier is its check's default unless a config override matches
+  its check, unit or item (first match wins).
+- The ladder is 提醒 < 三级 < 二级 < 一级 (seed 004:64-66); labels and colours
+  are config, the ladder is not.
+- What a letter asks (seed 004:66): 三级 rectification; 二级 also the written
+  report; 一级 also the admonition talk.
+- Escalation one rung up the ladder; nothing above 一级.
+- Repeat (seed 000:150 "1年内出现2次以上被问责的…从重问责"): a unit with
+  ``repeat.count`` serious *matters* in the window gets its next new letter
+  at 一级; a matter counts once however many rungs it climbed.
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sunlight.alerts.config import TIERS, Tier, TiersConfig
@@ -62,21 +74,48 @@ def requirements(tier: str) -> Requirements:
     return Requirements(report=tier in ("level2", "level1"), admonition=tier == "level1")
 
 
-def requirement_unmet(tier: str, report_received: bool, admonition_held: bool,
-                      all_findings_resolved: bool) -> bool:
-    """Is something the letter asked for still missing?
+RECTIFICATION, REPORT, ADMONITION = "rectification", "report", "admonition"
+UNMET_ZH = {RECTIFICATION: "整改", REPORT: "书面整改报告", ADMONITION: "诫勉谈话"}
 
-    A letter that asks for a report is answered by the report (the office then
-    verifies the rectification and closes it); a level3 letter asks for the
-    rectification alone, which the store can see when every finding on it has
-    resolved in the source. The admonition talk is a requirement of its own.
+
+def unmet_requirements(tier: str, report_received: bool, admonition_held: bool,
+                       unrectified: int) -> list[str]:
+    """What the letter asked for that is still missing (empty: every requirement met).
+
+    Every tier asks for the rectification, which is a property of each finding
+    (its violation ended in the source, or the office accepted the unit's
+    explanation: :func:`rectified`); 二级 and 一级 also ask for the written
+    report, 一级 also for the admonition talk (seed 004:66).
     """
     req = requirements(tier)
+    missing = []
+    if unrectified:
+        missing.append(RECTIFICATION)
+    if req.report and not report_received:
+        missing.append(REPORT)
     if req.admonition and not admonition_held:
-        return True
-    if req.report:
-        return not report_received
-    return not all_findings_resolved
+        missing.append(ADMONITION)
+    return missing
+
+
+#: checks whose violation is a finished act the source can never show as undone (a decision
+#: taken by circulation, a payment split, a supplement asked twice): the unit's written report
+#: of what it did is the rectification, verified by the office before it closes the letter
+PAST_ACT_CHECKS = frozenset({
+    "repeated_supplement", "decision_not_collective", "quorum_not_met", "votes_insufficient",
+    "split_payment", "head_signs_directly", "duplicate_role_signer",
+})
+
+
+def rectified(check: str, ended_in_source: bool, explained: bool, report_received: bool) -> bool:
+    """Is one finding on a letter rectified? (letters.md, "Lifecycle")
+
+    Its violation ended in the source (the finding resolved, or it ended but
+    stays on record, like a case completed late), or the office accepted the
+    unit's explanation (核实不予追究), or, for a finished act, the report came.
+    Lateness that stays on record never makes the letter unmet.
+    """
+    return ended_in_source or explained or (check in PAST_ACT_CHECKS and report_received)
 
 
 # --- repeat rule (seed 000:150 一年内出现2次以上被问责的…从重) -------------------------------
@@ -91,8 +130,25 @@ def months_before(at: dt.datetime, months: int) -> dt.datetime:
     return at.replace(year=year, month=month, day=day)
 
 
-def repeat_tier(config: TiersConfig, tier: Tier, prior_serious: int) -> Tier:
-    """Level1 for a unit that already had ``repeat.count`` letters of level2 or worse in the window."""
-    if tier in ("level3", "level2") and prior_serious >= config.repeat.count:
+SERIOUS: tuple[Tier, ...] = ("level2", "level1")
+
+
+def serious_matters(config: TiersConfig, at: dt.datetime,
+                    letters: Iterable[tuple[int, str, dt.datetime]]) -> int:
+    """How many distinct matters had a letter of level2 or worse within the window before ``at``.
+
+    ``letters`` are (matter id, tier, issued at) of one unit's letters, withdrawn
+    ones left out. A 三级 letter escalated to 二级 and then 一级 is one matter.
+    """
+    since = months_before(at, config.repeat.window_months)
+    return len({m for m, tier, issued in letters if tier in SERIOUS and since <= issued <= at})
+
+
+def repeat_tier(config: TiersConfig, tier: Tier, prior_serious_matters: int) -> Tier:
+    """Level1 for a unit that already had ``repeat.count`` serious matters in the window.
+
+    Seed 000:150 "2次以上" includes two, hence ``>=``.
+    """
+    if tier in ("level3", "level2") and prior_serious_matters >= config.repeat.count:
         return "level1"
     return tier

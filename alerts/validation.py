@@ -15,7 +15,16 @@ from sunlight.monitor.settings import Settings, register_validator
 @register_validator("alerts")
 def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
     """Cross-checks between routes, channels, letters and tiers: (key path, problem) pairs."""
-    for i, route in enumerate(settings.routes):
+    routes = settings.routes
+    if routes == "none":
+        routes = []  # explicit: letters kept in the store, delivered nowhere (config check warns)
+    elif not routes:
+        yield ("routes", "no route: every letter would be issued to nobody while its rectification "
+                         "clock runs; add routes (the last one without 'match'), or write "
+                         "'routes: none' to keep letters undelivered on purpose")
+    for i, route in enumerate(routes):
+        if not route.to:
+            yield f"routes[{i}].to", "a route must name at least one channel (its letters would go nowhere)"
         for j, name in enumerate(route.to):
             if name not in settings.channels:
                 yield f"routes[{i}].to[{j}]", f"no channel named {name!r} in 'channels'"
@@ -28,8 +37,8 @@ def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
             yield f"tiers.rectify_workdays.{tier}", "a whole number of working days (1 or more) is required"
     if settings.letters.templates is not None and not settings.resolve(settings.letters.templates).is_dir():
         yield "letters.templates", f"no such folder: {settings.resolve(settings.letters.templates)}"
-    if settings.routes and settings.routes[-1].match != RouteMatch():
+    if routes and routes[-1].match != RouteMatch():
         yield (
-            f"routes[{len(settings.routes) - 1}]",
+            f"routes[{len(routes) - 1}]",
             "the last route must be a catch-all (no 'match') so that no letter is dropped",
         )

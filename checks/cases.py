@@ -131,6 +131,7 @@ class _LateCase(Check[CaseRecord, Params]):
             case.case_id, case.unit_id, summary,
             deadline=deadline.display, overdue=late, measure=case.limit_unit,
             calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
+            ended_at=case.completed_at,
         )
 
 

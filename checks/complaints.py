@@ -53,7 +53,7 @@ class _Late(Check[RecordT, ParamsT]):
             f"{noun}于{zh_date(received)}收到，应在{limit}{unit_zh}内（{zh_date(deadline.display)}前）"
             f"{self.what}，{state}，逾期{late}{unit_zh}",
             deadline=deadline.display, overdue=late, measure=self.unit,
-            calendar_uncovered=deadline.uncovered, evidence=ev,
+            calendar_uncovered=deadline.uncovered, evidence=ev, ended_at=done,
         )
 
 

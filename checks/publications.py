@@ -334,6 +334,7 @@ class CaseResultUnpublished(Check[CaseRecord, CaseResultParams]):
             f"逾期{late}个工作日",
             deadline=deadline.display, overdue=late, measure=LimitUnit.workday,
             calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
+            ended_at=pub.published_at if pub is not None else None,
         )
 
 

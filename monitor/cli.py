@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from sunlight.alerts.cli import letters_app
+from sunlight.alerts.cli import audit_app, letters_app
 from sunlight.checks.base import Finding
 from sunlight.checks.registry import CheckParams, UnknownCheckError, load_all
 from sunlight.monitor import logs
@@ -58,6 +58,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
 app.add_typer(letters_app, name="letters")
+app.add_typer(audit_app, name="audit")
 
 
 class _LogChoice:
@@ -179,12 +180,14 @@ def cycle(config: ConfigOpt, at: AtOpt = None) -> None:
             ["编号", "等级", "主送", "事项", "整改期限", "说明", "投递渠道"],
             [[x.number, settings.tiers.label(x.tier), x.recipient, x.findings,
               x.rectify_by.isoformat() if x.rectify_by else "",
-              {"new": "", "repeat": "重复预警从重", "escalation": f"由{x.cites}升级"}.get(x.reason, ""),
+              {"new": "", "repeat": "重复预警从重", "escalation": f"由{x.cites}升级",
+               "periodic": "定期预警"}.get(x.reason, ""),
               ", ".join(x.channels) or "（无路由，未投递）"] for x in report.letters],
         ))
     for number in report.letters_overdue:
         if number not in report.letters_escalated:
-            typer.echo(f"逾期未整改（已是最高等级，请办理）：{number}")
+            typer.echo(f"逾期未落实整改要求、未升级（一级预警函无更高等级，或问题均已整改而缺书面报告、"
+                       f"诫勉谈话），请办理：{number}")
     typer.echo(f"投递 deliveries：成功 {len(sent.delivered)}，待重试 {len(sent.failed)}，"
                f"失败（不再重试）{len(sent.dead)}")
     if sent.skipped:
@@ -242,6 +245,9 @@ def config_check(
                    f"{extra}")
     for path in settings.calendar.overrides:
         typer.echo(f"日历 calendar override: {settings.resolve(path)}")
+    if settings.routes == "none":
+        typer.echo("警告 warning: routes: none — 预警函只保存在状态库中，不投递给任何人 "
+                   "(letters are issued and kept, delivered to nobody)", err=True)
 
 
 # --- calendar ------------------------------------------------------------------

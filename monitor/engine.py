@@ -23,7 +23,6 @@ import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.alerts.outbox import crash_point
-from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all, require_known
@@ -134,11 +133,11 @@ class Engine:
         at = at.astimezone(tz)
 
         def emit(f: Finding) -> None:
+            # f.tier stays the check's default: the tier policy (overrides, repeat,
+            # escalation) is applied once, when letters are planned (alerts/planner.py)
             f.source = src.name
             if len(f.summary) > SUMMARY_MAX:  # a 5 MB field must not become a 5 MB letter line
                 f.summary = cut(f.summary, SUMMARY_MAX, "……（内容过长，已截断，全文见证据）")
-            if f.check != self.quality.id:
-                f.tier = resolve_tier(self.settings.tiers, f.check, f.tier, f.unit_id, f.item_code)
             out.findings[f.check] += 1
             out.uncovered += f.calendar_uncovered
             sink(f)

@@ -41,6 +41,9 @@ class Finding:
     item_code: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    #: the violation has ended in the source (the late case completed, the late reply sent) but
+    #: stays on record: its lateness counts, yet a letter about it is rectified (letters.md)
+    ended_at: dt.datetime | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -61,6 +64,7 @@ class Finding:
             "calendar_uncovered": self.calendar_uncovered,
             "item_code": self.item_code,
             "source": self.source,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
             "evidence": self.evidence,
         }
 

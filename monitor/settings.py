@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -205,7 +205,8 @@ class Settings(_Model):
     checks: dict[str, Any] = {}
     tiers: TiersConfig = TiersConfig()
     letters: LettersConfig = LettersConfig()
-    routes: list[RouteConfig] = []
+    #: ``none`` (explicit) keeps letters undelivered; an empty list is refused (alerts/validation.py)
+    routes: list[RouteConfig] | Literal["none"] = []
     channels: ChannelsConfig = {}
     server: ServerConfig = ServerConfig()
     #: where the file was loaded from: relative paths in it are relative to this

@@ -149,7 +149,8 @@ def write_config(tmp_path: Path):
         path.write_text(
             f"timezone: Asia/Shanghai\n"
             f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
-            f"sources:\n  main:\n    url: \"{source_url}\"\n{extra}",
+            f"sources:\n  main:\n    url: \"{source_url}\"\n{extra}"
+            + ("" if "routes:" in extra else "routes: none\n"),  # letters kept, not delivered
             encoding="utf-8",
         )
         return path

@@ -20,6 +20,8 @@ def sunlight(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess
 
 
 def test_scan_json_lines(sqlite_db: SourceDB, write_config) -> None:
+    sqlite_db.load("units", [{"unit_id": "MZJ", "name": "县民政局", "kind": "department",
+                              "parent_id": None}])
     sqlite_db.load("cases", [
         {"case_id": "C1", "unit_id": "MZJ", "item_code": "MZ-001", "item_name": "最低生活保障审批",
          "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5},
@@ -35,6 +37,7 @@ def test_scan_json_lines(sqlite_db: SourceDB, write_config) -> None:
     assert {"check", "fingerprint", "subject", "unit", "tier", "deadline", "overdue",
             "calendar_uncovered", "evidence"} <= set(o)
     assert o["unit"] == "MZJ" and o["tier"] == "level3" and o["overdue"] == 1
+    assert o["ended_at"] is None
     assert o["deadline"] == "2026-10-09T23:59:59+08:00"
     assert o["calendar_uncovered"] is False
     assert o["evidence"]["due_date"] == "2026-10-09"
@@ -133,7 +136,8 @@ def test_a_bad_choice_is_a_usage_error_with_exit_2() -> None:
 
 def test_an_unknown_check_lists_the_known_ones(tmp_path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"sources:\n  a: {{url: 'sqlite:///{tmp_path}/none.db'}}\n", encoding="utf-8")
+    cfg.write_text(f"routes: none\nsources:\n  a: {{url: 'sqlite:///{tmp_path}/none.db'}}\n",
+                   encoding="utf-8")
     r = sunlight("scan", "-c", str(cfg), "--check", "case_overdoo")
     assert r.returncode == 2
     assert "case_overdoo" in r.stderr and "case_overdue" in r.stderr and "Traceback" not in r.stderr
@@ -141,7 +145,8 @@ def test_an_unknown_check_lists_the_known_ones(tmp_path) -> None:
 
 def test_config_check_takes_minus_c_and_the_positional_alias(tmp_path) -> None:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"sources:\n  a: {{url: 'sqlite:///{tmp_path}/none.db'}}\n", encoding="utf-8")
+    cfg.write_text(f"routes: none\nsources:\n  a: {{url: 'sqlite:///{tmp_path}/none.db'}}\n",
+                   encoding="utf-8")
     assert sunlight("config", "check", "-c", str(cfg)).returncode == 0
     assert sunlight("config", "check", str(cfg)).returncode == 0
     assert sunlight("config", "check").returncode == 2

@@ -12,6 +12,7 @@ import pytest
 from sunlight.monitor.configure import ConfigError, load_settings
 
 GOOD = """\
+routes: none
 sources:
   approvals:
     url: "sqlite:///cases.db"
@@ -76,7 +77,7 @@ def test_yaml_syntax_error_gives_line(tmp_path: Path) -> None:
 
 
 def test_env_substitution_and_secrets_stay_secret(tmp_path: Path) -> None:
-    path = write(tmp_path, "sources:\n  fin:\n    url: postgresql+psycopg://reader:${FIN_PW}@db/caiwu\n")
+    path = write(tmp_path, "routes: none\nsources:\n  fin:\n    url: postgresql+psycopg://reader:${FIN_PW}@db/caiwu\n")
     settings = load_settings(path, env={"FIN_PW": "t0p-secret"})
     url = settings.sources["fin"].url
     assert url.get_secret_value() == "postgresql+psycopg://reader:t0p-secret@db/caiwu"
@@ -104,9 +105,10 @@ def test_cli_exits_2_naming_file_and_key(tmp_path: Path) -> None:
 
 def test_config_check_prints_what_would_run_without_secrets(tmp_path: Path) -> None:
     path = write(tmp_path, "sources:\n  fin:\n    url: postgresql+psycopg://reader:${FIN_PW}@db/caiwu\n"
-                 "checks:\n  case_overdue: {enabled: false}\n")
+                 "checks:\n  case_overdue: {enabled: false}\nroutes: none\n")
     r = sunlight("config", "check", str(path), env={"FIN_PW": "t0p-secret"})
     assert r.returncode == 0, r.stderr
+    assert "routes: none" in r.stderr  # letters delivered to nobody: valid, but said out loud
     assert "t0p-secret" not in r.stdout + r.stderr
     assert "reader:***@db/caiwu" in r.stdout
     assert "[off] case_overdue" in r.stdout and "[on ] case_due_soon" in r.stdout

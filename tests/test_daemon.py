@@ -47,6 +47,7 @@ def config_text(port: int, interval: str = "1h") -> str:
     return (
         "timezone: Asia/Shanghai\n"
         "state:\n  url: sqlite:///state.db\n"
+        "routes: none\n"
         "sources:\n  approvals:\n    url: sqlite:///approvals.db\n"
         f"    interval: {interval}\n"
         "server:\n"
@@ -367,6 +368,7 @@ def test_sigterm_during_a_stuck_read_exits_0_after_the_grace_period(postgres_db,
     config.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
+        "routes: none\n"
         f"sources:\n  slow:\n    url: \"{url.render_as_string(hide_password=False)}\"\n"
         "    interval: 1h\n    entities:\n      units:\n        query: >-\n"
         "          SELECT u.unit_id, u.name, u.kind, u.parent_id\n"

@@ -68,6 +68,7 @@ def _config(path: Path, source_url: str, state_url: str, extra: str = "") -> Pat
     path.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: \"{state_url}\"\n"
+        + ("" if "routes:" in extra else "routes: none\n") +
         f"sources:\n  main:\n    url: \"{source_url}\"\n    interval: 10m\n    misfire_grace: 2m\n"
         "    cron:\n      - {crontab: \"30 8 * * *\", workdays_only: true}\n      - \"0 17 * * 5\"\n"
         f"server:\n  listen: 127.0.0.1:0\n  deliver_every: 5s\n{extra}",

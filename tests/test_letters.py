@@ -164,9 +164,14 @@ def test_level3_past_rectify_by_escalates_to_level2_citing_it(state: State, tmp_
     assert all(x.open_fingerprint for x in links(state.engine, rows[1].id))
     text = Renderer(s).text(letter_view(state.engine, s, rows[1].id))
     assert "《监预〔2026〕1号》" in text and "二级预警函" in text and "2026年10月15日" in text
-    # the level2 letter answered with its report in time does not escalate further
+    # a report alone is not the rectification: the level2 letter whose cases are still open
+    # escalates, carrying only the finding not rectified (SJ-2 was completed on 29 Oct)
     apply_act(state.engine, new.number, Act("report", "李四", file="/reports/sjj.pdf"))
-    assert issue_letters(state.engine, s, CAL, at(2026, 11, 2, 9), names).escalated == []
+    record(state.engine, [finding("case_overdue", "SJ-1", "SJJ")], at(2026, 10, 29, 9))
+    up = issue_letters(state.engine, s, CAL, at(2026, 11, 2, 9), names)
+    assert up.escalated == ["监预〔2026〕2号"]
+    assert [(x.tier, x.cites, x.findings) for x in up.issued] == [("level1", "监预〔2026〕2号", 1)]
+    assert [x.snapshot["subject"] for x in links(state.engine, up.issued[0].id)] == ["SJ-1"]
 
 
 def test_level3_whose_findings_all_resolved_does_not_escalate(state: State, tmp_path: Path) -> None:
@@ -199,6 +204,7 @@ def test_repeat_rule_gives_level1(state: State, tmp_path: Path) -> None:
         [letter] = issue_letters(state.engine, s, CAL, when, names).issued
         assert letter.tier == "level2" and letter.reason == "new"
         apply_act(state.engine, letter.number, Act("report", "李四", file="/reports/r.pdf"))
+        record(state.engine, [], when + dt.timedelta(days=1), source=f"s{i}")  # rectified
     when = at(2026, 9, 24, 9)
     record(state.engine, [finding("case_overdue", "SJJ-new", "SJJ"),
                           finding("case_overdue_statutory", "SJJ-new2", "SJJ", tier="level2"),

@@ -97,6 +97,8 @@ def settings_for(tmp_path: Path, state_url: str, extra: str = "", name: str = "s
     path.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: \"{state_url}\"\n"
+        + ("" if "routes:" in extra else "routes: none\n")  # these tests look at the store only
+        +
         f"sources:\n  main:\n    url: \"sqlite:///{tmp_path / 'source.db'}\"\n"
         "    data_owner: 县政务服务中心信息科\n"
         "letters:\n  number_prefix: 监预\n  issuer: 中共示范县纪律检查委员会 示范县监察委员会\n"

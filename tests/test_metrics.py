@@ -102,6 +102,7 @@ AS_OF = at(2026, 10, 12, 9)
 def _write_config(folder: Path, source_url: str) -> Path:
     path = folder / "sunlight.yaml"
     path.write_text(f"timezone: Asia/Shanghai\nstate:\n  url: sqlite:///{folder / 'state.db'}\n"
+                    "routes: none\n"
                     f"sources:\n  main:\n    url: \"{source_url}\"\n", encoding="utf-8")
     return path
 

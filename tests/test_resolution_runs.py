@@ -215,6 +215,7 @@ def test_sunlight_cycle_skips_a_source_another_process_scans_and_says_so(
     cfg.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n  claim_wait: 1s\n"
+        "routes: none\n"
         f"sources:\n  main:\n    url: \"{sqlite_db.url}\"\n", encoding="utf-8")
     store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
     other = FileClaims(claims_folder(store), "other:2")  # what another process's flock looks like

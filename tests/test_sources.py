@@ -85,6 +85,7 @@ def test_a_source_that_is_down_does_not_stop_the_others(tmp_path, sqlite_db: Sou
     sqlite_db.load("cases", [CASE])
     cfg = tmp_path / "two.yaml"
     cfg.write_text(
+        "routes: none\n"
         "sources:\n"
         "  broken: {url: 'postgresql+psycopg://nobody@127.0.0.1:1/none'}\n"
         f"  good: {{url: '{sqlite_db.url}'}}\n",

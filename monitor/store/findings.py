@@ -54,7 +54,7 @@ def is_row_error(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
 
 _UPDATED = ("unit_id", "item_code", "tier", "summary", "deadline", "overdue", "measure",
-            "calendar_uncovered", "evidence", "last_seen", "last_run")
+            "calendar_uncovered", "evidence", "last_seen", "last_run", "ended_at")
 
 
 def _insert(engine: Engine):
@@ -187,7 +187,7 @@ class FindingRecorder:
             "overdue": None if f.overdue is None else Decimal(f.overdue),
             "measure": f.measure.value if f.measure else None,
             "calendar_uncovered": f.calendar_uncovered,
-            "evidence": safe_json(f.evidence, EVIDENCE_TEXT_MAX),
+            "evidence": safe_json(f.evidence, EVIDENCE_TEXT_MAX), "ended_at": f.ended_at,
             "first_seen": self.seen_at, "last_seen": self.seen_at, "resolved_at": None,
             "opened_run": self.run_id, "last_run": self.run_id, "resolved_run": None,
         }

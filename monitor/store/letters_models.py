@@ -1,6 +1,7 @@
 """State-store models of the alerting half: letters, their findings, the outbox, the audit log.
 
-Change them only with a new migration (``0002_letters`` created them).
+Change them only with a new migration (``0002_letters`` created them; ``0004_letter_acts``
+added matters, withdrawal, explanations, stored reports and the audit chain).
 
 Reminders (提醒) and data-quality notices live in ``letters`` too, with tier
 ``reminder`` and their own number prefix: they are numbered so that the outbox
@@ -20,11 +21,13 @@ from sunlight.monitor.store.models import Base
 
 # every status a letter can have (letters.md, "Lifecycle")
 LETTER_STATUSES = ("issued", "acknowledged", "report_received", "admonition_held", "closed",
-                   "overdue", "escalated")
+                   "overdue", "escalated", "withdrawn")
 OPEN_STATUSES = ("issued", "acknowledged", "report_received", "admonition_held", "overdue")
 
 #: the counter row every issuer updates first, so issuing is serialised across processes
 ISSUE_LOCK = ("*issue-lock*", 0)
+#: the counter row every audit append updates first, so the hash chain never forks
+AUDIT_LOCK = ("*audit-chain*", 0)
 
 
 class LetterRow(Base):
@@ -57,6 +60,12 @@ class LetterRow(Base):
     escalated_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime]  # wall clock
+    #: the first letter of its matter (a letter and the letters it escalated into, letters.md)
+    matter_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
+    withdrawn_at: Mapped[dt.datetime | None]  # 撤销 (as-of time); its findings are free again
+    reopened_at: Mapped[dt.datetime | None]
+    period: Mapped[str | None] = mapped_column(sa.String(16))  # 定期预警: e.g. 2026-Q4
+    assessment: Mapped[dict[str, Any] | None]  # 定期预警: the period's figures the letter states
 
     __table_args__ = (sa.UniqueConstraint("prefix", "year", "seq", name="uq_letters_prefix_year_seq"),)
 
@@ -77,7 +86,10 @@ class LetterFindingRow(Base):
     opened_run: Mapped[int]  # the finding's opening this letter answers
     open_fingerprint: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     snapshot: Mapped[dict[str, Any]]
-    resolved_at: Mapped[dt.datetime | None]  # the finding resolved in the source (recorded, not closing)
+    #: the violation ended in the source (resolved, or e.g. the late case completed): rectified
+    #: for this letter; recorded, never closing it
+    resolved_at: Mapped[dt.datetime | None]
+    explained_at: Mapped[dt.datetime | None]  # the office accepted the unit's explanation (核实不予追究)
 
     __table_args__ = (sa.UniqueConstraint("letter_id", "finding_id", name="uq_letter_findings"),)
 
@@ -120,12 +132,49 @@ class DeliveryAttempt(Base):
     retry_in_seconds: Mapped[float | None]  # the backoff chosen after a failure; NULL if none
 
 
+class FindingExplanation(Base):
+    """The office accepted a unit's explanation for one finding (核实不予追究).
+
+    The fingerprint is not lettered again while its facts (``facts``, a digest:
+    see :func:`sunlight.alerts.planner.facts_digest`) stay the same.
+    """
+
+    __tablename__ = "finding_explanations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(64), index=True)
+    facts: Mapped[str] = mapped_column(sa.String(64))
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id"))
+    by: Mapped[str] = mapped_column(sa.String(100))
+    reason: Mapped[str] = mapped_column(sa.Text)
+    at: Mapped[dt.datetime]
+    as_of: Mapped[dt.datetime]
+
+
+class LetterReport(Base):
+    """The written rectification report itself (整改报告), kept with the letter."""
+
+    __tablename__ = "letter_reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(sa.ForeignKey("letters.id"), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    by: Mapped[str] = mapped_column(sa.String(100))
+    at: Mapped[dt.datetime]
+    as_of: Mapped[dt.datetime]
+
+
 class AuditEntry(Base):
-    """Who did what to which letter, when, and the status before and after."""
+    """Who did what to which letter, when (really, and as of), why, and the status before and after.
+
+    ``prev_hash``/``hash`` chain the entries (:mod:`sunlight.monitor.store.audit_chain`).
+    """
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime]
+    at: Mapped[dt.datetime]  # the real time of the act
+    as_of: Mapped[dt.datetime | None]  # the as-of time it applies to (a cycle's --at)
     actor: Mapped[str] = mapped_column(sa.String(100))
     action: Mapped[str] = mapped_column(sa.String(32))
     letter_id: Mapped[int | None] = mapped_column(sa.ForeignKey("letters.id"), index=True)
@@ -133,3 +182,5 @@ class AuditEntry(Base):
     after: Mapped[str | None] = mapped_column(sa.String(20))
     note: Mapped[str | None] = mapped_column(sa.Text)
     detail: Mapped[dict[str, Any]]
+    prev_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    hash: Mapped[str | None] = mapped_column(sa.String(64))

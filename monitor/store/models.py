@@ -70,6 +70,8 @@ class FindingRow(Base):
     first_seen: Mapped[dt.datetime]
     last_seen: Mapped[dt.datetime]
     resolved_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+    #: the violation ended in the source but stays on record (a late case completed late)
+    ended_at: Mapped[dt.datetime | None]
     opened_run: Mapped[int]  # the scan run in which it was first seen or last re-opened
     #: the newest scan run that saw it (a late upsert from an older run never moves it back)
     last_run: Mapped[int]
