@@ -280,6 +280,8 @@ def demo(
 
 from sunlight.alerts.cli import register as _register_letters  # noqa: E402, I001 - imports this module lazily
 _register_letters(app)
+from sunlight.monitor.webconsole.cli import register as _register_console  # noqa: E402, I001 - imports this module
+_register_console(app)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from pydantic import (
 
 from sunlight.alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
 from sunlight.monitor.durations import Duration, parse_duration
+from sunlight.monitor.webconsole.config import ConsoleConfig
 
 ENTITIES = (
     "units",
@@ -191,6 +192,7 @@ class Settings(_Model):
     routes: list[RouteConfig] = []
     channels: ChannelsConfig = {}
     server: ServerConfig = ServerConfig()
+    console: ConsoleConfig = ConsoleConfig()
     #: where the file was loaded from: relative paths in it are relative to this
     base_dir: Path = Path(".")
 

@@ -1,0 +1,53 @@
+"""console accounts and sessions
+
+Revision ID: 0006_console_users
+Revises: 0002
+Create Date: 2026-12-02
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+from sunlight.monitor.store.models import UTCDateTime
+
+revision = "0006_console_users"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "console_users",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("username", sa.String(64), nullable=False, unique=True),
+        sa.Column("display_name", sa.String(100), nullable=False),
+        sa.Column("role", sa.String(16), nullable=False),
+        sa.Column("unit_id", sa.String(100)),
+        sa.Column("password_hash", sa.String(255), nullable=False),
+        sa.Column("disabled", sa.Boolean, nullable=False),
+        sa.Column("failed_logins", sa.Integer, nullable=False),
+        sa.Column("locked_until", UTCDateTime()),
+        sa.Column("password_changed_at", UTCDateTime(), nullable=False),
+        sa.Column("last_login_at", UTCDateTime()),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+    )
+    op.create_table(
+        "console_sessions",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("user_id", sa.Integer, sa.ForeignKey("console_users.id"), nullable=False, index=True),
+        sa.Column("csrf", sa.String(64), nullable=False),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("last_seen_at", UTCDateTime(), nullable=False),
+    )
+    # the console's finding lists filter by unit and first-seen time and page by id
+    op.create_index("ix_findings_unit_first_seen", "findings", ["unit_id", "first_seen"])
+    op.create_index("ix_findings_first_seen", "findings", ["first_seen"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_findings_first_seen", "findings")
+    op.drop_index("ix_findings_unit_first_seen", "findings")
+    op.drop_table("console_sessions")
+    op.drop_table("console_users")

@@ -1,0 +1,11 @@
+"""The console's command-line sub-apps, added to ``sunlight`` by :mod:`sunlight.monitor.cli`."""
+
+from __future__ import annotations
+
+import typer
+
+from sunlight.monitor.webconsole.cli_users import users_app
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(users_app, name="users")
