@@ -8,6 +8,7 @@ CSRF token of a session lives with it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import secrets
@@ -151,10 +152,8 @@ def authenticate(store: Engine, cfg: ConsoleConfig, username: str, password: str
     with store.begin() as conn:
         row = conn.execute(sa.select(ConsoleUser).where(ConsoleUser.username == username.strip())).first()
         if row is None:
-            try:
+            with contextlib.suppress(VerificationError):
                 _hasher.verify(_DUMMY_HASH, password)
-            except VerificationError:
-                pass
             log.info("console login refused", username=username.strip()[:64], reason="unknown")
             return wrong
         if row.locked_until is not None and row.locked_until > now:

@@ -15,7 +15,6 @@ from typing import Annotated
 import typer
 from sqlalchemy.engine import Engine
 
-from sunlight.monitor.cli import fail, load_or_exit
 from sunlight.monitor.console import table
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.console_models import ROLES
@@ -27,6 +26,7 @@ from sunlight.monitor.webconsole.accounts import (
     set_disabled,
     set_password,
 )
+from sunlight.monitor.webconsole.cli_common import fail, load_or_exit
 
 users_app = typer.Typer(help="Console accounts: add, passwd, disable, enable, list.", no_args_is_help=True)
 
