@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,8 @@ from sunlight.monitor.settings import ConfigError, Settings, load_settings
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
 from sunlight.monitor.web import Check, WebServer, make_app
+from sunlight.monitor.webconsole.app import make_console
+from sunlight.monitor.webconsole.units import UnitDirectory
 
 log = structlog.get_logger("sunlight.daemon")
 
@@ -94,8 +96,10 @@ class Daemon:
         self.metrics.seed_last_success(_last_successes(self.runtime.store))
         self.metrics.registry.register(StoreCollector(self._current, self.tallies))
         self.scheduler = make_scheduler(settings)
+        console = (make_console(self._console_runtime, UnitDirectory(self._unit_names))
+                   if settings.console.enabled else None)
         self.web = WebServer(settings.server.listen,
-                             make_app(self.metrics.registry, self.ready, self._reload_endpoint))
+                             make_app(self.metrics.registry, self.ready, self._reload_endpoint, console))
 
     # --- building and swapping the runtime -----------------------------------------
 
@@ -110,6 +114,14 @@ class Daemon:
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
         rt = self.runtime
         return rt.store, rt.calendar, rt.settings
+
+    def _console_runtime(self) -> tuple[SAEngine, Settings, WorkCalendar]:
+        """What the console reads: the current runtime's store, settings and calendar."""
+        rt = self.runtime
+        return rt.store, rt.settings, rt.calendar
+
+    def _unit_names(self, ids: Iterable[str]) -> dict[str, str]:
+        return cycle.unit_names(self.runtime.engine)(ids)
 
     def _acquire(self) -> Runtime:
         with self._lock:
