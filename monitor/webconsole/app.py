@@ -299,8 +299,8 @@ NAV = [("/overview", "总览"), ("/findings", "发现"), ("/letters", "预警函
 
 def overview_page(ctx: Ctx) -> Response:
     ov = queries.overview(ctx.store, ctx.scope, ctx.tz, ctx.now)
-    names = ctx.names([u for u, _ in ov.open_by_unit] + [x.unit_id for x in ov.letters_due + ov.letters_overdue
-                                                         if x.unit_id])
+    letters = ov.letters_due + ov.letters_overdue
+    names = ctx.names([u for u, _ in ov.open_by_unit] + [x.unit_id for x in letters if x.unit_id])
     trend = charts.line([(f"{d.month}/{d.day}", float(n)) for d, n in ov.overdue_trend],
                         "超期办件趋势（各周末仍超期未解除的数量）")
     unit_chart = charts.bars([(names.get(u, u), float(sum(c.values()))) for u, c in ov.open_by_unit],
@@ -562,7 +562,8 @@ def _period(ctx: Ctx, default_kind: str = "month") -> Period:
         try:
             return parse_period(value)
         except PeriodError:
-            raise Refused(400, f"期间应写作 2026-11（月）、2026-Q4（季度）或 2026（年），收到“{value}”") from None
+            raise Refused(400, "期间应写作 2026-11（月）、2026-Q4（季度）或 2026（年），"
+                               f"收到“{value}”") from None
     kind = ctx.arg("kind") or default_kind
     if kind not in ("month", "quarter", "year"):
         raise Refused(400, "期间类型只能是月、季度或年")
