@@ -1,0 +1,195 @@
+"""``sunlight findings list``, ``sunlight units show`` and ``sunlight report monthly|quarterly``.
+
+The console's data for scripts: read from the state store (never the
+sources, except for unit names), through the same queries and report
+builder as the pages, so a script and the console agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from sqlalchemy.engine import Engine
+
+from sunlight.monitor.console import table
+from sunlight.monitor.cycle import unit_names
+from sunlight.monitor.engine import Engine as ScanEngine
+from sunlight.monitor.settings import Settings
+from sunlight.monitor.webconsole import queries
+from sunlight.monitor.webconsole.assessment import assess
+from sunlight.monitor.webconsole.cli_common import fail, settings_and_store
+from sunlight.monitor.webconsole.exports import csv_chunks
+from sunlight.monitor.webconsole.periods import PeriodError, containing, parse_period
+from sunlight.monitor.webconsole.reports import Report, build_report, report_docx, report_xlsx
+from sunlight.monitor.webconsole.units import UnitDirectory
+from sunlight.monitor.webconsole.views import STATUS_ZH, check_titles, local, overdue_text
+
+findings_app = typer.Typer(help="Findings recorded in the state store.", no_args_is_help=True)
+units_app = typer.Typer(help="Units: their findings, letters and assessment.", no_args_is_help=True)
+report_app = typer.Typer(help="Statistical reports (统计报表) as DOCX or XLSX.", no_args_is_help=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the sunlight YAML config file")]
+
+
+def _directory(settings: Settings) -> tuple[UnitDirectory, ScanEngine | None]:
+    """Unit names from the letters and, when the sources can be opened, their units tables."""
+    try:
+        engine = ScanEngine(settings)
+    except Exception:  # a source that cannot be opened: names from the letters only
+        return UnitDirectory(), None
+    return UnitDirectory(unit_names(engine)), engine
+
+
+def _date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise fail(f"{option}: {value!r} is not a date (e.g. 2026-11-01)", 2) from None
+
+
+@findings_app.command("list")
+def findings_list(
+    config: ConfigOpt,
+    check: Annotated[str | None, typer.Option(help="only this check id")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this unit id")] = None,
+    tier: Annotated[str | None, typer.Option(help="only this tier (level1, level2, level3, reminder)")] = None,
+    state: Annotated[str | None, typer.Option(help="open or resolved")] = None,
+    source: Annotated[str | None, typer.Option(help="only this source")] = None,
+    since: Annotated[str | None, typer.Option(help="first seen on or after this date")] = None,
+    until: Annotated[str | None, typer.Option(help="first seen on or before this date")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many (0: all)")] = 0,
+    fmt: Annotated[str, typer.Option("--format", help="table, json (one object per line) or csv")] = "table",
+) -> None:
+    """Findings from the store, newest first."""
+    if fmt not in ("table", "json", "csv"):
+        raise fail("--format must be table, json or csv", 2)
+    if state not in (None, "open", "resolved"):
+        raise fail("--state must be open or resolved", 2)
+    settings, store = settings_and_store(config)
+    flt = queries.FindingFilter(check=check, unit=unit, tier=tier, state=state, source=source,
+                                since=_date(since, "--since"), until=_date(until, "--until"))
+    rows: Iterable[Any] = queries.iter_findings(store, flt, None, settings.tz)
+    if limit > 0:
+        rows = (r for i, r in zip(range(limit), rows, strict=False))
+    tz = settings.tz
+    directory, engine = _directory(settings)
+    titles = check_titles()
+    try:
+        if fmt == "json":
+            for r in rows:
+                sys.stdout.write(orjson.dumps({
+                    "id": r.id, "fingerprint": r.fingerprint, "check": r.check_id, "subject": r.subject,
+                    "unit_id": r.unit_id, "unit_name": directory.name(store, r.unit_id), "source": r.source,
+                    "tier": r.tier, "summary": r.summary,
+                    "deadline": r.deadline.astimezone(tz).isoformat() if r.deadline else None,
+                    "overdue": float(r.overdue) if r.overdue is not None else None, "measure": r.measure,
+                    "first_seen": r.first_seen.astimezone(tz).isoformat(),
+                    "resolved_at": r.resolved_at.astimezone(tz).isoformat() if r.resolved_at else None,
+                    "evidence": r.evidence}).decode() + "\n")
+            return
+        headers = ["ID", "检查项", "单位", "对象", "等级", "期限", "超期", "首次发现", "状态", "摘要"]
+        cells = ([r.id, titles.get(r.check_id, r.check_id), directory.name(store, r.unit_id), r.subject,
+                  settings.tiers.labels.get(r.tier, r.tier), local(r.deadline, tz, False),
+                  overdue_text(r.overdue, r.measure), local(r.first_seen, tz, False),
+                  "已解除" if r.resolved_at else "未解除", r.summary] for r in rows)
+        if fmt == "csv":
+            for chunk in csv_chunks(headers, cells):
+                sys.stdout.buffer.write(chunk)
+            return
+        shown = list(cells)
+        typer.echo(table(headers, shown))
+        typer.echo(f"\n共 {len(shown)} 项。")
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+@units_app.command("show")
+def units_show(config: ConfigOpt, unit: Annotated[str, typer.Argument(help="the unit id")]) -> None:
+    """One unit: open findings by tier, its letters, and its assessment over the last six months."""
+    settings, store = settings_and_store(config)
+    if unit not in queries.unit_ids(store):
+        raise fail(f"状态库中没有单位 {unit} 的记录", 1)
+    directory, engine = _directory(settings)
+    try:
+        name = directory.name(store, unit)
+    finally:
+        if engine is not None:
+            engine.close()
+    tz = settings.tz
+    now = dt.datetime.now(dt.UTC)
+    ov = queries.overview(store, unit, tz, now, weeks=1)
+    typer.echo(f"{name}（{unit}）")
+    typer.echo("未解除的发现：" + ("，".join(f"{settings.tiers.labels.get(t, t)} {n} 项"
+                                       for t, n in sorted(ov.open_by_tier.items())) or "无"))
+    letters = list(queries.iter_letters(store, queries.LetterFilter(unit=unit), None, tz))
+    typer.echo(f"\n预警函 {len(letters)} 件：")
+    typer.echo(table(["编号", "等级", "状态", "发出", "整改期限"], [
+        [x.number, settings.tiers.labels.get(x.tier, x.tier), STATUS_ZH.get(x.status, x.status),
+         local(x.issued_at, tz, False), x.rectify_by.isoformat() if x.rectify_by else ""] for x in letters]))
+    typer.echo("\n绩效评估（近六个月）：")
+    period = containing("month", now.astimezone(tz).date())
+    units = queries.unit_ids(store)
+    lines = []
+    for _ in range(6):
+        row = next(r for r in assess(store, period, tz, now.astimezone(tz).date(),
+                                     settings.console.assessment, units) if r.unit_id == unit)
+        lines.append([period.label, row.now.score.total, f"{row.now.rank}/{len(units)}",
+                      sum(row.now.counts.findings.values())])
+        period = period.previous()
+    typer.echo(table(["期间", "得分", "名次", "新发现问题"], lines[::-1]))
+
+
+def _write_report(config: Path, period_value: str, fmt: str, out: Path | None, kind: str) -> None:
+    if fmt not in ("docx", "xlsx"):
+        raise fail("--format must be docx or xlsx", 2)
+    try:
+        period = parse_period(period_value)
+    except PeriodError as exc:
+        raise fail(str(exc), 2) from None
+    if period.kind != kind:
+        raise fail(f"{period_value!r} is not a {kind}", 2)
+    settings, store = settings_and_store(config)
+    rep = _build(settings, store, period)
+    data = report_docx(rep) if fmt == "docx" else report_xlsx(rep)
+    target = out or Path(f"{rep.title}.{fmt}")
+    target.write_bytes(data)
+    typer.echo(f"已生成 {rep.title}：{target}")
+
+
+def _build(settings: Settings, store: Engine, period: Any) -> Report:
+    directory, engine = _directory(settings)
+    try:
+        today = dt.datetime.now(settings.tz).date()
+        return build_report(store, period, settings.tz, today, settings.letters.issuer,
+                            dict(settings.tiers.labels), check_titles(),
+                            lambda ids: directory.names(store, ids))
+    finally:
+        if engine is not None:
+            engine.close()
+
+
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="the file to write (default: the title)")]
+FmtOpt = Annotated[str, typer.Option("--format", help="docx or xlsx")]
+
+
+@report_app.command("monthly")
+def report_monthly(config: ConfigOpt, month: Annotated[str, typer.Option(help="e.g. 2026-11")],
+                   fmt: FmtOpt = "docx", out: OutOpt = None) -> None:
+    """The monthly report: counts by tier, check and unit, letters, rectification and on-time rates."""
+    _write_report(config, month, fmt, out, "month")
+
+
+@report_app.command("quarterly")
+def report_quarterly(config: ConfigOpt, quarter: Annotated[str, typer.Option(help="e.g. 2026-Q4")],
+                     fmt: FmtOpt = "docx", out: OutOpt = None) -> None:
+    """The quarterly report, as the monthly one."""
+    _write_report(config, quarter, fmt, out, "quarter")
