@@ -60,7 +60,7 @@ def findings_list(
     config: ConfigOpt,
     check: Annotated[str | None, typer.Option(help="only this check id")] = None,
     unit: Annotated[str | None, typer.Option(help="only this unit id")] = None,
-    tier: Annotated[str | None, typer.Option(help="only this tier (level1, level2, level3, reminder)")] = None,
+    tier: Annotated[str | None, typer.Option(help="only this tier (level1, level2, level3, ...)")] = None,
     state: Annotated[str | None, typer.Option(help="open or resolved")] = None,
     source: Annotated[str | None, typer.Option(help="only this source")] = None,
     since: Annotated[str | None, typer.Option(help="first seen on or after this date")] = None,
