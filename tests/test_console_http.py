@@ -1,7 +1,5 @@
-"""The console over HTTP (a real server on 127.0.0.1): access control, CSRF, throttling, logs, lists.
-
 # ruff: noqa: F811
-"""
+"""The console over HTTP (a real server on 127.0.0.1): access control, CSRF, throttling, logs, lists."""
 
 from __future__ import annotations
 
@@ -186,7 +184,8 @@ def test_logged_out_and_idle_sessions_end(console: Console) -> None:
     assert c.get("/overview").status_code == 303
     c = console.login("wang")
     with console.store.begin() as conn:  # 31 minutes without a request (session_idle is 30m)
-        conn.execute(sa.text("UPDATE console_sessions SET last_seen_at = datetime(last_seen_at, '-31 minutes')"))
+        conn.execute(sa.text("UPDATE console_sessions "
+                             "SET last_seen_at = datetime(last_seen_at, '-31 minutes')"))
     assert c.get("/overview").status_code == 303
 
 
@@ -206,7 +205,7 @@ def test_findings_pages_by_key_cover_the_list_once(console: Console) -> None:
     assert len(seen) == total == len(set(seen)) and seen == sorted(seen, reverse=True)
 
 
-def test_a_level1_act_the_lifecycle_refuses_is_shown_with_its_reason(console: Console) -> None:
+def test_an_act_the_lifecycle_refuses_is_shown_with_its_reason(console: Console) -> None:
     wang = console.login("wang")
     letter = console.letter_of("MZJ", "level2")
     html = wang.get(f"/letters/{letter.id}").text
