@@ -193,9 +193,9 @@ def test_monthly_report_and_a_findings_list_download_and_open(browser: Any, cons
 
 
 PAGES = {
-    "overview": "/overview", "findings": "/findings", "findings-filtered": "/findings?tier=level2&state=open",
-    "letters": "/letters", "units": "/units", "unit": "/units/MZJ", "assessment": "/assessment?period=2026-11",
-    "reports": "/reports?period=2026-11",
+    "overview": "/overview", "findings": "/findings",
+    "findings-filtered": "/findings?tier=level2&state=open", "letters": "/letters", "units": "/units",
+    "unit": "/units/MZJ", "assessment": "/assessment?period=2026-11", "reports": "/reports?period=2026-11",
 }
 
 

@@ -301,9 +301,10 @@ def overview(store: Engine, scope: str | None, tz: dt.tzinfo, now: dt.datetime,
 
 
 def unit_ids(store: Engine) -> list[str]:
-    """Every unit the store knows of (from findings and letters)."""
+    """Every unit the store knows of (from findings and letters; a data-quality row's unit may be bogus)."""
     with store.connect() as conn:
-        ids = set(conn.execute(sa.select(FindingRow.unit_id).distinct()).scalars())
+        ids = set(conn.execute(sa.select(FindingRow.unit_id).distinct()
+                               .where(FindingRow.check_id != DATA_QUALITY)).scalars())
         ids |= set(conn.execute(sa.select(LetterRow.unit_id).distinct()
                                 .where(LetterRow.unit_id.is_not(None))).scalars())
     ids.discard("")
