@@ -7,11 +7,13 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
+import structlog
 from docx import Document
 from openpyxl import load_workbook
 from typer.testing import CliRunner
@@ -165,6 +167,14 @@ def test_buttons_follow_the_role_and_the_lifecycle() -> None:
 
 
 # --- the command line -------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _cli_logging() -> Iterator[None]:
+    """The CLI points structlog at the runner's stderr, which closes: put the config back."""
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def test_users_cli_reads_the_password_from_stdin_and_never_prints_it(tmp_path: Path) -> None:

@@ -242,6 +242,7 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
 
         return run_daemon(config, settings, on_ready=lambda url: typer.echo(
             f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
+            f"\n控制台 console: {url}/  (first account: sunlight users add -c {config} NAME --role admin)"
             "\n按 Ctrl-C 停止 (stop with Ctrl-C)"))
     return 1 if failed else 0
 

@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +51,7 @@ from sunlight.monitor.webconsole.accounts import (
     start_session,
 )
 from sunlight.monitor.webconsole.acts import BY_ACTION, offers
-from sunlight.monitor.webconsole.assessment import assess
+from sunlight.monitor.webconsole.assessment import assess, assess_many
 from sunlight.monitor.webconsole.exports import Cell, csv_chunks, xlsx_bytes
 from sunlight.monitor.webconsole.periods import Period, PeriodError, containing, parse_period
 from sunlight.monitor.webconsole.reports import (
@@ -83,6 +84,7 @@ COOKIE = "sunlight_session"
 LOGIN_CSRF_COOKIE = "sunlight_login_csrf"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+UNIT_LIST_SECONDS = 60.0
 EXPORT_LIMIT = 200_000  # rows in one export: more is a database dump, not a list
 
 #: (store, settings, calendar) of the running configuration; a reload swaps them
@@ -167,6 +169,15 @@ class Console:
         self.env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, ROLE_ZH=ROLE_ZH,
                                 FINDING_STATE_ZH=FINDING_STATE_ZH, percent=percent)
         self._titles: dict[str, str] | None = None
+        self._units: tuple[float, list[str]] = (0.0, [])
+
+    def unit_ids(self, store: Engine) -> list[str]:
+        """The units the store knows, re-read at most once a minute (a new unit is rare)."""
+        at, ids = self._units
+        if time.monotonic() - at > UNIT_LIST_SECONDS:
+            ids = queries.unit_ids(store)
+            self._units = (time.monotonic(), ids)
+        return ids
 
     @property
     def titles(self) -> dict[str, str]:
@@ -332,8 +343,8 @@ def findings_page(ctx: Ctx) -> Response:
                                  after=ctx.int_arg("after"), size=ctx.settings.console.page_size)
     names = ctx.names({r.unit_id for r in page.rows})
     units = ({ctx.scope: ctx.unit_name(ctx.scope)} if ctx.scope
-             else dict(sorted(ctx.names(queries.unit_ids(ctx.store)).items(), key=lambda kv: kv[1])))
-    sources = queries.distinct_values(ctx.store, queries.FindingRow.source, ctx.scope)
+             else dict(sorted(ctx.names(ctx.console.unit_ids(ctx.store)).items(), key=lambda kv: kv[1])))
+    sources = sorted(ctx.settings.sources)
     return ctx.render("findings.html.j2", page=page, flt=flt, names=names, units=units,
                       sources=sources, tiers=_tiers(ctx), overdue_text=overdue_text,
                       checks=sorted(ctx.console.titles.items(), key=lambda kv: kv[1]))
@@ -408,7 +419,7 @@ def letters_page(ctx: Ctx) -> Response:
     page = queries.letters_page(ctx.store, flt, ctx.scope, ctx.tz, before=ctx.int_arg("before"),
                                 after=ctx.int_arg("after"), size=ctx.settings.console.page_size)
     units = ({ctx.scope: ctx.unit_name(ctx.scope)} if ctx.scope
-             else dict(sorted(ctx.names(queries.unit_ids(ctx.store)).items(), key=lambda kv: kv[1])))
+             else dict(sorted(ctx.names(ctx.console.unit_ids(ctx.store)).items(), key=lambda kv: kv[1])))
     return ctx.render("letters.html.j2", page=page, flt=flt, units=units, tiers=_tiers(ctx),
                       statuses=LETTER_STATUSES)
 
@@ -510,20 +521,18 @@ def _keep_upload(ctx: Ctx, letter: Any, upload: UploadFile) -> str:
 
 
 def units_page(ctx: Ctx) -> Response:
-    ids = [ctx.scope] if ctx.scope else queries.unit_ids(ctx.store)
+    ids = [ctx.scope] if ctx.scope else ctx.console.unit_ids(ctx.store)
     names = ctx.names(ids)
-    ov = queries.overview(ctx.store, ctx.scope, ctx.tz, ctx.now, top_units=100000, weeks=1)
-    open_by_unit = dict(ov.open_by_unit)
+    open_by_unit = queries.open_by_unit(ctx.store, ctx.scope)
     rows = sorted(((u, names.get(u, u), open_by_unit.get(u, {})) for u in ids),
                   key=lambda t: (-sum(t[2].values()), t[1]))
     return ctx.render("units.html.j2", rows=rows, tiers=_tiers(ctx))
 
 
 def units_export(ctx: Ctx) -> Response:
-    ids = [ctx.scope] if ctx.scope else queries.unit_ids(ctx.store)
+    ids = [ctx.scope] if ctx.scope else ctx.console.unit_ids(ctx.store)
     names = ctx.names(ids)
-    ov = queries.overview(ctx.store, ctx.scope, ctx.tz, ctx.now, top_units=100000, weeks=1)
-    per = dict(ov.open_by_unit)
+    per = queries.open_by_unit(ctx.store, ctx.scope)
     tiers = _tiers(ctx)
     return _export(ctx, "单位清单", ["单位", *[f"未解除{ctx.tier(t)}" for t in tiers], "合计"],
                    ([names.get(u, u), *[per.get(u, {}).get(t, 0) for t in tiers],
@@ -534,19 +543,19 @@ def unit_page(ctx: Ctx) -> Response:
     unit_id = ctx.request.path_params["unit"]
     if ctx.scope is not None and unit_id != ctx.scope:
         raise Refused(404, "没有这个单位，或您无权查看。")
-    if unit_id not in queries.unit_ids(ctx.store):
+    if unit_id not in ctx.console.unit_ids(ctx.store):
         raise Refused(404, "没有这个单位的记录。")
     today = ctx.now.astimezone(ctx.tz).date()
+    periods = [containing("month", today)]
+    for _ in range(5):
+        periods.insert(0, periods[0].previous())
+    units = [ctx.scope] if ctx.scope else ctx.console.unit_ids(ctx.store)
     history = []
-    period = containing("month", today)
-    units = [ctx.scope] if ctx.scope else queries.unit_ids(ctx.store)
-    for _ in range(6):
-        rows = assess(ctx.store, period, ctx.tz, today, ctx.settings.console.assessment, units)
+    for period, rows in zip(periods, assess_many(ctx.store, periods, ctx.tz, today,
+                                                 ctx.settings.console.assessment, units), strict=True):
         mine = next((r for r in rows if r.unit_id == unit_id), None)
         if mine is not None:
             history.append((period, mine))
-        period = period.previous()
-    history.reverse()
     findings = queries.findings_page(ctx.store, queries.FindingFilter(unit=unit_id, state="open"),
                                      ctx.scope, ctx.tz, size=20)
     letters = queries.letters_page(ctx.store, queries.LetterFilter(unit=unit_id), ctx.scope, ctx.tz,
@@ -571,7 +580,7 @@ def _period(ctx: Ctx, default_kind: str = "month") -> Period:
 
 
 def _assessment(ctx: Ctx, period: Period) -> list[Any]:
-    units = [ctx.scope] if ctx.scope else queries.unit_ids(ctx.store)
+    units = [ctx.scope] if ctx.scope else ctx.console.unit_ids(ctx.store)
     today = ctx.now.astimezone(ctx.tz).date()
     return assess(ctx.store, period, ctx.tz, today, ctx.settings.console.assessment, units)
 

@@ -68,29 +68,43 @@ def rank(counts: dict[str, UnitCounts], rule: AssessmentRule) -> list[Ranked]:
     return out
 
 
-def gather(store: Engine, period: Period, tz: dt.tzinfo, as_of: dt.date,
-           units: list[str]) -> dict[str, UnitCounts]:
-    """The counts of every unit in ``units`` (zero counts included) for ``period`` as of ``as_of``."""
-    start = dt.datetime.combine(period.start, dt.time(), tz)
-    end = dt.datetime.combine(period.end, dt.time(), tz)
-    counts = {u: UnitCounts() for u in units}
+def gather(store: Engine, periods: list[Period], tz: dt.tzinfo, as_of: dt.date,
+           units: list[str]) -> list[dict[str, UnitCounts]]:
+    """Each period's counts for every unit in ``units`` (zero counts included), as of ``as_of``.
+
+    One query over the findings for all the periods (each row falls in at
+    most one of them, by a CASE on its first-seen time) and one over the letters.
+    """
+    out = [{u: UnitCounts() for u in units} for _ in periods]
+    if not periods:
+        return out
     f = FindingRow
-    due_until = min(period.end, as_of)  # a rectification date not yet passed is not yet due
+    bounds = [(dt.datetime.combine(p.start, dt.time(), tz), dt.datetime.combine(p.end, dt.time(), tz))
+              for p in periods]
+    bucket = sa.case(*[(sa.and_(f.first_seen >= a, f.first_seen < b), i)
+                       for i, (a, b) in enumerate(bounds)], else_=-1).label("bucket")
+    lo, hi = min(a for a, _ in bounds), max(b for _, b in bounds)
+    first_day, last_day = min(p.start for p in periods), max(p.end for p in periods)
     with store.connect() as conn:
-        for unit, tier, n in conn.execute(
-            sa.select(f.unit_id, f.tier, sa.func.count())
-            .where(f.first_seen >= start, f.first_seen < end, f.check_id != DATA_QUALITY)
-            .group_by(f.unit_id, f.tier)):
-            counts.setdefault(unit, UnitCounts()).findings[tier] = n
-        for row in conn.execute(
+        for i, unit, tier, n in conn.execute(
+            sa.select(bucket, f.unit_id, f.tier, sa.func.count())
+            .where(f.first_seen >= lo, f.first_seen < hi, f.check_id != DATA_QUALITY)
+            .group_by(bucket, f.unit_id, f.tier)):
+            if i >= 0:
+                out[i].setdefault(unit, UnitCounts()).findings[tier] = n
+        letters = conn.execute(
             sa.select(LetterRow.unit_id, LetterRow.rectify_by, LetterRow.closed_at)
             .where(LetterRow.audience == "unit", LetterRow.tier != "reminder",
-                   LetterRow.rectify_by >= period.start, LetterRow.rectify_by < due_until)):
-            c = counts.setdefault(row.unit_id, UnitCounts())
-            c.letters_due += 1
-            if row.closed_at is not None and row.closed_at.astimezone(tz).date() <= row.rectify_by:
-                c.letters_on_time += 1
-    return counts
+                   LetterRow.rectify_by >= first_day, LetterRow.rectify_by < last_day)).all()
+    for row in letters:
+        for i, p in enumerate(periods):
+            # a rectification date not yet passed is not yet due
+            if p.start <= row.rectify_by < min(p.end, as_of):
+                c = out[i].setdefault(row.unit_id, UnitCounts())
+                c.letters_due += 1
+                if row.closed_at is not None and row.closed_at.astimezone(tz).date() <= row.rectify_by:
+                    c.letters_on_time += 1
+    return out
 
 
 @dataclass(frozen=True)
@@ -111,7 +125,18 @@ class AssessmentRow:
 
 def assess(store: Engine, period: Period, tz: dt.tzinfo, today: dt.date, rule: AssessmentRule,
            units: list[str]) -> list[AssessmentRow]:
-    now = rank(gather(store, period, tz, today, units), rule)
-    prev = period.previous()
-    before = {r.unit_id: r for r in rank(gather(store, prev, tz, today, units), rule)}
-    return [AssessmentRow(r.unit_id, r, before.get(r.unit_id)) for r in now]
+    """The ranking for ``period``, each unit beside its place in the period before."""
+    return assess_many(store, [period], tz, today, rule, units)[0]
+
+
+def assess_many(store: Engine, periods: list[Period], tz: dt.tzinfo, today: dt.date,
+                rule: AssessmentRule, units: list[str]) -> list[list[AssessmentRow]]:
+    """:func:`assess` for several periods with one read of the store."""
+    wanted = list(dict.fromkeys([*periods, *(p.previous() for p in periods)]))
+    counts = dict(zip(wanted, gather(store, wanted, tz, today, units), strict=True))
+    ranked = {p: rank(c, rule) for p, c in counts.items()}
+    out = []
+    for p in periods:
+        before = {r.unit_id: r for r in ranked[p.previous()]}
+        out.append([AssessmentRow(r.unit_id, r, before.get(r.unit_id)) for r in ranked[p]])
+    return out

@@ -22,7 +22,7 @@ from sunlight.monitor.cycle import unit_names
 from sunlight.monitor.engine import Engine as ScanEngine
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.webconsole import queries
-from sunlight.monitor.webconsole.assessment import assess
+from sunlight.monitor.webconsole.assessment import assess_many
 from sunlight.monitor.webconsole.cli_common import fail, settings_and_store
 from sunlight.monitor.webconsole.exports import csv_chunks
 from sunlight.monitor.webconsole.periods import PeriodError, containing, parse_period
@@ -136,16 +136,17 @@ def units_show(config: ConfigOpt, unit: Annotated[str, typer.Argument(help="the 
         [x.number, settings.tiers.labels.get(x.tier, x.tier), STATUS_ZH.get(x.status, x.status),
          local(x.issued_at, tz, False), x.rectify_by.isoformat() if x.rectify_by else ""] for x in letters]))
     typer.echo("\n绩效评估（近六个月）：")
-    period = containing("month", now.astimezone(tz).date())
+    periods = [containing("month", now.astimezone(tz).date())]
+    for _ in range(5):
+        periods.insert(0, periods[0].previous())
     units = queries.unit_ids(store)
     lines = []
-    for _ in range(6):
-        row = next(r for r in assess(store, period, tz, now.astimezone(tz).date(),
-                                     settings.console.assessment, units) if r.unit_id == unit)
+    for period, rows in zip(periods, assess_many(store, periods, tz, now.astimezone(tz).date(),
+                                                 settings.console.assessment, units), strict=True):
+        row = next(r for r in rows if r.unit_id == unit)
         lines.append([period.label, row.now.score.total, f"{row.now.rank}/{len(units)}",
                       sum(row.now.counts.findings.values())])
-        period = period.previous()
-    typer.echo(table(["期间", "得分", "名次", "新发现问题"], lines[::-1]))
+    typer.echo(table(["期间", "得分", "名次", "新发现问题"], lines))
 
 
 def _write_report(config: Path, period_value: str, fmt: str, out: Path | None, kind: str) -> None:

@@ -270,17 +270,7 @@ def overview(store: Engine, scope: str | None, tz: dt.tzinfo, now: dt.datetime,
                                           .where(*open_conds).group_by(f.unit_id, f.tier)):
             per_unit.setdefault(unit, {})[tier] = n
         ranked = sorted(per_unit.items(), key=lambda kv: (-sum(kv[1].values()), kv[0]))
-        trend = []
-        overdue_conds: list[ColumnElement[bool]] = [f.check_id.in_(CASE_OVERDUE_CHECKS)]
-        if scope is not None:
-            overdue_conds.append(f.unit_id == scope)
-        for k in range(weeks - 1, -1, -1):
-            day = today - dt.timedelta(weeks=k)
-            t = _day_start(day + dt.timedelta(days=1), tz)
-            n = conn.execute(sa.select(sa.func.count()).select_from(f).where(
-                *overdue_conds, f.first_seen < t,
-                sa.or_(f.resolved_at.is_(None), f.resolved_at >= t))).scalar_one()
-            trend.append((day, n))
+        trend = overdue_trend(conn, scope, tz, today, weeks)
         by_status = dict(conn.execute(sa.select(LetterRow.status, sa.func.count())
                                       .where(*lconds, LetterRow.tier != "reminder")
                                       .group_by(LetterRow.status)).all())
@@ -298,6 +288,37 @@ def overview(store: Engine, scope: str | None, tz: dt.tzinfo, now: dt.datetime,
                                     .order_by(ScanRun.source)).all()) if scope is None else []
     return Overview(by_tier, ranked[:top_units], trend, by_status, due, overdue, sources,
                     open_total=sum(by_tier.values()), unit_count=len(per_unit))
+
+
+def open_by_unit(store: Engine, scope: str | None) -> dict[str, dict[str, int]]:
+    """unit → tier → open findings (data quality aside)."""
+    f = FindingRow
+    conds: list[ColumnElement[bool]] = [f.resolved_at.is_(None), f.check_id != DATA_QUALITY]
+    if scope is not None:
+        conds.append(f.unit_id == scope)
+    out: dict[str, dict[str, int]] = {}
+    with store.connect() as conn:
+        for unit, tier, n in conn.execute(sa.select(f.unit_id, f.tier, sa.func.count()).where(*conds)
+                                          .group_by(f.unit_id, f.tier)):
+            out.setdefault(unit, {})[tier] = n
+    return out
+
+
+def overdue_trend(conn: sa.Connection, scope: str | None, tz: dt.tzinfo, today: dt.date,
+                  weeks: int) -> list[tuple[dt.date, int]]:
+    """Overdue-case findings open at the end of each of the last ``weeks`` weeks, in one scan."""
+    f = FindingRow
+    conds: list[ColumnElement[bool]] = [f.check_id.in_(CASE_OVERDUE_CHECKS)]
+    if scope is not None:
+        conds.append(f.unit_id == scope)
+    days = [today - dt.timedelta(weeks=k) for k in range(weeks - 1, -1, -1)]
+    sums = []
+    for day in days:
+        t = _day_start(day + dt.timedelta(days=1), tz)
+        open_then = sa.and_(f.first_seen < t, sa.or_(f.resolved_at.is_(None), f.resolved_at >= t))
+        sums.append(sa.func.sum(sa.case((open_then, 1), else_=0)))
+    row = conn.execute(sa.select(*sums).where(*conds)).one()
+    return [(day, int(n or 0)) for day, n in zip(days, row, strict=True)]
 
 
 def unit_ids(store: Engine) -> list[str]:
