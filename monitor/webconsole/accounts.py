@@ -95,11 +95,12 @@ def add_user(store: Engine, username: str, display_name: str, role: str, passwor
     with store.begin() as conn:
         if conn.execute(sa.select(ConsoleUser.id).where(ConsoleUser.username == username)).first():
             raise AccountError(f"用户名 {username} 已存在")
-        new_id = conn.execute(sa.insert(ConsoleUser).values(
+        conn.execute(sa.insert(ConsoleUser).values(
             username=username, display_name=display_name.strip() or username, role=role,
             unit_id=unit_id.strip() if unit_id else None, password_hash=_hasher.hash(password),
             disabled=False, failed_logins=0, locked_until=None, password_changed_at=now,
-            last_login_at=None, created_at=now)).inserted_primary_key[0]
+            last_login_at=None, created_at=now))
+        new_id = conn.execute(sa.select(ConsoleUser.id).where(ConsoleUser.username == username)).scalar_one()
     log.info("console account added", username=username, role=role)
     return User(int(new_id), username, display_name.strip() or username, role, unit_id)
 
@@ -161,7 +162,7 @@ def authenticate(store: Engine, cfg: ConsoleConfig, username: str, password: str
             minutes = max(1, int((row.locked_until - now).total_seconds() // 60) + 1)
             return LoginResult(None, f"密码连续输错{cfg.lockout_after}次，账户已锁定，请{minutes}分钟后再试")
         try:
-            ok = _hasher.verify(row.password_hash, password)
+            ok: bool = _hasher.verify(row.password_hash, password)
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:

@@ -76,6 +76,7 @@ from sunlight.monitor.webconsole.views import (
     evidence_view,
     local,
     overdue_text,
+    tier_labels,
 )
 
 log = structlog.get_logger("sunlight.console")
@@ -147,7 +148,7 @@ class Ctx:
         return self.console.render(template, self, status, **values)
 
     def tier(self, tier: str) -> str:
-        return self.settings.tiers.labels.get(tier, tier)
+        return tier_labels(self.settings.tiers.labels).get(tier, tier)
 
     def names(self, ids: Iterable[str]) -> dict[str, str]:
         return self.console.units.names(self.store, ids)
@@ -264,11 +265,11 @@ class Console:
             return resp
         await run_in_threadpool(purge_sessions, store, cfg)
         token, _csrf = await run_in_threadpool(start_session, store, result.user)
-        resp = RedirectResponse(target, status_code=303)
-        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=cfg.secure_cookies,
+        done: Response = RedirectResponse(target, status_code=303)
+        done.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=cfg.secure_cookies,
                         path="/")
-        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-        return resp
+        done.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        return done
 
     def logout(self, ctx: Ctx) -> Response:
         end_session(ctx.store, ctx.request.cookies.get(COOKIE, ""))
@@ -611,7 +612,7 @@ def _report(ctx: Ctx) -> Any:
     period = _period(ctx)
     today = ctx.now.astimezone(ctx.tz).date()
     return build_report(ctx.store, period, ctx.tz, today, ctx.settings.letters.issuer,
-                        dict(ctx.settings.tiers.labels), ctx.console.titles, ctx.names, ctx.scope)
+                        tier_labels(ctx.settings.tiers.labels), ctx.console.titles, ctx.names, ctx.scope)
 
 
 def reports_page(ctx: Ctx) -> Response:

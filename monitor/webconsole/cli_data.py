@@ -28,7 +28,7 @@ from sunlight.monitor.webconsole.exports import csv_chunks
 from sunlight.monitor.webconsole.periods import PeriodError, containing, parse_period
 from sunlight.monitor.webconsole.reports import Report, build_report, report_docx, report_xlsx
 from sunlight.monitor.webconsole.units import UnitDirectory
-from sunlight.monitor.webconsole.views import STATUS_ZH, check_titles, local, overdue_text
+from sunlight.monitor.webconsole.views import STATUS_ZH, check_titles, local, overdue_text, tier_labels
 
 findings_app = typer.Typer(help="Findings recorded in the state store.", no_args_is_help=True)
 units_app = typer.Typer(help="Units: their findings, letters and assessment.", no_args_is_help=True)
@@ -128,7 +128,8 @@ def units_show(config: ConfigOpt, unit: Annotated[str, typer.Argument(help="the 
     now = dt.datetime.now(dt.UTC)
     ov = queries.overview(store, unit, tz, now, weeks=1)
     typer.echo(f"{name}（{unit}）")
-    typer.echo("未解除的发现：" + ("，".join(f"{settings.tiers.labels.get(t, t)} {n} 项"
+    labels = tier_labels(settings.tiers.labels)
+    typer.echo("未解除的发现：" + ("，".join(f"{labels.get(t, t)} {n} 项"
                                        for t, n in sorted(ov.open_by_tier.items())) or "无"))
     letters = list(queries.iter_letters(store, queries.LetterFilter(unit=unit), None, tz))
     typer.echo(f"\n预警函 {len(letters)} 件：")
@@ -171,7 +172,7 @@ def _build(settings: Settings, store: Engine, period: Any) -> Report:
     try:
         today = dt.datetime.now(settings.tz).date()
         return build_report(store, period, settings.tz, today, settings.letters.issuer,
-                            dict(settings.tiers.labels), check_titles(),
+                            tier_labels(settings.tiers.labels), check_titles(),
                             lambda ids: directory.names(store, ids))
     finally:
         if engine is not None:

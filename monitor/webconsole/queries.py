@@ -31,7 +31,7 @@ from sunlight.monitor.store.models import FindingRow, ScanRun
 
 DATA_QUALITY = "data_quality"
 CASE_OVERDUE_CHECKS = ("case_overdue", "case_overdue_statutory")
-Row = sa.Row[Any]
+Row = sa.Row[*tuple[Any, ...]]
 
 
 def _day_start(d: dt.date, tz: dt.tzinfo) -> dt.datetime:
@@ -324,10 +324,8 @@ def overdue_trend(conn: sa.Connection, scope: str | None, tz: dt.tzinfo, today: 
 def unit_ids(store: Engine) -> list[str]:
     """Every unit the store knows of (from findings and letters; a data-quality row's unit may be bogus)."""
     with store.connect() as conn:
-        ids = set(conn.execute(sa.select(FindingRow.unit_id).distinct()
-                               .where(FindingRow.check_id != DATA_QUALITY)).scalars())
-        ids |= set(conn.execute(sa.select(LetterRow.unit_id).distinct()
-                                .where(LetterRow.unit_id.is_not(None))).scalars())
+        ids: set[str] = set(conn.execute(sa.select(FindingRow.unit_id).distinct()
+                                         .where(FindingRow.check_id != DATA_QUALITY)).scalars())
+        ids |= {u for u in conn.execute(sa.select(LetterRow.unit_id).distinct()).scalars() if u}
     ids.discard("")
-    ids.discard(None)  # type: ignore[arg-type]
     return sorted(ids)

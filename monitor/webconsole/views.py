@@ -34,6 +34,11 @@ FINDING_STATE_ZH = {"open": "未解除", "resolved": "已解除"}
 SKIP_EVIDENCE = {"skipped_days", "rule", "calendar_uncovered", "limit_unit"}
 
 
+def tier_labels(labels: Mapping[Any, str]) -> dict[str, str]:
+    """The configured tier names keyed by plain strings (the store holds tiers as text)."""
+    return {str(k): v for k, v in labels.items()}
+
+
 def check_titles() -> dict[str, str]:
     return {cid: cls.title for cid, cls in load_all().items()} | {"data_quality": "数据质量问题"}
 
@@ -104,4 +109,4 @@ def evidence_view(evidence: Mapping[str, Any]) -> EvidenceView:
 
 
 __all__ = ["ACTION_ZH", "STATUS_ZH", "EvidenceView", "check_titles", "evidence_view", "local",
-           "overdue_text"]
+           "overdue_text", "tier_labels"]
