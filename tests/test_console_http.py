@@ -205,6 +205,24 @@ def test_findings_pages_by_key_cover_the_list_once(console: Console) -> None:
     assert len(seen) == total == len(set(seen)) and seen == sorted(seen, reverse=True)
 
 
+def test_a_liaison_writes_an_explanation_into_the_letters_history(console: Console) -> None:
+    liu = console.login("liu")
+    letter = console.letter_of("MZJ", "level3")
+    html = liu.get(f"/letters/{letter.id}").text
+    r = liu.post(f"/letters/{letter.id}/explain",
+                 data={"csrf": csrf_of(html), "note": "该件因申请人补正材料延误"})
+    assert r.status_code == 303
+    page = liu.get(r.headers["location"]).text
+    assert "已提交情况说明" in page and "该件因申请人补正材料延误" in page
+    with console.store.connect() as conn:
+        entry = conn.execute(sa.select(AuditEntry).where(AuditEntry.letter_id == letter.id)
+                             .order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and (entry.actor, entry.action, entry.note) == ("liu", "explain",
+                                                                             "该件因申请人补正材料延误")
+    assert console.letter(letter.id).status == "issued"  # no change of status
+    assert liu.post(f"/letters/{letter.id}/explain", data={"csrf": csrf_of(html)}).status_code == 400
+
+
 def test_an_act_the_lifecycle_refuses_is_shown_with_its_reason(console: Console) -> None:
     wang = console.login("wang")
     letter = console.letter_of("MZJ", "level2")

@@ -47,6 +47,8 @@ ACT_BUTTONS: tuple[ActButton, ...] = (
     ActButton("reopen", "重新打开", _roles("staff"), note="理由", note_required=True, confirm=True),
 )
 BY_ACTION = {b.action: b for b in ACT_BUTTONS}
+#: a unit's written explanation: an audit entry on the letter, no change of status
+EXPLAIN = "explain"
 
 
 @dataclass(frozen=True)

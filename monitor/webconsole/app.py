@@ -50,7 +50,7 @@ from sunlight.monitor.webconsole.accounts import (
     resume_session,
     start_session,
 )
-from sunlight.monitor.webconsole.acts import BY_ACTION, offers
+from sunlight.monitor.webconsole.acts import BY_ACTION, EXPLAIN, offers
 from sunlight.monitor.webconsole.assessment import assess, assess_many
 from sunlight.monitor.webconsole.exports import Cell, csv_chunks, xlsx_bytes
 from sunlight.monitor.webconsole.periods import Period, PeriodError, containing, parse_period
@@ -451,7 +451,7 @@ def _letter_response(ctx: Ctx, detail: queries.LetterDetail, status: int = 200,
     done = ctx.arg("done")
     return ctx.render("letter.html.j2", status, d=detail, x=detail.letter, text=text,
                       offers=offers(detail.letter, ctx.user), problem=problem,
-                      done=ACTION_ZH.get(done, None) if done in BY_ACTION else None,
+                      done=ACTION_ZH.get(done, None) if done in (*BY_ACTION, EXPLAIN) else None,
                       is_letter=is_letter_tier(detail.letter.tier), overdue_text=overdue_text)
 
 
@@ -502,6 +502,22 @@ def letter_act(ctx: Ctx) -> Response:
         return _letter_response(ctx, _detail(ctx), 409, str(exc))
     log.info("console act", username=ctx.user.username, letter=detail.letter.number, action=action)
     return RedirectResponse(f"/letters/{detail.letter.id}?done={action}", status_code=303)
+
+
+def letter_explain(ctx: Ctx) -> Response:
+    """The unit's written explanation (情况说明): recorded in the letter's audit log, status unchanged."""
+    detail = _detail(ctx)
+    assert ctx.form is not None
+    note = str(ctx.form.get("note") or "").strip()
+    if not note:
+        return _letter_response(ctx, detail, 400, "请填写情况说明")
+    if not is_letter_tier(detail.letter.tier) or detail.letter.status in ("closed", "escalated"):
+        return _letter_response(ctx, detail, 409, f"{detail.letter.number} 当前不接受情况说明")
+    with ctx.store.begin() as conn:
+        lifecycle.audit(conn, dt.datetime.now(dt.UTC), ctx.user.username, EXPLAIN, detail.letter.id,
+                        detail.letter.status, detail.letter.status, note[:4000])
+    log.info("console act", username=ctx.user.username, letter=detail.letter.number, action=EXPLAIN)
+    return RedirectResponse(f"/letters/{detail.letter.id}?done={EXPLAIN}", status_code=303)
 
 
 def _keep_upload(ctx: Ctx, letter: Any, upload: UploadFile) -> str:
@@ -659,6 +675,7 @@ def make_console(runtime: Runtime, units: UnitDirectory | None = None) -> Starle
         Route("/letters/{id:int}", c.page(letter_page)),
         Route("/letters/{id:int}/download.{fmt}", c.page(letter_download)),
         Route("/letters/{id:int}/act/{action}", c.page(letter_act, need="unit_act"), methods=["POST"]),
+        Route("/letters/{id:int}/explain", c.page(letter_explain, need="unit_act"), methods=["POST"]),
         Route("/units", c.page(units_page)),
         Route("/units/export.{fmt}", c.page(units_export)),
         Route("/units/{unit}", c.page(unit_page)),

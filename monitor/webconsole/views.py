@@ -12,10 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sunlight.alerts.lifecycle import ACTION_ZH, STATUS_ZH
+from sunlight.alerts.lifecycle import ACTION_ZH as LIFECYCLE_ACTION_ZH
+from sunlight.alerts.lifecycle import STATUS_ZH
 from sunlight.checks.registry import load_all
 from sunlight.monitor.clock import UNIT_ZH, LimitUnit
 
+#: the lifecycle's acts, and the console's own audit-only entry
+ACTION_ZH = {**LIFECYCLE_ACTION_ZH, "explain": "提交情况说明"}
 EVIDENCE_ZH = {
     "case_id": "办件编号", "item_code": "事项编码", "item_name": "事项名称", "handler": "经办人",
     "accepted_at": "受理时间", "completed_at": "办结时间", "counted_from": "起算时间",
