@@ -7,6 +7,8 @@ import csv
 import datetime as dt
 import io
 import json
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -139,6 +141,41 @@ def test_sessions_expire_when_idle_and_end_with_a_new_password(store: sa.Engine)
     set_password(store, "wang", "another-long-password")
     assert resume_session(store, cfg, token) is None
     assert resume_session(store, cfg, "") is None and resume_session(store, cfg, "made-up") is None
+
+
+@pytest.fixture
+def pg_store() -> Iterator[sa.Engine]:
+    url = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
+    schema = f"c_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    store = open_store(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+                       .render_as_string(hide_password=False))
+    try:
+        yield store
+    finally:
+        store.dispose()
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_accounts_locking_and_sessions_on_postgresql(pg_store: sa.Engine) -> None:
+    cfg = ConsoleConfig()
+    user = add_user(pg_store, "wang", "王监察", "staff", "a-long-password")
+    for _ in range(5):
+        authenticate(pg_store, cfg, "wang", "wrong", now=T0)
+    later = T0 + dt.timedelta(minutes=1)
+    assert authenticate(pg_store, cfg, "wang", "a-long-password", now=later).user is None
+    later = T0 + dt.timedelta(minutes=16)
+    assert authenticate(pg_store, cfg, "wang", "a-long-password", now=later).user
+    token, _ = start_session(pg_store, user, now=T0)
+    assert resume_session(pg_store, cfg, token, now=T0 + dt.timedelta(minutes=10)) is not None
+    assert resume_session(pg_store, cfg, token, now=T0 + dt.timedelta(minutes=45)) is None
 
 
 # --- act buttons ----------------------------------------------------------------------------
