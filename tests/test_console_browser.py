@@ -234,4 +234,7 @@ def test_every_page_at_1366x768_with_no_console_error(browser: Any, console: Con
     admin = Tab(browser, console, "root")
     admin.go("/accounts")
     admin.shot("accounts")
+    admin.go("/settings")
+    admin.shot("settings")
+    assert admin.errors == []
     admin.close()

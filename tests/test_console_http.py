@@ -69,6 +69,9 @@ def test_every_page_renders_for_staff_and_accounts_only_for_admin(console: Conso
     r = admin.get("/accounts")
     assert r.status_code == 200 and "刘联络" in r.text and "单位联络员" in r.text
     assert "$argon2" not in r.text
+    r = admin.get("/settings")
+    assert r.status_code == 200 and "办件超承诺时限" in r.text and "sqlite:///" in r.text
+    assert staff.get("/settings").status_code == 403
 
 
 def test_a_liaison_sees_only_its_own_unit(console: Console) -> None:

@@ -40,6 +40,8 @@ ACT_BUTTONS: tuple[ActButton, ...] = (
     ActButton("report", "上传整改报告", _roles("staff", "liaison"), note="说明", file=True),
     ActButton("admonition", "登记诫勉谈话", _roles("staff"), note="谈话情况"),
     ActButton("close", "办结", _roles("staff"), note="核查意见", confirm=True),
+    # a leader's sign-off of a 一级 letter, once the lifecycle has the act
+    ActButton("sign_off", "签批", _roles("leader"), note="批示意见"),
     # the letters issue (#9) adds these to the lifecycle; they show once it has them
     ActButton("withdraw", "撤销", _roles("staff"), note="撤销理由", note_required=True, confirm=True),
     ActButton("extend", "延期", _roles("staff"), note="延期理由", note_required=True),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import re
 import secrets
 import time
@@ -36,8 +37,10 @@ from starlette.staticfiles import StaticFiles
 from sunlight.alerts import lifecycle
 from sunlight.alerts.render import Renderer, build_view, render_docx
 from sunlight.alerts.tiers import is_letter_tier
+from sunlight.checks.registry import CheckParams, load_all
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
+from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store.letters_models import LETTER_STATUSES
 from sunlight.monitor.webconsole import charts, queries
 from sunlight.monitor.webconsole.accounts import (
@@ -655,6 +658,22 @@ def accounts_page(ctx: Ctx) -> Response:
     return ctx.render("accounts.html.j2", users=list_users(ctx.store), now=ctx.now)
 
 
+def settings_page(ctx: Ctx) -> Response:
+    """The running configuration for the administrator: read-only, passwords masked, no secrets."""
+    s = ctx.settings
+    sources = [(name, safe_url(src.url.get_secret_value()), str(src.interval), src.data_owner or "")
+               for name, src in sorted(s.sources.items())]
+    checks = []
+    for cid, cls in sorted(load_all().items()):
+        params = CheckParams(cls, s.checks)
+        shown = params.default.model_dump(exclude={"enabled"}, mode="json")
+        checks.append((cls.title, cid, params.default.enabled, json.dumps(shown, ensure_ascii=False),
+                       len(params.overrides)))
+    return ctx.render("settings.html.j2", sources=sources, checks=checks, state=safe_url(s.state_url()),
+                      console_cfg=s.console.model_dump(mode="json"), routes=len(s.routes),
+                      channels=sorted(s.channels), tiers=_tiers(ctx))
+
+
 def make_console(runtime: Runtime, units: UnitDirectory | None = None) -> Starlette:
     """The console app; mount it at ``/`` beside the operator endpoints."""
     c = Console(runtime, units)
@@ -684,6 +703,7 @@ def make_console(runtime: Runtime, units: UnitDirectory | None = None) -> Starle
         Route("/reports", c.page(reports_page)),
         Route("/reports/download.{fmt}", c.page(report_download)),
         Route("/accounts", c.page(accounts_page, need="accounts")),
+        Route("/settings", c.page(settings_page, need="accounts")),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
 
