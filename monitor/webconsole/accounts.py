@@ -155,7 +155,8 @@ def authenticate(store: Engine, cfg: ConsoleConfig, username: str, password: str
         if row is None:
             with contextlib.suppress(VerificationError):
                 _hasher.verify(_DUMMY_HASH, password)
-            log.info("console login refused", username=username.strip()[:64], reason="unknown")
+            # not the name typed: people type their password into the name field
+            log.info("console login refused", reason="unknown user")
             return wrong
         if row.locked_until is not None and row.locked_until > now:
             log.info("console login refused", username=row.username, reason="locked")

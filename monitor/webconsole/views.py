@@ -92,7 +92,13 @@ class EvidenceView:
 def evidence_view(evidence: Mapping[str, Any]) -> EvidenceView:
     facts, technical = [], []
     for key, value in evidence.items():
-        if key in SKIP_EVIDENCE:
+        if key in SKIP_EVIDENCE or (key == "due_date" and "deadline" in evidence):
+            continue
+        if key == "limit" and evidence.get("limit_unit"):
+            facts.append((EVIDENCE_ZH[key], overdue_text(value, str(evidence["limit_unit"])) or str(value)))
+            continue
+        if key == "extension" and not value:
+            facts.append((EVIDENCE_ZH[key], "无"))
             continue
         if key in EVIDENCE_ZH:
             facts.append((EVIDENCE_ZH[key], _plain(value)))
