@@ -161,6 +161,7 @@ def test_no_password_or_session_token_in_the_logs(console: Console, caplog: pyte
     caplog.set_level(logging.DEBUG)
     with capture_logs() as logs:
         _try(console, "wang", "wrong-secret-pw-1")
+        _try(console, "pw-typed-as-name-9", "x")  # a password typed into the name field
         c = console.login("wang")
         token = c.cookies["sunlight_session"]
         c.get("/findings/export.csv")
@@ -172,7 +173,7 @@ def test_no_password_or_session_token_in_the_logs(console: Console, caplog: pyte
     server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
     text = repr(logs) + "\n".join(r.getMessage() for r in server) + out + err
     assert "console login" in text and "console act" in text  # the acts are logged ...
-    for secret in ("wrong-secret-pw-1", ACCOUNTS["wang"][0], token):
+    for secret in ("wrong-secret-pw-1", "pw-typed-as-name-9", ACCOUNTS["wang"][0], token):
         assert secret not in text  # ... but never a password or a session token
     with console.store.connect() as conn:
         stored = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM console_sessions"))
