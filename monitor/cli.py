@@ -42,6 +42,8 @@ from sunlight.monitor.demo.run import run_demo
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store.db import current_revision, masked
+from sunlight.monitor.webconsole.cli_data import findings_app, report_app, units_app
+from sunlight.monitor.webconsole.cli_users import users_app
 
 app = typer.Typer(
     name="sunlight",
@@ -59,6 +61,10 @@ app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
 app.add_typer(letters_app, name="letters")
 app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(findings_app, name="findings")
+app.add_typer(units_app, name="units")
+app.add_typer(report_app, name="report")
 
 
 class _LogChoice:

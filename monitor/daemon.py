@@ -43,7 +43,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -81,6 +81,8 @@ from sunlight.monitor.store.claims import (
 )
 from sunlight.monitor.store.db import StoreError, describe
 from sunlight.monitor.web import ProbeResult, WebServer, make_app
+from sunlight.monitor.webconsole.app import make_console
+from sunlight.monitor.webconsole.units import UnitDirectory
 
 log = structlog.get_logger("sunlight.daemon")
 
@@ -144,8 +146,10 @@ class Daemon:
         self.metrics.registry.register(ClaimsCollector(self._claims_view))
         self.metrics.registry.register(UnitInfoCollector(self.units_known))
         self.scheduler = make_scheduler(settings)
+        console = (make_console(self._console_runtime, UnitDirectory(self._unit_names))
+                   if settings.console.enabled else None)
         self.web = WebServer(settings.server.listen,
-                             make_app(self.metrics.registry, self.ready, self._reload_endpoint))
+                             make_app(self.metrics.registry, self.ready, self._reload_endpoint, console))
 
     # --- building and swapping the runtime -----------------------------------------
 
@@ -175,6 +179,14 @@ class Daemon:
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
         rt = self.runtime
         return rt.store, rt.calendar, rt.settings
+
+    def _console_runtime(self) -> tuple[SAEngine, Settings, WorkCalendar]:
+        """What the console reads: the current runtime's store, settings and calendar."""
+        rt = self.runtime
+        return rt.store, rt.settings, rt.calendar
+
+    def _unit_names(self, ids: Iterable[str]) -> dict[str, str]:
+        return cycle.unit_names(self.runtime.engine)(ids)
 
     def _acquire(self) -> Runtime:
         with self._lock:

@@ -36,6 +36,7 @@ from sunlight.alerts.config import ChannelsConfig, LettersConfig, RouteConfig, T
 from sunlight.monitor.calendar import CalendarError, load_overrides
 from sunlight.monitor.config_error import ConfigError, first_problem
 from sunlight.monitor.durations import Duration, parse_duration
+from sunlight.monitor.webconsole.config import ConsoleConfig
 
 __all__ = ["ConfigError", "Settings", "load_settings", "register_validator"]
 
@@ -209,6 +210,7 @@ class Settings(_Model):
     routes: list[RouteConfig] | Literal["none"] = []
     channels: ChannelsConfig = {}
     server: ServerConfig = ServerConfig()
+    console: ConsoleConfig = ConsoleConfig()
     #: where the file was loaded from: relative paths in it are relative to this
     base_dir: Path = Path(".")
 

@@ -1,28 +1,34 @@
-"""The daemon's HTTP port: ``/metrics``, ``/healthz``, ``/readyz`` and ``POST /-/reload``.
+"""The daemon's HTTP port: ``/metrics``, ``/healthz``, ``/readyz``, ``POST /-/reload`` and the console.
 
-A WSGI router in front of prometheus-client's own WSGI app, served by the
-standard library's ``wsgiref`` in a thread (one thread per request, as
-prometheus-client's ``start_wsgi_server`` does). No framework: four routes.
-Bound to 127.0.0.1 unless ``server.listen`` says otherwise.
+One ASGI app (Starlette) served by uvicorn in a background thread. The four
+operator endpoints stay unauthenticated (Prometheus scrapes them); every
+other path goes to the office's console (:mod:`sunlight.monitor.webconsole`),
+which has its own login. Blocking work (the readiness probe, a reload) runs
+in the thread pool so a slow store never stalls the port. Bound to
+127.0.0.1 unless ``server.listen`` says otherwise; the socket is bound when
+:class:`WebServer` is built, so a taken port fails at start-up.
 """
 
 from __future__ import annotations
 
-import json
+import asyncio
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import structlog
-from prometheus_client import CollectorRegistry, make_wsgi_app
+import uvicorn
+from prometheus_client import CollectorRegistry, make_asgi_app
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = structlog.get_logger("sunlight.web")
-
-StartResponse = Callable[..., Any]
 
 
 @dataclass
@@ -33,54 +39,53 @@ class ProbeResult:
     detail: dict[str, Any]
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a slow scrape never holds up shutdown
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Requests are not logged: Prometheus scrapes every few seconds."""
-
-
-def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> Iterable[bytes]:
-    data = json.dumps(body, ensure_ascii=False).encode()
-    start_response(status, [("Content-Type", "application/json; charset=utf-8"),
-                            ("Content-Length", str(len(data)))])
-    return [data]
+def _json(status: int, body: dict[str, Any]) -> JSONResponse:
+    return JSONResponse(body, status_code=status, media_type="application/json; charset=utf-8")
 
 
 def make_app(registry: CollectorRegistry, ready: Callable[[], ProbeResult],
-             reload: Callable[[], ProbeResult | None]) -> Callable[[dict[str, Any], StartResponse],
-                                                            Iterable[bytes]]:
-    """The WSGI app. ``reload`` returns None when it is switched off (``server.reload_endpoint``)."""
-    metrics_app = make_wsgi_app(registry)
+             reload: Callable[[], ProbeResult | None], console: ASGIApp | None = None) -> Starlette:
+    """The ASGI app. ``reload`` returns None when it is switched off (``server.reload_endpoint``)."""
 
-    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
-        method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/metrics":
-            return metrics_app(environ, start_response)
-        if path == "/healthz":
-            return _json(start_response, "200 OK", {"status": "alive"})
-        if path == "/readyz":
-            check = ready()
-            return _json(start_response, "200 OK" if check.ok else "503 Service Unavailable",
-                         {"status": "ready" if check.ok else "not ready", **check.detail})
-        if path == "/-/reload":
-            if method != "POST":
-                start_response("405 Method Not Allowed", [("Allow", "POST")])
-                return [b""]
-            reloaded = reload()
-            if reloaded is None:
-                return _json(start_response, "403 Forbidden",
-                             {"status": "disabled", "error": "server.reload_endpoint is false"})
-            return _json(start_response, "200 OK" if reloaded.ok else "400 Bad Request",
-                         {"status": "reloaded" if reloaded.ok else "rejected", **reloaded.detail})
-        return _json(start_response, "404 Not Found",
-                     {"error": "not found", "endpoints": ["/metrics", "/healthz", "/readyz",
-                                                          "POST /-/reload"]})
+    async def healthz(request: Request) -> Response:
+        return _json(200, {"status": "alive"})
 
-    return app
+    async def readyz(request: Request) -> Response:
+        check = await run_in_threadpool(ready)
+        return _json(200 if check.ok else 503,
+                     {"status": "ready" if check.ok else "not ready", **check.detail})
+
+    async def reload_endpoint(request: Request) -> Response:
+        if request.method != "POST":
+            return Response(b"", status_code=405, headers={"Allow": "POST"})
+        reloaded = await run_in_threadpool(reload)
+        if reloaded is None:
+            return _json(403, {"status": "disabled", "error": "server.reload_endpoint is false"})
+        return _json(200 if reloaded.ok else 400,
+                     {"status": "reloaded" if reloaded.ok else "rejected", **reloaded.detail})
+
+    async def not_found(request: Request) -> Response:
+        return _json(404, {"error": "not found",
+                           "endpoints": ["/metrics", "/healthz", "/readyz", "POST /-/reload"]})
+
+    routes: list[Route | Mount] = [
+        Route("/metrics", _AsgiEndpoint(make_asgi_app(registry))),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/-/reload", reload_endpoint, methods=["GET", "HEAD", "POST", "PUT", "DELETE"]),
+    ]
+    routes.append(Mount("/", console) if console is not None else Route("/{path:path}", not_found))
+    return Starlette(routes=routes)
+
+
+class _AsgiEndpoint:
+    """An ASGI app as a route's endpoint (Starlette treats a bare function as a request handler)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -89,33 +94,48 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+class _Server(uvicorn.Server):
+    def install_signal_handlers(self) -> None:
+        """The daemon's main thread owns the signals."""
+
+
 class WebServer:
-    """The WSGI app served in a background thread; :meth:`stop` closes the port."""
+    """The ASGI app served by uvicorn in a background thread; :meth:`stop` closes the port."""
 
-    def __init__(self, listen: str, app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(self, listen: str, app: ASGIApp) -> None:
         host, port = parse_listen(listen)
-        server_cls = _ThreadingServer
-        if ":" in host:  # IPv6 literal
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # accepted connections inherit it: a keep-alive response is not held back 40 ms (Nagle)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            self.sock.bind((host, port))
+            self.sock.listen(128)
+        except OSError:
+            self.sock.close()
+            raise
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
+                                server_header=False, timeout_graceful_shutdown=2)
+        self.server = _Server(config)
+        self.thread = threading.Thread(target=self._serve, name="sunlight-http", daemon=True)
+        bound_host, bound_port = self.sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+        self.url = f"http://{shown}:{bound_port}"
 
-            class _V6(_ThreadingServer):
-                address_family = socket.AF_INET6
-
-            server_cls = _V6
-        self.server = make_server(host, port, app, server_class=server_cls,
-                                  handler_class=_QuietHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
-                                       name="sunlight-http", daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = str(self.server.server_address[0]), self.server.server_address[1]
-        shown = f"[{host}]" if ":" in host else host
-        return f"http://{shown}:{port}"
+    def _serve(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
 
     def start(self) -> None:
         self.thread.start()
+        for _ in range(200):  # the socket already queues connections; wait until they are served
+            if self.server.started or not self.thread.is_alive():
+                break
+            threading.Event().wait(0.01)
         log.info("http listening", url=self.url)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.should_exit = True
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
+        self.sock.close()

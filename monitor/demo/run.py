@@ -289,6 +289,7 @@ def run_demo(folder: Path, at: str, serve: bool = False, replace: bool = False,
 
         return run_daemon(config, settings, on_ready=lambda url: typer.echo(
             f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
+            f"\n控制台 console: {url}/  (first account: sunlight users add -c {config} NAME --role admin)"
             f"\n评估时点从 {when:%Y-%m-%d %H:%M} 起 (evaluating from the demo's as-of time)"
             "\n按 Ctrl-C 停止 (stop with Ctrl-C)"), clock=demo_clock)
     return 1 if failed else 0

@@ -1,0 +1,238 @@
+# ruff: noqa: F811
+"""The console over HTTP (a real server on 127.0.0.1): access control, CSRF, throttling, logs, lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from openpyxl import load_workbook
+from structlog.testing import capture_logs
+
+from sunlight.monitor.store.letters_models import AuditEntry, LetterRow
+from sunlight.monitor.store.models import FindingRow
+from tests.console_kit import ACCOUNTS, Console, console, csrf_of, demo_template  # noqa: F401
+
+PAGES = ["/overview", "/findings", "/findings/1", "/letters", "/letters/1", "/units", "/units/MZJ",
+         "/assessment", "/reports?period=2026-11", "/accounts"]
+EXPORTS = ["/findings/export.csv", "/findings/export.xlsx", "/letters/export.csv", "/letters/export.xlsx",
+           "/units/export.csv", "/assessment/export.xlsx", "/letters/1/download.docx",
+           "/letters/1/download.html", "/reports/download.docx?period=2026-11",
+           "/reports/download.xlsx?period=2026-11"]
+
+
+def test_nothing_without_a_session_but_the_operator_endpoints(console: Console) -> None:
+    c = console.client()
+    for path in PAGES + EXPORTS:
+        r = c.get(path)
+        assert r.status_code == 303, path
+        assert r.headers["location"].startswith("/login?next="), path
+        assert "监预" not in r.text and "办件" not in r.text, path
+    # a made-up cookie is no session either
+    c.cookies.set("sunlight_session", "forged-token")
+    assert c.get("/findings/export.csv").status_code == 303
+    assert c.post("/letters/1/act/ack", data={"csrf": "x"}).status_code == 401
+    # Prometheus and the probes need no login
+    assert c.get("/healthz").json() == {"status": "alive"}
+    assert c.get("/metrics").status_code == 200
+    assert c.get("/readyz").status_code == 200
+
+
+def test_security_headers_and_cookie_flags(console: Console) -> None:
+    c = console.client()
+    r = c.get("/login")
+    assert r.headers["x-frame-options"] == "DENY"
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert "<script>" not in r.text and " style=" not in r.text  # nothing inline for the CSP to allow
+    r = c.post("/login", data={"csrf": csrf_of(r.text), "username": "wang",
+                               "password": ACCOUNTS["wang"][0]})
+    cookie = r.headers["set-cookie"]
+    assert "sunlight_session=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    page = c.get("/overview")
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+
+
+def test_every_page_renders_for_staff_and_accounts_only_for_admin(console: Console) -> None:
+    staff = console.login("wang")
+    for path in PAGES[:-1]:
+        r = staff.get(path)
+        assert r.status_code == 200, (path, r.text[:300])
+        assert "总览" in r.text
+    assert staff.get("/accounts").status_code == 403
+    admin = console.login("root")
+    r = admin.get("/accounts")
+    assert r.status_code == 200 and "刘联络" in r.text and "单位联络员" in r.text
+    assert "$argon2" not in r.text
+    r = admin.get("/settings")
+    assert r.status_code == 200 and "办件超承诺时限" in r.text and "sqlite:///" in r.text
+    assert staff.get("/settings").status_code == 403
+
+
+def test_a_liaison_sees_only_its_own_unit(console: Console) -> None:
+    liu = console.login("liu")  # 县民政局
+    mine = console.letter_of("MZJ", "level2")
+    other = console.letter_of("SJJ", "level3")
+    with console.store.connect() as conn:
+        other_finding = conn.execute(sa.select(FindingRow.id).where(FindingRow.unit_id == "SJJ")).scalar()
+        own_finding = conn.execute(sa.select(FindingRow.id).where(FindingRow.unit_id == "MZJ")).scalar()
+        mzj_count = conn.execute(sa.select(sa.func.count()).select_from(FindingRow)
+                                 .where(FindingRow.unit_id == "MZJ")).scalar()
+    assert liu.get(f"/letters/{mine.id}").status_code == 200
+    assert liu.get(f"/findings/{own_finding}").status_code == 200
+    for path in (f"/letters/{other.id}", f"/findings/{other_finding}", f"/letters/{other.id}/download.docx",
+                 f"/letters/{other.id}/download.html", "/units/SJJ"):
+        r = liu.get(path)
+        assert r.status_code == 404, path
+        assert other.number not in r.text
+    # acting on another unit's letter is refused and changes nothing
+    r = liu.post(f"/letters/{other.id}/act/ack", data={"csrf": csrf_of(liu.get("/letters").text)})
+    assert r.status_code == 404
+    assert console.letter(other.id).acknowledged_at is None
+    # the lists and their exports hold the own unit only, whatever the filter says
+    rows = list(csv.reader(io.StringIO(liu.get("/findings/export.csv?unit=SJJ").text.lstrip("\ufeff"))))
+    assert rows[1:] == []
+    rows = list(csv.reader(io.StringIO(liu.get("/findings/export.csv").text.lstrip("\ufeff"))))
+    assert len(rows) - 1 == mzj_count
+    assert {r[2] for r in rows[1:]} == {"县民政局"}
+    letters = list(csv.reader(io.StringIO(liu.get("/letters/export.csv").text.lstrip("\ufeff"))))
+    assert letters[1:] and {r[2] for r in letters[1:]} == {"县民政局"}
+    assert "县市场监督管理局" not in liu.get("/findings").text
+    wb = load_workbook(io.BytesIO(liu.get("/findings/export.xlsx").content))
+    assert {row[2] for row in wb.active.iter_rows(min_row=2, values_only=True)} == {"县民政局"}
+    units = liu.get("/units/export.csv").text
+    assert "县民政局" in units and "县市场监督管理局" not in units
+    # a leader reads everything but has no act buttons
+    chen = console.login("chen")
+    assert chen.get(f"/letters/{other.id}").status_code == 200
+    assert "act/" not in chen.get(f"/letters/{other.id}").text
+    r = chen.post(f"/letters/{other.id}/act/ack", data={"csrf": csrf_of(chen.get("/letters").text)})
+    assert r.status_code == 403 and console.letter(other.id).acknowledged_at is None
+
+
+def test_a_form_without_its_csrf_token_is_refused(console: Console) -> None:
+    wang = console.login("wang")
+    letter = console.letter_of("MZJ", "level3")
+    for data in ({}, {"csrf": "wrong-token"}, {"csrf": csrf_of(console.login("liu").get("/letters").text)}):
+        r = wang.post(f"/letters/{letter.id}/act/ack", data=data)
+        assert r.status_code == 403, data
+        assert "安全校验" in r.text
+    assert console.letter(letter.id).acknowledged_at is None
+    # the login form has its own token
+    assert console.client().post("/login", data={"username": "wang",
+                                                 "password": ACCOUNTS["wang"][0]}).status_code == 403
+    # with the token the same act goes through, audited with the account
+    r = wang.post(f"/letters/{letter.id}/act/ack", data={"csrf": csrf_of(wang.get("/letters").text)})
+    assert r.status_code == 303
+    assert console.letter(letter.id).status == "acknowledged"
+    with console.store.connect() as conn:
+        entry = conn.execute(sa.select(AuditEntry).where(AuditEntry.letter_id == letter.id)
+                             .order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and (entry.actor, entry.action, entry.after) == ("wang", "ack", "acknowledged")
+
+
+def _try(console: Console, username: str, password: str) -> httpx.Response:
+    c = console.client()
+    token = csrf_of(c.get("/login").text)
+    return c.post("/login", data={"csrf": token, "username": username, "password": password})
+
+
+def test_five_wrong_passwords_lock_the_account(console: Console) -> None:
+    for _ in range(4):
+        r = _try(console, "wang", "not-the-password")
+        assert r.status_code == 401 and "用户名或密码错误" in r.text
+    r = _try(console, "wang", "not-the-password")
+    assert r.status_code == 401 and "已锁定" in r.text
+    r = _try(console, "wang", ACCOUNTS["wang"][0])  # even the right password now
+    assert r.status_code == 401 and "已锁定" in r.text
+    assert "sunlight_session" not in r.headers.get("set-cookie", "")
+    assert _try(console, "liu", ACCOUNTS["liu"][0]).status_code == 303  # others are not affected
+    # an unknown name reads exactly like a wrong password
+    assert "用户名或密码错误" in _try(console, "nobody", "whatever-pw").text
+
+
+def test_no_password_or_session_token_in_the_logs(console: Console, caplog: pytest.LogCaptureFixture,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    caplog.set_level(logging.DEBUG)
+    with capture_logs() as logs:
+        _try(console, "wang", "wrong-secret-pw-1")
+        _try(console, "pw-typed-as-name-9", "x")  # a password typed into the name field
+        c = console.login("wang")
+        token = c.cookies["sunlight_session"]
+        c.get("/findings/export.csv")
+        letter = console.letter_of("MZJ", "level3")
+        c.post(f"/letters/{letter.id}/act/ack", data={"csrf": csrf_of(c.get("/letters").text)})
+        c.post("/logout", data={"csrf": csrf_of(c.get("/overview").text)})
+    out, err = capfd.readouterr()
+    # the server's records (the test's own HTTP client logs the cookies it receives: not ours)
+    server = [r for r in caplog.records if not r.name.startswith(("httpx", "httpcore"))]
+    text = repr(logs) + "\n".join(r.getMessage() for r in server) + out + err
+    assert "console login" in text and "console act" in text  # the acts are logged ...
+    for secret in ("wrong-secret-pw-1", "pw-typed-as-name-9", ACCOUNTS["wang"][0], token):
+        assert secret not in text  # ... but never a password or a session token
+    with console.store.connect() as conn:
+        stored = " ".join(str(v) for row in conn.execute(sa.text("SELECT * FROM console_sessions"))
+                          for v in row)
+    assert token not in stored
+
+
+def test_logged_out_and_idle_sessions_end(console: Console) -> None:
+    c = console.login("wang")
+    assert c.get("/overview").status_code == 200
+    c.post("/logout", data={"csrf": csrf_of(c.get("/overview").text)})
+    assert c.get("/overview").status_code == 303
+    c = console.login("wang")
+    with console.store.begin() as conn:  # 31 minutes without a request (session_idle is 30m)
+        conn.execute(sa.text("UPDATE console_sessions "
+                             "SET last_seen_at = datetime(last_seen_at, '-31 minutes')"))
+    assert c.get("/overview").status_code == 303
+
+
+def test_findings_pages_by_key_cover_the_list_once(console: Console) -> None:
+    c = console.login("wang")
+    with console.store.connect() as conn:
+        total = conn.execute(sa.select(sa.func.count()).select_from(FindingRow)
+                             .where(FindingRow.resolved_at.is_(None))).scalar()
+    seen: list[int] = []
+    path = "/findings?state=open"
+    while path:
+        html = c.get(path).text
+        assert f"共 {total} 条" in html
+        seen += [int(i) for i in re.findall(r'<td><a href="/findings/(\d+)">', html)]
+        nxt = re.search(r'href="(\?[^"]*before=\d+[^"]*)">下一页', html)
+        path = "/findings" + nxt[1].replace("&amp;", "&") if nxt else ""
+    assert len(seen) == total == len(set(seen)) and seen == sorted(seen, reverse=True)
+
+
+def test_a_liaison_writes_an_explanation_into_the_letters_history(console: Console) -> None:
+    liu = console.login("liu")
+    letter = console.letter_of("MZJ", "level3")
+    html = liu.get(f"/letters/{letter.id}").text
+    r = liu.post(f"/letters/{letter.id}/statement",
+                 data={"csrf": csrf_of(html), "note": "该件因申请人补正材料延误"})
+    assert r.status_code == 303
+    page = liu.get(r.headers["location"]).text
+    assert "已提交情况说明" in page and "该件因申请人补正材料延误" in page
+    with console.store.connect() as conn:
+        entry = conn.execute(sa.select(AuditEntry).where(AuditEntry.letter_id == letter.id)
+                             .order_by(AuditEntry.id.desc())).first()
+    assert entry is not None and (entry.actor, entry.action, entry.note) == ("liu", "statement",
+                                                                             "该件因申请人补正材料延误")
+    assert console.letter(letter.id).status == "issued"  # no change of status
+    assert liu.post(f"/letters/{letter.id}/statement", data={"csrf": csrf_of(html)}).status_code == 400
+
+
+def test_an_act_the_lifecycle_refuses_is_shown_with_its_reason(console: Console) -> None:
+    wang = console.login("wang")
+    letter = console.letter_of("MZJ", "level2")
+    html = wang.get(f"/letters/{letter.id}").text
+    assert re.search(r'<button type="submit" disabled title="[^"]*尚缺[^"]*">办结</button>', html)
+    r = wang.post(f"/letters/{letter.id}/act/close", data={"csrf": csrf_of(html)})
+    assert r.status_code == 409 and "尚缺签收、书面整改报告" in r.text
+    with console.store.connect() as conn:
+        assert conn.execute(sa.select(LetterRow.status).where(LetterRow.id == letter.id)).scalar() == "issued"
