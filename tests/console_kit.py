@@ -108,12 +108,14 @@ def console(demo_template: Path, tmp_path: Path) -> Iterator[Console]:
         add_user(store, username, NAMES[username], role, password, unit)
     calendar = load_calendar(settings)
     engine = Engine(settings, calendar=calendar)
-    app = make_app(CollectorRegistry(), lambda: ProbeResult(True, {}), lambda: None,
-                   make_console(lambda: (store, settings, calendar), UnitDirectory(unit_names(engine))))
+    served = Console("", folder, settings, store)  # a test may swap served.settings (as a reload does)
+    console_app = make_console(lambda: (store, served.settings, calendar), UnitDirectory(unit_names(engine)))
+    app = make_app(CollectorRegistry(), lambda: ProbeResult(True, {}), lambda: None, console_app)
     server = WebServer("127.0.0.1:0", app)
     server.start()
+    served.url = server.url
     try:
-        yield Console(server.url, folder, settings, store)
+        yield served
     finally:
         server.stop()
         engine.close()

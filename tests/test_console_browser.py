@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from docx import Document
 from openpyxl import load_workbook
 
-from sunlight.monitor.store.letters_models import AuditEntry
+from sunlight.alerts.audit import verify_audit
+from sunlight.monitor.store.letters_models import AuditEntry, DeliveryRow, LetterReport
 from sunlight.monitor.store.models import FindingRow
 from tests.console_kit import ACCOUNTS, Console, console, demo_template  # noqa: F401
 
@@ -137,9 +138,56 @@ def test_a_letter_from_issue_to_close_in_the_browser(browser: Any, console: Cons
     assert [(a.actor, a.action, a.after) for a in trail] == [
         ("liu", "ack", "acknowledged"), ("liu", "report", "report_received"), ("wang", "close", "closed")]
     assert [a.note for a in trail] == ["已收悉，立即整改", "整改报告见附件", "经核查已整改到位"]
-    path, digest = row.report_file.rsplit(" sha256:", 1)
-    assert digest == hashlib.sha256(report.read_bytes()).hexdigest()
-    assert Path(path).read_bytes() == report.read_bytes()
+    name, digest = row.report_file.rsplit(" sha256:", 1)
+    assert (name, digest) == ("整改报告.pdf", hashlib.sha256(report.read_bytes()).hexdigest())
+    with console.store.connect() as conn:  # the report itself is kept in the state store
+        [kept] = conn.execute(sa.select(LetterReport).where(LetterReport.letter_id == letter.id)).all()
+    assert (kept.filename, kept.content, kept.by, kept.sha256) == ("整改报告.pdf", report.read_bytes(), "liu",
+                                                                    digest)
+
+
+def test_staff_withdraw_one_letter_and_extend_another_in_the_browser(browser: Any, console: Console) -> None:
+    wrong = console.letter_of("MZJ", "level2")
+    late = console.letter_of("SJJ", "level2")
+    assert late.rectify_by is not None
+    new_date = late.rectify_by + dt.timedelta(days=10)
+    staff = Tab(browser, console, "wang")
+    page = staff.go(f"/letters/{wrong.id}")
+    page.fill("form[action$='/act/withdraw'] input[name=note]", "经核实系数据源录入错误，误发")
+    page.click("form[action$='/act/withdraw'] button[type=submit]")  # confirm() accepted by the tab
+    assert page.locator("p.done").inner_text() == "已撤销。"
+    assert "已撤销" in page.locator("h1").inner_text()
+    assert page.locator("form[action$='/act/ack'] button[disabled]").count() == 1  # nothing more to do
+    staff.shot("letter-withdrawn")
+    page = staff.go(f"/letters/{late.id}")
+    page.fill("form[action$='/act/extend'] input[name=until]", new_date.isoformat())
+    page.fill("form[action$='/act/extend'] input[name=note]", "单位申请延期，理由充分")
+    page.click("form[action$='/act/extend'] button[type=submit]")
+    assert page.locator("p.done").inner_text() == "已延长整改期限。"
+    assert new_date.isoformat() in page.locator("table.facts").inner_text()
+    staff.shot("letter-extended")
+    assert staff.errors == []
+    staff.close()
+
+    assert console.letter(wrong.id).status == "withdrawn" and console.letter(wrong.id).withdrawn_at
+    assert console.letter(late.id).rectify_by == new_date and console.letter(late.id).status == "issued"
+    with console.store.connect() as conn:
+        entries = {x: conn.execute(sa.select(AuditEntry).where(AuditEntry.letter_id == x,
+                                                               AuditEntry.actor != "sunlight")).all()
+                   for x in (wrong.id, late.id)}
+        deliveries = dict(conn.execute(sa.select(DeliveryRow.status, sa.func.count())
+                                       .where(DeliveryRow.letter_id == wrong.id)
+                                       .group_by(DeliveryRow.status)).all())
+    [withdrawn] = entries[wrong.id]
+    assert (withdrawn.actor, withdrawn.action, withdrawn.before, withdrawn.after, withdrawn.note) == (
+        "wang", "withdraw", "issued", "withdrawn", "经核实系数据源录入错误，误发")
+    [extended] = entries[late.id]
+    assert (extended.actor, extended.action, extended.note) == ("wang", "extend", "单位申请延期，理由充分")
+    assert extended.detail["rectify_by"] == new_date.isoformat()
+    assert extended.detail["rectify_by_before"] == late.rectify_by.isoformat()
+    assert deliveries == {"cancelled": 1}  # the letter's pending delivery (the demo's folder) is cancelled
+    assert extended.detail.get("deliveries_cancelled") is None
+    assert verify_audit(console.store)[1] is None  # the chain holds
 
 
 def _download(page: Any, selector: str, folder: Path) -> Path:

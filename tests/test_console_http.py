@@ -14,7 +14,13 @@ import sqlalchemy as sa
 from openpyxl import load_workbook
 from structlog.testing import capture_logs
 
-from sunlight.monitor.store.letters_models import AuditEntry, LetterRow
+from sunlight.monitor.store.letters_models import (
+    AuditEntry,
+    FindingExplanation,
+    LetterFindingRow,
+    LetterReport,
+    LetterRow,
+)
 from sunlight.monitor.store.models import FindingRow
 from tests.console_kit import ACCOUNTS, Console, console, csrf_of, demo_template  # noqa: F401
 
@@ -236,3 +242,100 @@ def test_an_act_the_lifecycle_refuses_is_shown_with_its_reason(console: Console)
     assert r.status_code == 409 and "尚缺签收、书面整改报告" in r.text
     with console.store.connect() as conn:
         assert conn.execute(sa.select(LetterRow.status).where(LetterRow.id == letter.id)).scalar() == "issued"
+
+
+def _act(client: httpx.Client, letter_id: int, action: str, files: dict[str, tuple[str, bytes]] | None = None,
+         **fields: str) -> httpx.Response:
+    html = client.get(f"/letters/{letter_id}").text
+    return client.post(f"/letters/{letter_id}/act/{action}", data={"csrf": csrf_of(html), **fields},
+                       files=files)
+
+
+def _trail(console: Console, letter_id: int) -> list[tuple[str, str, str | None]]:
+    with console.store.connect() as conn:
+        return [(a.actor, a.action, a.note) for a in conn.execute(
+            sa.select(AuditEntry).where(AuditEntry.letter_id == letter_id, AuditEntry.actor != "sunlight")
+            .order_by(AuditEntry.id))]
+
+
+def test_the_offices_acts_need_their_reason_and_date(console: Console) -> None:
+    wang = console.login("wang")
+    letter = console.letter_of("MZJ", "level2")
+    assert letter.rectify_by is not None
+    r = _act(wang, letter.id, "withdraw", note="  ")
+    assert r.status_code == 400 and "撤销须填写撤销理由" in r.text
+    r = _act(wang, letter.id, "extend", note="单位申请")
+    assert r.status_code == 400 and "请填写延长后的整改期限" in r.text
+    r = _act(wang, letter.id, "extend", note="单位申请", until=letter.rectify_by.isoformat())
+    assert r.status_code == 409 and "延长后的期限应晚于此日" in r.text  # the lifecycle's own refusal
+    r = _act(wang, letter.id, "explain", note="经核实", finding="not-a-fingerprint")
+    assert r.status_code == 400 and "请选择核实不予追究的问题" in r.text
+    assert console.letter(letter.id).status == "issued" and _trail(console, letter.id) == []
+    liu = console.login("liu")  # a liaison may not take the office's decisions
+    assert _act(liu, letter.id, "withdraw", note="我们认为误发").status_code == 403
+    assert console.letter(letter.id).status == "issued"
+
+
+def test_explain_one_finding_then_close_and_reopen(console: Console) -> None:
+    wang = console.login("wang")
+    letter = console.letter_of("MZJ", "level2")
+    with console.store.connect() as conn:
+        links = conn.execute(sa.select(LetterFindingRow.fingerprint)
+                             .where(LetterFindingRow.letter_id == letter.id)
+                             .order_by(LetterFindingRow.id)).scalars().all()
+    html = wang.get(f"/letters/{letter.id}").text
+    assert all(f'<option value="{fp}">' in html for fp in links)  # each finding offered by its fingerprint
+    r = _act(wang, letter.id, "explain", note="经核实系申请人要求暂缓办理", finding=links[0])
+    assert r.status_code == 303, r.text
+    page = wang.get(r.headers["location"]).text
+    assert "已核实不予追究" in page and f'<option value="{links[0]}">' not in page
+    with console.store.connect() as conn:
+        explained = conn.execute(sa.select(FindingExplanation)).all()
+    assert [(x.fingerprint, x.by, x.letter_id) for x in explained] == [(links[0], "wang", letter.id)]
+    assert _act(wang, letter.id, "ack", note="电话确认").status_code == 303
+    report = {"file": ("整改报告.docx", b"PK rectification")}
+    assert _act(wang, letter.id, "report", files=report, note="纸质报告已扫描").status_code == 303
+    assert _act(wang, letter.id, "close", note="整改到位").status_code == 303
+    assert console.letter(letter.id).status == "closed"
+    r = _act(wang, letter.id, "reopen", note="群众再次反映未整改")
+    assert r.status_code == 303 and console.letter(letter.id).status == "report_received"
+    assert [(a, n) for _, a, n in _trail(console, letter.id)] == [
+        ("explain", "经核实系申请人要求暂缓办理"), ("ack", "电话确认"), ("report", "纸质报告已扫描"),
+        ("close", "整改到位"), ("reopen", "群众再次反映未整改")]
+    assert {actor for actor, _, _ in _trail(console, letter.id)} == {"wang"}
+
+
+def test_a_report_over_the_limit_is_refused_and_a_kept_one_downloads_in_scope(console: Console) -> None:
+    letters = console.settings.letters.model_copy(update={"report_max_bytes": 1000})
+    console.settings = console.settings.model_copy(update={"letters": letters})
+    liu = console.login("liu")
+    letter = console.letter_of("MZJ", "level2")
+    r = _act(liu, letter.id, "report", files={"file": ("大文件.pdf", b"x" * 1001)})
+    assert r.status_code == 413 and "整改报告文件过大" in r.text
+    assert console.letter(letter.id).report_received_at is None
+    r = _act(liu, letter.id, "report", files={"file": ("整改报告.pdf", b"%PDF-1.4 ok")}, note="见附件")
+    assert r.status_code == 303
+    with console.store.connect() as conn:
+        [kept] = conn.execute(sa.select(LetterReport.id, LetterReport.size)
+                              .where(LetterReport.letter_id == letter.id)).all()
+    assert kept.size == len(b"%PDF-1.4 ok")
+    page = liu.get(f"/letters/{letter.id}").text
+    assert f'href="/letters/{letter.id}/reports/{kept.id}"' in page
+    got = liu.get(f"/letters/{letter.id}/reports/{kept.id}")
+    assert got.status_code == 200 and got.content == b"%PDF-1.4 ok"
+    assert "attachment" in got.headers["content-disposition"]
+    assert console.login("wang").get(f"/letters/{letter.id}/reports/{kept.id}").content == b"%PDF-1.4 ok"
+    assert console.login("zhao").get(f"/letters/{letter.id}/reports/{kept.id}").status_code == 404
+    assert console.client().get(f"/letters/{letter.id}/reports/{kept.id}").status_code == 303  # to login
+
+
+def test_a_withdrawn_letter_takes_no_statement_and_counts_in_no_report(console: Console) -> None:
+    wang = console.login("wang")
+    letter = console.letter_of("MZJ", "level2")
+    assert _act(wang, letter.id, "withdraw", note="误发").status_code == 303
+    liu = console.login("liu")
+    html = liu.get(f"/letters/{letter.id}").text
+    assert "/statement" not in html and "已撤销" in html
+    r = liu.post(f"/letters/{letter.id}/statement", data={"csrf": csrf_of(html), "note": "说明"})
+    assert r.status_code == 409
+    assert _trail(console, letter.id) == [("wang", "withdraw", "误发")]
