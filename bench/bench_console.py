@@ -36,7 +36,7 @@ from sunlight.monitor.engine import Engine, load_calendar, scan_and_record
 from sunlight.monitor.settings import load_settings
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.models import FindingRow
-from sunlight.monitor.web import Check, WebServer, make_app
+from sunlight.monitor.web import ProbeResult, WebServer, make_app
 from sunlight.monitor.webconsole.accounts import add_user
 from sunlight.monitor.webconsole.app import make_console
 from sunlight.monitor.webconsole.units import UnitDirectory
@@ -124,7 +124,7 @@ def main() -> None:
 
     calendar = load_calendar(settings)
     console = make_console(lambda: (store, settings, calendar), UnitDirectory(unit_names(engine)))
-    server = WebServer("127.0.0.1:0", make_app(CollectorRegistry(), lambda: Check(True, {}),
+    server = WebServer("127.0.0.1:0", make_app(CollectorRegistry(), lambda: ProbeResult(True, {}),
                                                lambda: None, console))
     server.start()
     try:
