@@ -174,7 +174,7 @@ class Engine:
         for item in READERS["units"](src, ReadContext(tz, None)):
             out.rows_read["units"] += 1
             if isinstance(item, RowProblem):
-                emit(self.quality.from_problem(item, src.name))
+                emit(self.quality.from_problem(item, src.name, src.config))
             else:
                 units[item.unit_id] = item
         self.units_seen.update(units)
@@ -192,7 +192,7 @@ class Engine:
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
             out.rows_read[entity] += 1
             if isinstance(item, RowProblem):
-                emit(self.quality.from_problem(item, src.name))
+                emit(self.quality.from_problem(item, src.name, src.config))
                 continue
             as_of = getattr(item, "as_of", None)
             item = as_of(at) if as_of is not None else item

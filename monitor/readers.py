@@ -60,6 +60,7 @@ def problem(entity: str, row: dict[str, Any], key_field: str, err: BadField,
         field=err.field,
         reason=err.reason,
         values={k: _jsonable(v) for k, v in row.items()},
+        kind=err.kind,
     )
 
 

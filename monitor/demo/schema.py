@@ -115,6 +115,10 @@ decisions = sa.Table(
     sa.Column("votes_for", sa.Integer),
     sa.Column("amount", MONEY),
     sa.Column("emergency", sa.Boolean),
+    sa.Column("body", sa.String(64)),
+    sa.Column("leader_in_charge", ID),
+    sa.Column("leader_present", sa.Boolean),
+    sa.Column("reported_at", TS),
 )
 complaints = sa.Table(
     "complaints", metadata,

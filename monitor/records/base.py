@@ -21,9 +21,30 @@ class BadField(ValueError):
     ``reason`` is shown to the data owner, so it is in Chinese.
     """
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, kind: str | None = None) -> None:
         self.field, self.reason = field, reason
+        self.kind = kind or problem_kind(reason)
         super().__init__(f"{field}: {reason}")
+
+
+#: what went wrong with a field, as the data owner's notice words it (checks/quality.py)
+PROBLEM_KINDS = ("missing", "unreadable", "invalid", "inconsistent")
+
+
+def problem_kind(reason: str) -> str:
+    """``missing`` (empty), ``unreadable`` (cannot be read as its type), ``invalid`` (read, but
+    not a possible value) or ``inconsistent`` (read, but contradicts another field or table).
+
+    Only ``missing`` and ``unreadable`` rows "cannot be read"; the notice words
+    the other two as what they are.
+    """
+    if reason == "缺失":
+        return "missing"
+    if "无法识别" in reason or reason.startswith(("不是", "取值")):
+        return "unreadable"
+    if reason.startswith(("为负数", "时间")):
+        return "invalid"
+    return "inconsistent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +57,7 @@ class RowProblem:
     field: str
     reason: str
     values: dict[str, Any]
+    kind: str = "unreadable"  # see problem_kind
 
 
 _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",
