@@ -47,6 +47,7 @@ from sunlight.alerts.tiers import (
     requirement_unmet,
     requirements,
 )
+from sunlight.checks.quality import source_label
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import OPEN_STATUSES, LetterFindingRow, LetterRow
@@ -210,9 +211,10 @@ class _Issuer:
             else:
                 per_unit[r.unit_id][r.tier if r.tier in TIERS else "level3"].append(r)
         for source, found in sorted(notices.items()):
-            owner = self.settings.sources[source].data_owner if source in self.settings.sources else None
+            cfg = self.settings.sources.get(source)
+            owner = cfg.data_owner if cfg is not None else None
             self.create(tier="reminder", audience="data_owner", unit_id=None,
-                        recipient=owner or f"{source}数据源的数据责任单位", source=source,
+                        recipient=owner or f"{source_label(source, cfg)}的数据责任单位", source=source,
                         findings=found, reason="new")
         for unit_id, by_tier in sorted(per_unit.items()):
             serious = self.serious_letters(unit_id)

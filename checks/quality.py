@@ -69,18 +69,22 @@ def source_label(name: str, config: SourceConfig | None) -> str:
 
 
 def column_label(entity: str, field: str, config: SourceConfig | None) -> str:
-    """「受理时间（slxx表slsj列）」: our word for the field and where the site keeps it.
+    """「受理时间（slxx表slsj列）」: our word for the field, and where the site keeps it.
 
-    A mapping by query has no column of its own to name: then the word alone.
+    The site's own table and column are named where the mapping renames them
+    (``entities.<entity>.table`` / ``columns``); a site that uses the
+    canonical names, or a mapping by query, gets the word alone, so a notice
+    never prints our field names as if they were the site's.
     """
-    word = FIELD_ZH.get(field, "")
+    word = FIELD_ZH.get(field, "该项")
     mapping = config.entities.get(entity) if config is not None else None
-    if mapping is not None and mapping.query:
-        return word or "该项"
-    table = mapping.table if mapping is not None and mapping.table else entity
-    column = mapping.columns.get(field, field) if mapping is not None else field
-    where = f"{table}表{column}列"
-    return f"{word}（{where}）" if word else where
+    if mapping is None or mapping.query:
+        return word
+    column = mapping.columns.get(field)
+    if column is None:
+        return word
+    table = f"{mapping.table}表" if mapping.table else ""
+    return f"{word}（{table}{column}列）"
 
 
 def problem_text(p: RowProblem, config: SourceConfig | None) -> str:
@@ -92,10 +96,12 @@ def problem_text(p: RowProblem, config: SourceConfig | None) -> str:
     if p.kind == "missing":
         return f"{row}的{col}为空，无法读取，{fix}"
     if p.kind == "unreadable":
-        return f"{row}的{col}无法读取（{p.reason}），{fix}"
+        if p.reason.startswith("时间无法识别："):  # the value as the site wrote it
+            return f"{row}的{col}无法读取（填写为{p.reason.split('：', 1)[1]}，不是可识别的时间），{fix}"
+        return f"{row}的{col}无法读取：{p.reason}，{fix}"
     if p.kind == "inconsistent":
         return f"{row}的{col}与其他数据不一致：{p.reason}，{fix}"
-    return f"{row}的{col}取值不合理：{p.reason}，{fix}"
+    return f"{row}的{col}{p.reason}，取值不合理，{fix}"
 
 
 @register

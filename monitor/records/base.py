@@ -110,7 +110,7 @@ def timestamp(
     # against ~0.3 µs, and a big scan reads millions of timestamps.
     out = dt.datetime.combine(out.date(), out.time(), tz) if out.tzinfo is None else out.astimezone(tz)
     if not SPAN_FIRST <= out.date() <= SPAN_LAST:
-        raise BadField(field, f"时间{out.date()}超出{SPAN_FIRST.year}–{SPAN_LAST.year}年范围")
+        raise BadField(field, f"时间{out.date()}超出{SPAN_FIRST.year}–{SPAN_LAST.year}年范围", "invalid")
     return out
 
 
@@ -131,7 +131,7 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
     if not d.is_finite():
         raise BadField(field, f"不是有效数字：{v!r}")
     if d < 0 and not negative_ok:
-        raise BadField(field, f"为负数：{plain(d)}")
+        raise BadField(field, f"为负数（{plain(d)}）")
     return d
 
 
