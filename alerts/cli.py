@@ -101,7 +101,7 @@ def cycle(
 @letters_app.command("list")
 def letters_list(
     config: ConfigOpt,
-    unit: Annotated[str | None, typer.Option(help="only this unit id")] = None,
+    unit: Annotated[str | None, typer.Option(help="only this unit, by name (县民政局) or id")] = None,
     status: Annotated[str | None, typer.Option(help="only this status (issued, overdue, closed, …)")]
     = None,
     tier: Annotated[str | None, typer.Option(help="only this tier (level3, 二级预警函, …)")] = None,
@@ -114,8 +114,8 @@ def letters_list(
 
     settings, store = _settings_and_store(config)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
-    if unit:
-        query = query.where(LetterRow.unit_id == unit)
+    if unit:  # the name the letter is addressed to, or the unit's id
+        query = query.where(sa.or_(LetterRow.unit_id == unit, LetterRow.recipient == unit))
     if status:
         if status not in LETTER_STATUSES:
             raise fail(f"--status 应为 {', '.join(LETTER_STATUSES)} 之一", 2)

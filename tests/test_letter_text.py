@@ -9,7 +9,6 @@ seed-file reference, a config key, a canonical field name or a person id.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import io
 import re
@@ -115,6 +114,9 @@ checks:
     bases:
       MZ-001: {{basis: 最低生活保障审批应当自受理申请之日起30个工作日内作出审批决定,
                citation: 《最低生活保障审核确认办法》第十八条}}
+tiers:
+  overrides:   # 一支笔 at this office is a level-1 matter: a real 一级预警函 to read
+    - {{match: {{check: single_signature}}, tier: level1}}
 letters:
   number_prefix: 监预
   issuer: 中共示范县纪律检查委员会 示范县监察委员会
@@ -127,8 +129,13 @@ channels:
 
 
 @pytest.fixture(scope="module")
-def issued(tmp_path_factory: pytest.TempPathFactory) -> tuple[Renderer, sa.Engine, list]:
-    tmp = tmp_path_factory.mktemp("text")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("text")
+
+
+@pytest.fixture(scope="module")
+def issued(workdir: Path) -> tuple[Renderer, sa.Engine, list]:
+    tmp = workdir
     url = build_source(tmp / "source.db")
     cfg = tmp / "sunlight.yaml"
     cfg.write_text(CONFIG.format(state=tmp / "state.db", url=url), encoding="utf-8")
@@ -204,14 +211,12 @@ def test_level_wording_has_no_doubled_words_and_states_what_follows(issued) -> N
             assert "逾期未整改的，将升级发出二级预警函。" in text
         if view.tier == "level2":
             assert "并向我委提交书面整改报告" in text and "将升级发出一级预警函" in text
-    # a level1 letter: the admonition talk, and the office's consequence, not "升级"
-    level2 = copy.deepcopy(by_audience(views, "unit", "level2")[0])
-    level2.tier, level2.requires_admonition, level2.worded = "level1", True, False
-    level2.consequence = renderer.settings.letters.consequences["level1"]
-    text = renderer.text(level2)
+    # the level1 letter: the admonition talk, and the office's consequence; nothing "升级"
+    [level1] = by_audience(views, "unit", "level1")
+    text = renderer.text(level1)
     assert "请你单位主要负责人及相关责任人接受我委诫勉谈话" in text
     assert "逾期仍未落实上述要求的，我委将依规依纪追究有关人员责任。" in text
-    assert "升级" not in text.split("根据")[-1]
+    assert "升级" not in text and "仅由王芳一人签字" in text
 
 
 def test_data_quality_notice_in_the_sites_terms(issued) -> None:
@@ -285,3 +290,13 @@ def test_formats_are_rendered_only_when_asked(issued) -> None:
     fixed = Message("k", "n", "u", "县民政局", "level3", "三级预警函", "t",
                     dt.datetime(2026, 11, 4, tzinfo=dt.UTC), Formats(text="正文", docx=None))
     assert fixed.text == "正文" and fixed.docx is None
+
+
+def test_letters_list_takes_a_unit_by_name(issued, workdir: Path) -> None:
+    from tests.test_cli import sunlight
+
+    by_name = sunlight("letters", "list", "-c", str(workdir / "sunlight.yaml"), "--unit", "县民政局")
+    by_id = sunlight("letters", "list", "-c", str(workdir / "sunlight.yaml"), "--unit", "MZJ")
+    assert by_name.returncode == 0, by_name.stderr
+    assert "监预〔2026〕1号" in by_name.stdout and by_name.stdout == by_id.stdout
+    assert "监提" not in by_name.stdout  # the data owner's notice is not the unit's
