@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import io
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import sqlalchemy as sa
-from docxtpl import DocxTemplate
+from docxtpl import DocxTemplate  # type: ignore[import-untyped]
 from sqlalchemy.engine import Engine
 
 from sunlight.alerts.channels import Formats, Message
@@ -114,8 +115,8 @@ class Renderer:
 
     def render(self, view: LetterView, fmt: str) -> str | bytes:
         """One format by name: text, markdown, html or docx."""
-        renderers = {"text": self.text, "markdown": self.markdown, "html": self.html,
-                     "docx": self.docx}
+        renderers: dict[str, Callable[[LetterView], str | bytes]] = {
+            "text": self.text, "markdown": self.markdown, "html": self.html, "docx": self.docx}
         return renderers[fmt](view)
 
     # --- for the channels --------------------------------------------------------

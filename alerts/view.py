@@ -14,6 +14,7 @@ person ids (checks name people from the ``people`` table).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,7 +165,7 @@ def letter_view(store: Engine, settings: Settings, letter_id: int,
     return build_view(settings, letter, links, cited, with_resolutions)
 
 
-def build_view(settings: Settings, letter: Any, links: list[Any], cited: Any | None,
+def build_view(settings: Settings, letter: Any, links: Sequence[Any], cited: Any | None,
                with_resolutions: bool = False) -> LetterView:
     tz = settings.tz
     labels = settings.tiers.labels

@@ -182,14 +182,15 @@ class CaseOverdueStatutory(_LateCase):
     limit_name = "法定时限"
     Params = StatutoryParams
 
-    def rule_for(self, case: CaseRecord, params: Params, limit: Decimal) -> dict[str, str | None]:
+    def rule_for(self, case: CaseRecord, params: StatutoryParams,  # type: ignore[override]
+                 limit: Decimal) -> dict[str, str | None]:
         """The statutory basis of this case's own item: the office's (config), else the item's limit.
 
         Never another item's figure: the seed's one example (000:1162, 45
         working days for a mine-safety licence) belongs to that item only.
         """
         item = case.item_name or case.item_code or "该事项"
-        configured = getattr(params, "bases", {}).get(case.item_code or "")
+        configured = params.bases.get(case.item_code or "")
         if configured is not None:
             return {"cite": configured.cite or "config", "citation": configured.citation,
                     "text": configured.basis}

@@ -279,7 +279,7 @@ class EmergencyNotReported(Check):
         self.emergencies: list[DecisionRecord] = []
         self.meetings: dict[str, list[DecisionRecord]] = {}  # unit → its meetings, any order
 
-    def feed(self, d: DecisionRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, d: DecisionRecord, params: EmergencyParams, ctx: EvalContext) -> Iterator[Finding]:
         if d.emergency and d.meeting_at is not None:
             self.emergencies.append(d)
         if d.method == "meeting" and d.meeting_at is not None:

@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 from docx import Document
+from docx.document import Document as DocumentType
 from docx.enum.section import WD_SECTION_START
 from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
 from docx.oxml import OxmlElement
@@ -74,7 +75,7 @@ def _border(paragraph: Paragraph, side: str, size_eighths: int, colour: str) -> 
     borders.append(edge)
 
 
-def _para(doc: Document, text: str = "", *, align: int | None = None, size: Pt = SIZE_3,
+def _para(doc: DocumentType, text: str = "", *, align: WD_ALIGN_PARAGRAPH | None = None, size: Pt = SIZE_3,
           font: str = FANGSONG, colour: RGBColor | None = None, indent: bool = False,
           bold: bool = False, space_before: Pt | None = None) -> Paragraph:
     p = doc.add_paragraph()
