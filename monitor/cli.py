@@ -106,7 +106,8 @@ def scan(
     def sink(f):
         if fmt == "json":
             try:
-                sys.stdout.write(f.to_json_line())
+                info = engine.units_seen.get(f.unit_id)
+                sys.stdout.write(f.to_json_line(info.name if info is not None else None))
             except BrokenPipeError:
                 # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
                 # SystemExit is not an Exception, so the engine does not count it as a
@@ -130,7 +131,8 @@ def scan(
         rows.sort(key=lambda f: (f.check, f.unit_id, f.subject))
         typer.echo(table(
             ["检查项", "单位", "对象", "等级", "期限", "超期", "摘要"],
-            [[f.check, f.unit_id, f.subject, settings.tiers.labels.get(f.tier, f.tier),
+            [[f.check, engine.units_seen[f.unit_id].name if f.unit_id in engine.units_seen else f.unit_id,
+              f.subject, settings.tiers.labels.get(f.tier, f.tier),
               (f.deadline.strftime("%Y-%m-%d") + ("*" if f.calendar_uncovered else ""))
               if f.deadline else "",
               "" if f.overdue is None else f"{f.overdue}", f.summary] for f in rows],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 import zipfile
 from pathlib import Path
@@ -300,3 +301,14 @@ def test_letters_list_takes_a_unit_by_name(issued, workdir: Path) -> None:
     assert by_name.returncode == 0, by_name.stderr
     assert "监预〔2026〕1号" in by_name.stdout and by_name.stdout == by_id.stdout
     assert "监提" not in by_name.stdout  # the data owner's notice is not the unit's
+
+
+def test_scan_json_carries_the_units_name(issued, workdir: Path) -> None:
+    from tests.test_cli import sunlight
+
+    r = sunlight("scan", "-c", str(workdir / "sunlight.yaml"), "--at", "2026-11-04T15:00:00",
+                 "--format", "json", "--check", "single_signature")
+    assert r.returncode == 0, r.stderr
+    [line] = r.stdout.splitlines()
+    found = json.loads(line)
+    assert (found["unit"], found["unit_name"], found["subject"]) == ("MZJ", "县民政局", "PZ-1")
