@@ -311,8 +311,8 @@ class EmergencyNotReported(Check):
             body = d.body or "领导班子"
             state = (f"于{zh_date(d.reported_at)}才报告" if d.reported_at is not None
                      else "至今未报告")
-            why = (f"系紧急决策，{body}此后于{zh_date(nxt.meeting_at)}召开的下一次会议"
-                   f"未报告情况，{state}")
+            why = (f"系紧急决策，应在{body}下一次会议（{zh_date(nxt.meeting_at)}召开）上"
+                   f"报告情况，{state}")
             ev = _evidence(d)
             ev.update(problem=why, next_meeting=nxt.decision_id,
                       next_meeting_at=nxt.meeting_at.isoformat(),

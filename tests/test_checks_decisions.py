@@ -135,7 +135,8 @@ def test_emergency_decision_reported_at_the_next_meeting(sqlite_db: SourceDB,
     assert got == ["E-1", "E-3"]
     fs = {f.subject: f for f in scan_all(sqlite_db, write_config, rows)
           if f.check == "emergency_not_reported"}
-    assert "2026年10月15日召开的下一次会议未报告情况，至今未报告" in fs["E-1"].summary
+    assert ("系紧急决策，应在局党组会下一次会议（2026年10月15日召开）上报告情况，至今未报告"
+            in fs["E-1"].summary)
     assert "于2026年10月22日才报告" in fs["E-3"].summary
     assert fs["E-1"].deadline == at(2026, 10, 15, 23, 59, 59) and fs["E-1"].tier == "reminder"
     # before the next meeting nothing is due; on its day E-3's later report is not made yet

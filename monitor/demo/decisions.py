@@ -30,7 +30,8 @@ def _row(decision_id: str, unit_id: str, **kw: Any) -> dict[str, Any]:
 def generate(units: list[tuple[str, str, str]], per_unit: int = 4,
              flawed: bool = True) -> list[dict[str, Any]]:
     out = []
-    for n, (unit_id, _, _) in enumerate(units):
+    for n, (unit_id, _, kind) in enumerate(units):
+        leader = f"{unit_id}-director-0" if kind == "village" else f"{unit_id}-area_leader-0"
         for k in range(per_unit):
             meeting = dt.datetime(2026, 7, 8 + k, 15)  # Wed 8 Jul 2026 onwards
             if k == 0:
@@ -42,7 +43,7 @@ def generate(units: list[tuple[str, str, str]], per_unit: int = 4,
                                 meeting_at=meeting, materials_sent_at=meeting - dt.timedelta(days=2),
                                 should_attend=7, present=6, votes_for=5,
                                 amount=Decimal("500000.00"), body=BODY,
-                                leader_in_charge=f"{unit_id}-area_leader-0", leader_present=True))
+                                leader_in_charge=leader, leader_present=True))
         if flawed and n % 4 == 0:
             m = dt.datetime(2026, 10, 14, 9)  # Wed 14 Oct 2026
             out.append(_row(f"JC-{unit_id}-Q", unit_id, category="major_decision", method="meeting",
@@ -59,7 +60,7 @@ def generate(units: list[tuple[str, str, str]], per_unit: int = 4,
             out.append(_row(f"JC-{unit_id}-L", unit_id, category="major_decision", method="meeting",
                             meeting_at=m, materials_sent_at=m - dt.timedelta(days=1),
                             should_attend=9, present=8, votes_for=8, body=BODY,
-                            leader_in_charge=f"{unit_id}-area_leader-0", leader_present=False))
+                            leader_in_charge=leader, leader_present=False))
             out.append(_row(f"JC-{unit_id}-E", unit_id, category="major_project", method="individual",
                             meeting_at=dt.datetime(2026, 10, 16, 18), emergency=True, body=BODY))
             nxt = dt.datetime(2026, 10, 20, 9)  # Tue 20 Oct 2026: the body's next meeting

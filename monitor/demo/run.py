@@ -160,7 +160,9 @@ def build_finance(folder: Path, n_vouchers: int = 300) -> Path:
     with engine.begin() as conn:
         conn.execute(sa.insert(t["units"]), [
             {"unit_id": u, "name": name, "kind": kind, "parent_id": None} for u, name, kind in units])
-        conn.execute(sa.insert(t["people"]), spending.people(units))
+        signers = spending.people(units)
+        conn.execute(sa.insert(t["people"]), signers + posts.people([u for u, _, _ in units],
+                                                                     len(signers)))
         conn.execute(sa.insert(t["decisions"]), decisions.generate(units) + decisions.BAD_DECISIONS)
         for batch in [*spending.generate(n_vouchers, units, payees_per_unit=6, seed=567,
                                          large_share=0.06), spending.split_example()]:
