@@ -293,6 +293,14 @@ class ExtensionInvalid(Check):
     entity = "cases"
     Params = ExtensionParams
 
+    def rule_for(self, case: CaseRecord, max_extension: Decimal) -> dict[str, str | None]:
+        """The seed's rule when the office keeps its 10 working days; else the office's own figure."""
+        if max_extension == 10 and case.limit_unit is LimitUnit.workday:
+            return self.rule()
+        return {"cite": "config", "citation": None,
+                "text": f"延期须经批准，延长时限累计不得超过{zh_number(max_extension)}"
+                        f"{UNIT_ZH[case.limit_unit]}"}
+
     def feed(self, case: CaseRecord, params: ExtensionParams,
              ctx: EvalContext) -> Iterator[Finding]:
         rejected = case_timing(case, ctx).rejected
@@ -303,7 +311,7 @@ class ExtensionInvalid(Check):
         yield self.finding(
             case.case_id, case.unit_id,
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）{reasons}",
-            item_code=case.item_code,
+            item_code=case.item_code, rule=self.rule_for(case, params.max_extension),
             evidence={
                 "case_id": case.case_id,
                 "max_extension": float(params.max_extension),

@@ -336,6 +336,8 @@ class HeadSignsDirectly(_VoucherCheck):
                 hits.append((head, s.role))
         if not hits:
             return ()
+        order = signing_order([r for _, r in hits], chain_plan(v, ctx, self.plans))
+        hits.sort(key=lambda hit: order.index(hit[1]))
         text = "、".join(f"主要负责人{h.name}以{role_zh(r)}身份签字" for h, r in hits)
         return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
                              evidence=_evidence(v, head_signed=[{"person_id": h.person_id,
