@@ -86,6 +86,7 @@ class LetterView:
     recipient: str
     source_name: str | None  # a data-quality notice: the source as the office names it
     header: str  # 版头: 发文机关标志
+    header_lines: list[str]  # the same, one issuing body a line (联合行文: space-separated in config)
     issuer: str  # 落款
     printer: str  # 版记: 印发机关
     copy_to: str  # 抄送, "、"-joined; "" for none
@@ -183,7 +184,8 @@ def build_view(settings: Settings, letter: Any, links: Sequence[Any], cited: Any
         audience=letter.audience, you="你" if letter.audience == "person" else "你单位",
         recipient=letter.recipient,
         source_name=source_label(source, source_cfg) if letter.audience == "data_owner" else None,
-        header=cfg.header or cfg.issuer, issuer=cfg.issuer, printer=cfg.printer or cfg.issuer,
+        header=cfg.header or cfg.issuer, header_lines=(cfg.header or cfg.issuer).split(),
+        issuer=cfg.issuer, printer=cfg.printer or cfg.issuer,
         copy_to="、".join(cfg.copy_to), issued_date=issued, printed_date=issued,
         rectify_by=zh_date(letter.rectify_by) if letter.rectify_by else None,
         requires_report=bool(req and req.report), requires_admonition=bool(req and req.admonition),

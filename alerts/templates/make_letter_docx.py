@@ -33,7 +33,7 @@ from pathlib import Path
 from docx import Document
 from docx.document import Document as DocumentType
 from docx.enum.section import WD_SECTION_START
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING
+from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_LINE_SPACING, WD_TAB_ALIGNMENT
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
@@ -134,8 +134,11 @@ def build(out: Path) -> None:
     _fonts(normal, FANGSONG)
 
     # 版头: 发文机关标志, 发文字号, red rule
-    _para(doc, "{{ v.header }}", align=WD_ALIGN_PARAGRAPH.CENTER, size=Pt(26), font=XIAOBIAOSONG,
+    # 联合行文: each issuing body's name on its own line (v.header_lines)
+    _para(doc, "{%p for line in v.header_lines %}")
+    _para(doc, "{{ line }}", align=WD_ALIGN_PARAGRAPH.CENTER, size=Pt(26), font=XIAOBIAOSONG,
           colour=RED, bold=True, space_before=Pt(0))
+    _para(doc, "{%p endfor %}")
     _para(doc)
     number = _para(doc, "{{ v.number }}", align=WD_ALIGN_PARAGRAPH.CENTER)
     _border(number, "bottom", 18, "E60012")  # red 分隔线 under the 发文字号
@@ -171,8 +174,13 @@ def build(out: Path) -> None:
     copy.paragraph_format.left_indent = copy.paragraph_format.right_indent = Pt(SIZE_4.pt)
     _border(copy, "top", 8, "000000")
     _para(doc, "{%p endif %}")
-    printed = _para(doc, "{{ v.printer }}　　{{ v.printed_date }}印发", size=SIZE_4)
+    # 印发机关 on the left, 印发日期 on the right (a right tab stop one character in)
+    printed = _para(doc, "{{ v.printer }}", size=SIZE_4)
     printed.paragraph_format.left_indent = printed.paragraph_format.right_indent = Pt(SIZE_4.pt)
+    printed.paragraph_format.tab_stops.add_tab_stop(Mm(156) - Pt(SIZE_4.pt * 2), WD_TAB_ALIGNMENT.RIGHT)
+    date_run = printed.add_run("\t{{ v.printed_date }}印发")
+    date_run.font.size = SIZE_4
+    _fonts(date_run, FANGSONG)
     _border(printed, "top", 4, "000000")
     _border(printed, "bottom", 8, "000000")
 

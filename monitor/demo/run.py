@@ -64,6 +64,7 @@ letters:
   number_prefix: 监预
   issuer: 中共示范县纪律检查委员会 示范县监察委员会
   copy_to: [县人民政府办公室]      # 抄送, printed in the 版记
+  printer: 中共示范县纪委监委办公室  # 印发机关, in the 版记
 routes:
   - to: [letters_folder]           # catch-all: every letter is written to the folder
 channels:
