@@ -9,6 +9,7 @@ seed-file reference, a config key, a canonical field name or a person id.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import json
@@ -332,3 +333,22 @@ def test_the_committed_docx_template_is_what_the_generator_writes(tmp_path: Path
 
     assert tags_of(built) == tags_of(root / "letter.docx")
     assert "{{ v.title }}" in tags_of(built)
+
+
+def test_one_wording_for_every_format(issued, tmp_path: Path) -> None:
+    """An office that rewords wording.j2 changes the text, Markdown, HTML and DOCX alike."""
+    renderer, _, views = issued
+    builtin = Path(__file__).resolve().parents[1] / "alerts" / "templates" / "wording.j2"
+    folder = tmp_path / "tpl"
+    folder.mkdir()
+    (folder / "wording.j2").write_text(
+        builtin.read_text(encoding="utf-8").replace("特此函告。", "此函。"), encoding="utf-8")
+    s = renderer.settings
+    office = Renderer(s.model_copy(update={
+        "letters": s.letters.model_copy(update={"templates": str(folder)})}))
+    view = copy.deepcopy(by_audience(views, "unit")[0])
+    view.worded = False
+    outputs = (office.text(view), office.markdown(view), office.html(view),
+               docx_text(office.docx(view)))
+    for content in outputs:
+        assert "此函。" in content and "特此函告" not in content
