@@ -66,6 +66,7 @@ class FindingView:
     overdue: str | None  # 20个工作日
     rule_text: str | None
     rule_citation: str | None  # 《…》第X条: never a seed file reference
+    rule_quoted: bool  # the rule's own words (quoted), or a statement of it (an item's limit)
     resolved: bool
     is_data: bool  # a data-quality row (the notice words it without a rule)
     line: str = ""  # from wording.j2
@@ -145,7 +146,8 @@ def _finding_view(i: int, snap: dict[str, Any], resolved: bool) -> FindingView:
         subject=subject, item=snap.get("item_name") or snap.get("item_code"),
         summary=snap.get("summary", ""), deadline=_deadline_text(snap),
         overdue=_overdue_text(snap), rule_text=full_width(rule.get("text")),
-        rule_citation=rule.get("citation"), resolved=resolved, is_data=is_data,
+        rule_citation=rule.get("citation"), rule_quoted=rule.get("quote", True) is not False,
+        resolved=resolved, is_data=is_data,
     )
 
 

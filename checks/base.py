@@ -136,8 +136,12 @@ class Check:
     def finish(self, ctx: EvalContext) -> Iterable[Finding]:
         return ()
 
-    def rule(self) -> dict[str, str | None]:
-        """The rule a finding breaks: its words, where a recipient finds them, where we found them."""
+    def rule(self) -> dict[str, str | bool | None]:
+        """The rule a finding breaks: its words, where a recipient finds them, where we found them.
+
+        ``quote`` (default true) says the words are the regulation's own; a rule
+        stated from the office's config or an item's data is not put in quotes.
+        """
         return {"cite": self.cite, "citation": self.citation, "text": self.basis}
 
     def finding(self, subject: str, unit_id: str, summary: str, **kw: Any) -> Finding:

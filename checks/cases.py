@@ -120,7 +120,7 @@ class _LateCase(Check):
     def _limit(self, case: CaseRecord) -> Decimal | None:
         raise NotImplementedError
 
-    def rule_for(self, case: CaseRecord, params: Params, limit: Decimal) -> dict[str, str | None]:
+    def rule_for(self, case: CaseRecord, params: Params, limit: Decimal) -> dict[str, str | bool | None]:
         return self.rule()
 
     def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
@@ -183,8 +183,9 @@ class CaseOverdueStatutory(_LateCase):
     Params = StatutoryParams
 
     def rule_for(self, case: CaseRecord, params: StatutoryParams,  # type: ignore[override]
-                 limit: Decimal) -> dict[str, str | None]:
-        """The statutory basis of this case's own item: the office's (config), else the item's limit.
+                 limit: Decimal) -> dict[str, str | bool | None]:
+        """The statutory basis of this case's own item: the office's (config), else the item's
+        limit, cited by the item's ``statutory_basis`` (法定依据) when the source gives one.
 
         Never another item's figure: the seed's one example (000:1162, 45
         working days for a mine-safety licence) belongs to that item only.
@@ -194,7 +195,8 @@ class CaseOverdueStatutory(_LateCase):
         if configured is not None:
             return {"cite": configured.cite or "config", "citation": configured.citation,
                     "text": configured.basis}
-        return {"cite": "item", "citation": None,
+        # the item's own limit, cited by the item's 法定依据 when the source has it
+        return {"cite": "item", "citation": case.statutory_basis, "quote": False,
                 "text": f"{item}的法定办理时限为{zh_number(limit)}{UNIT_ZH[case.limit_unit]}"}
 
     def _deadline(self, timing: CaseTiming) -> Deadline | None:
@@ -293,11 +295,11 @@ class ExtensionInvalid(Check):
     entity = "cases"
     Params = ExtensionParams
 
-    def rule_for(self, case: CaseRecord, max_extension: Decimal) -> dict[str, str | None]:
+    def rule_for(self, case: CaseRecord, max_extension: Decimal) -> dict[str, str | bool | None]:
         """The seed's rule when the office keeps its 10 working days; else the office's own figure."""
         if max_extension == 10 and case.limit_unit is LimitUnit.workday:
             return self.rule()
-        return {"cite": "config", "citation": None,
+        return {"cite": "config", "citation": None, "quote": False,
                 "text": f"延期须经批准，延长时限累计不得超过{zh_number(max_extension)}"
                         f"{UNIT_ZH[case.limit_unit]}"}
 

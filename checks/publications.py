@@ -141,7 +141,7 @@ class Obligation(BaseModel):
     def label(self) -> str:
         return self.name or subject_zh(self.subject)
 
-    def rule(self) -> dict[str, str | None]:
+    def rule(self) -> dict[str, str | bool | None]:
         """The rule a missing publication breaks: this duty's own, never another duty's.
 
         Without a configured ``basis`` the letter states the duty as configured
@@ -155,7 +155,7 @@ class Obligation(BaseModel):
             when = f"次{each}{first}{self.due.day_of_next_period}日前"
         else:
             when = f"{each}结束后{self.due.workdays_after_period}个工作日内"
-        return {"cite": self.cite, "citation": self.citation,
+        return {"cite": self.cite, "citation": self.citation, "quote": False,
                 "text": f"{self.label}每{each}公开一次，{when}公开上一{each}情况"}
 
     def limit(self, period: Period) -> tuple[int, LimitUnit]:
@@ -391,16 +391,17 @@ class PostingTooShort(Check):
     entity = "publications"
     Params = PostingParams
     #: the rule of each subject's minimum: a draft decision's is another regulation's (000:364)
-    RULES: ClassVar[dict[str, dict[str, str | None]]] = {
+    RULES: ClassVar[dict[str, dict[str, str | bool | None]]] = {
         "draft_decision": {"cite": "000:364", "citation": "《决策公开制度》第七条",
                            "text": "拟做出的行政决策事项对外公开时间不少于5个工作日"},
     }
 
-    def rule_for(self, subject: str, minimum: int, default_minimum: int | None) -> dict[str, str | None]:
+    def rule_for(self, subject: str, minimum: int,
+                 default_minimum: int | None) -> dict[str, str | bool | None]:
         """The subject's own rule; a minimum the office changed is stated as the office's."""
         rule = self.RULES.get(subject, self.rule())
         if default_minimum is not None and minimum != default_minimum:
-            return {"cite": "config", "citation": None,
+            return {"cite": "config", "citation": None, "quote": False,
                     "text": f"{subject_zh(subject)}公示时间不少于{minimum}个工作日"}
         return rule
 

@@ -33,6 +33,7 @@ FIELD_ZH = {
     "handler": "承办人", "accepted_at": "受理时间", "promised_limit": "承诺时限",
     "statutory_limit": "法定时限", "limit_unit": "时限单位", "completed_at": "办结时间",
     "outcome": "办理结果", "outcome_reason": "办理结果理由", "updated_at": "更新时间",
+    "statutory_basis": "法定依据",
     "kind": "类别", "started_at": "开始时间", "ended_at": "结束时间", "extra": "延长时限",
     "approved_by": "批准人", "approved_at": "批准时间", "reason": "理由", "seq": "环节序号",
     "name": "名称", "finished_at": "完成时间", "step_limit": "环节时限",

@@ -211,7 +211,7 @@ class SignatureChainIncomplete(_VoucherCheck):
     basis = "财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
     Params = ChainParams
 
-    def rule_for(self, profile: ChainProfile) -> dict[str, str | None]:
+    def rule_for(self, profile: ChainProfile) -> dict[str, str | bool | None]:
         """The chain's own rule: a village voucher is held to the village rule, not the department's."""
         if profile.basis:
             return {"cite": "003:1253" if profile.name == "village" else "config",

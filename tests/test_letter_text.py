@@ -80,18 +80,22 @@ def build_source(path: Path) -> str:
         # the site's own case table (受理信息), renamed in the config
         conn.exec_driver_sql(
             "CREATE TABLE xk_slxx (sqlsh TEXT PRIMARY KEY, dwbm TEXT, sxbm TEXT, sxmc TEXT, "
-            "slsj TEXT, cnsx NUMERIC, fdsx NUMERIC, sxdw TEXT, bjsj TEXT)")
+            "slsj TEXT, cnsx NUMERIC, fdsx NUMERIC, sxdw TEXT, bjsj TEXT, fdyj TEXT)")
         conn.exec_driver_sql(
             "INSERT INTO xk_slxx VALUES "
             # 24 clock hours from Tue 3 Nov 09:00: due 09:00 Wed 4 Nov, still open
             "('MZJ2026110300001', 'MZJ', 'MZ-009', '临时救助审批', '2026-11-03 09:00:00', 24, NULL, "
-            "'hour', NULL),"
+            "'hour', NULL, NULL),"
+            # statutory 10 working days from Thu 15 Oct: 16, 19–23, 26–29 Oct; open on 4 Nov. The
+            # item catalogue gives its 法定依据, which the letter cites (no config for MZ-010)
+            "('MZJ2026101500001', 'MZJ', 'MZ-010', '孤儿基本生活费审批', '2026-10-15 10:00:00', 5, 10, "
+            "'workday', NULL, '《示范县孤儿基本生活保障办法》第八条'),"
             # 低保: promised 5 and statutory 20 working days from Thu 1 Oct (holiday) ...
             "('MZJ2026092800001', 'MZJ', 'MZ-001', '最低生活保障审批', '2026-09-28 10:00:00', 5, 20, "
-            "'workday', NULL),"
+            "'workday', NULL, NULL),"
             # an unreadable 受理时间
             "('MZJ2026101500009', 'MZJ', 'MZ-001', '最低生活保障审批', '2026年10月15日上午', 5, 20, "
-            "'workday', NULL)")
+            "'workday', NULL, NULL)")
     engine.dispose()
     return url
 
@@ -110,12 +114,12 @@ sources:
         table: xk_slxx
         columns: {{case_id: sqlsh, unit_id: dwbm, item_code: sxbm, item_name: sxmc,
                   accepted_at: slsj, promised_limit: cnsx, statutory_limit: fdsx,
-                  limit_unit: sxdw, completed_at: bjsj}}
+                  limit_unit: sxdw, completed_at: bjsj, statutory_basis: fdyj}}
 checks:
   case_overdue_statutory:
     bases:
-      MZ-001: {{basis: 最低生活保障审批应当自受理申请之日起30个工作日内作出审批决定,
-               citation: 《最低生活保障审核确认办法》第十八条}}
+      MZ-001: {{basis: 最低生活保障审批应当自受理申请之日起20个工作日内作出审批决定,
+               citation: 《示范县最低生活保障审批办法》第十二条}}
 tiers:
   overrides:   # 一支笔 at this office is a level-1 matter: a real 一级预警函 to read
     - {{match: {{check: single_signature}}, tier: level1}}
@@ -198,7 +202,10 @@ def test_a_case_quotes_its_own_items_basis(issued) -> None:
     """The statutory basis is the item's (config), never the mine-safety figure of 000:1162."""
     renderer, _, views = issued
     text = "\n".join(renderer.text(v) for v in by_audience(views, "unit"))
-    assert "依据：《最低生活保障审核确认办法》第十八条规定，“最低生活保障审批应当自受理申请之日起" in text
+    assert "依据：《示范县最低生活保障审批办法》第十二条规定，“最低生活保障审批应当自受理申请之日起" in text
+    # no config for the item: its own limit, cited by the item catalogue's 法定依据, not quoted
+    assert ("依据：《示范县孤儿基本生活保障办法》第八条；孤儿基本生活费审批的法定办理时限为10个工作日。"
+            in text)
     assert "非煤矿" not in text and "45个工作日" not in text
     assert "一把手‘一支笔’现象" not in text  # 一支笔 quotes the signing rule, not praise
     assert "《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第二项" in text

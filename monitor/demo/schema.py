@@ -46,6 +46,7 @@ cases = sa.Table(
     sa.Column("outcome", sa.String(32)),
     sa.Column("outcome_reason", sa.String(500)),
     sa.Column("updated_at", TS),
+    sa.Column("statutory_basis", sa.String(200)),
 )
 case_pauses = sa.Table(
     "case_pauses", metadata,
