@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from sunlight.monitor.durations import Duration, parse_duration
+from sunlight.monitor.matching import Match, OneOrMany
 from sunlight.monitor.vocab import TIERS, Tier
 
 __all__ = ["TIERS", "ChannelsConfig", "LettersConfig", "RouteConfig", "Tier", "TiersConfig"]
@@ -21,10 +22,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class TierMatch(_Model):
-    check: str | list[str] | None = None
-    unit_id: str | list[str] | None = None
-    item_code: str | list[str] | None = None
+class TierMatch(Match):
+    check: OneOrMany[str] = None
+    unit_id: OneOrMany[str] = None
+    item_code: OneOrMany[str] = None
 
 
 class TierOverride(_Model):
@@ -53,6 +54,10 @@ class TiersConfig(_Model):
     rectify_workdays: dict[Tier, int] = {"level3": 10, "level2": 10, "level1": 5}
     repeat: RepeatRule = RepeatRule()
     overrides: list[TierOverride] = []
+
+    def label(self, tier: str) -> str:
+        """A tier's name as the office calls it (its configured label); an unknown key as it is."""
+        return self.labels.get(tier, tier)  # type: ignore[call-overload]  # keys are Tier
 
     @field_validator("labels", "colours", "rectify_workdays", mode="before")
     @classmethod
@@ -99,10 +104,10 @@ class LettersConfig(_Model):
         return {**DEFAULT_CONSEQUENCES, **value} if isinstance(value, dict) else value
 
 
-class RouteMatch(_Model):
-    tier: Tier | list[Tier] | None = None
-    unit_id: str | list[str] | None = None
-    check: str | list[str] | None = None
+class RouteMatch(Match):
+    tier: OneOrMany[Tier] = None
+    unit_id: OneOrMany[str] = None
+    check: OneOrMany[str] = None
 
 
 class RouteConfig(_Model):

@@ -26,7 +26,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 import structlog
@@ -35,7 +35,7 @@ from sqlalchemy.engine import Connection, Engine
 from sunlight.alerts.config import TIERS, Tier
 from sunlight.alerts.lifecycle import SYSTEM_ACTOR, audit
 from sunlight.alerts.numbering import next_number, take_issue_lock
-from sunlight.alerts.outbox import queue_deliveries
+from sunlight.alerts.queue import queue_deliveries
 from sunlight.alerts.routing import channels_for
 from sunlight.alerts.tiers import (
     LETTER_TIERS,
@@ -48,6 +48,7 @@ from sunlight.alerts.tiers import (
     requirements,
 )
 from sunlight.checks.quality import source_label
+from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import OPEN_STATUSES, LetterFindingRow, LetterRow
@@ -82,8 +83,6 @@ class IssueReport:
 
 
 def _check_titles() -> dict[str, str]:
-    from sunlight.checks.registry import load_all
-
     return {cid: cls.title for cid, cls in load_all().items()}
 
 
@@ -140,7 +139,7 @@ class _Issuer:
 
     def record_resolutions(self) -> None:
         """Mirror each open letter's findings' resolution onto the letter."""
-        lf, f = LetterFindingRow.__table__, FindingRow.__table__
+        lf, f = cast(sa.Table, LetterFindingRow.__table__), cast(sa.Table, FindingRow.__table__)
         self.conn.execute(
             sa.update(lf).where(lf.c.open_fingerprint.is_not(None)).values(
                 resolved_at=sa.select(f.c.resolved_at).where(f.c.id == lf.c.finding_id)

@@ -27,7 +27,6 @@ from sunlight.alerts.tiers import is_letter_tier
 from sunlight.monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
 
 SYSTEM_ACTOR = "sunlight"
-ACTIONS = ("ack", "report", "admonition", "close")
 
 STATUS_ZH = {
     "issued": "已发出", "acknowledged": "已签收", "report_received": "已收到整改报告",

@@ -48,10 +48,9 @@ def take_issue_lock(conn: Connection) -> None:
     The unique ``letter_findings.open_fingerprint`` backs this up in the schema.
     """
     prefix, year = ISSUE_LOCK
-    updated = conn.execute(
+    # the lock row is created by the letters revision (0002_letters)
+    conn.execute(
         sa.update(LetterCounter)
         .where(LetterCounter.prefix == prefix, LetterCounter.year == year)
         .values(last=LetterCounter.last + 1)
-    ).rowcount
-    if updated != 1:  # a store created before the lock row existed
-        conn.execute(sa.insert(LetterCounter).values(prefix=prefix, year=year, last=1))
+    )

@@ -1,6 +1,6 @@
 """The outbox: durable delivery of letters to channels (architecture invariants 4 and 5).
 
-A letter's deliveries are inserted by :func:`queue_deliveries` in the very
+A letter's deliveries are inserted by :func:`sunlight.alerts.queue.queue_deliveries` in the very
 transaction that inserts the letter, so a letter never exists without them.
 :func:`deliver_due` then sends every pending delivery whose time has come:
 
@@ -20,7 +20,12 @@ produces. Restarting re-sends exactly what was not recorded as delivered.
 
 On PostgreSQL each delivery is claimed with ``FOR UPDATE SKIP LOCKED`` for
 the length of its attempt, so replicas never send the same delivery at the
-same time; a crashed replica's claim dies with its connection.
+same time; a crashed replica's claim dies with its connection. SQLite has no
+row locks that a reader respects, and holding its write lock during a send
+would stall every writer: there a whole pass is made under the store's
+``outbox`` claim (an ``flock``, ``sunlight.monitor.store.claims``), so two
+processes on the machine never deliver at once, and a killed one's claim
+dies with it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import datetime as dt
 import os
 import random
 import signal
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,14 +42,17 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from sunlight.alerts.channels import Channel, ChannelError, Message, build_channel
+from sunlight.alerts.channels import Channel, ChannelError, build_channel
 from sunlight.alerts.config import DeliveryConfig
+from sunlight.alerts.message import Message
+from sunlight.monitor.store.claims import OUTBOX_CLAIM, Claims, claims_for
 from sunlight.monitor.store.letters_models import DeliveryAttempt, DeliveryRow
 
 log = structlog.get_logger("sunlight.outbox")
 
-#: Test-only: ``SUNLIGHT_TEST_CRASH_AT=after_commit|mid_delivery`` makes the process kill
-#: itself with SIGKILL at that point, so the crash tests can prove nothing is lost.
+#: Test-only: ``SUNLIGHT_TEST_CRASH_AT=after_commit|mid_delivery|mid_scan`` makes the process
+#: kill itself with SIGKILL at that point, so the crash tests can prove nothing is lost
+#: (``mid_scan``: a scan run's findings are upserted, the run is not finished).
 CRASH_ENV = "SUNLIGHT_TEST_CRASH_AT"
 
 
@@ -55,26 +63,11 @@ def crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def idempotency_key(number: str, channel: str) -> str:
-    """The key as stored and shown: ``监预〔2026〕17号:oa``."""
-    return f"{number}:{channel}"
-
-
-def queue_deliveries(conn: Connection, letter_id: int, number: str, channels: Iterable[str],
-                     now: dt.datetime) -> None:
-    """Insert one pending delivery per channel, inside the letter's transaction."""
-    rows = [{"letter_id": letter_id, "channel": ch, "idempotency_key": idempotency_key(number, ch),
-             "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now}
-            for ch in channels]
-    if rows:
-        conn.execute(sa.insert(DeliveryRow), rows)
-
-
 def backoff(config: DeliveryConfig, attempts: int, rng: random.Random | None = None) -> dt.timedelta:
     """The wait after the ``attempts``-th failure: base·2^(n-1), capped, minus up to ``jitter`` of it."""
-    rng = rng or random
+    draw = (rng or random).random()
     ceiling = min(config.backoff * (2 ** max(attempts - 1, 0)), config.max_backoff)
-    return ceiling * (1 - config.jitter * rng.random())
+    return ceiling * (1 - config.jitter * draw)
 
 
 @dataclass
@@ -82,6 +75,7 @@ class DeliveryReport:
     delivered: list[str] = field(default_factory=list)  # idempotency keys
     failed: list[tuple[str, str]] = field(default_factory=list)  # (key, error), will retry
     dead: list[tuple[str, str]] = field(default_factory=list)  # (key, error), given up
+    skipped: bool = False  # SQLite: another process was delivering; this pass sent nothing
 
 
 Renderer = Callable[[int], Message]  # letter id → the rendered message (key filled per channel)
@@ -109,8 +103,26 @@ class _Channels:
 
 
 def deliver_due(store: Engine, settings: Any, now: dt.datetime, render: Renderer,
-                rng: random.Random | None = None) -> DeliveryReport:
-    """One pass over the due pending deliveries, oldest first."""
+                rng: random.Random | None = None, claims: Claims | None = None,
+                wait: float = 0.0) -> DeliveryReport:
+    """One pass over the due pending deliveries, oldest first.
+
+    On SQLite the pass takes the ``outbox`` claim first, waiting up to ``wait``
+    seconds for another process's pass to end; if it cannot, it sends nothing
+    and says so (``skipped``): the other process is sending what is due.
+    """
+    if store.dialect.name == "postgresql":
+        return _deliver_due(store, settings, now, render, rng)
+    claims = claims or claims_for(store)
+    with claims.claimed(OUTBOX_CLAIM, wait) as got:
+        if not got:
+            log.info("delivery pass skipped: another process is delivering")
+            return DeliveryReport(skipped=True)
+        return _deliver_due(store, settings, now, render, rng)
+
+
+def _deliver_due(store: Engine, settings: Any, now: dt.datetime, render: Renderer,
+                 rng: random.Random | None) -> DeliveryReport:
     config: DeliveryConfig = settings.letters.delivery
     report = DeliveryReport()
     channels = _Channels(settings.channels, settings.base_dir)

@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from docxtpl import DocxTemplate  # type: ignore[import-untyped]
 from sqlalchemy.engine import Engine
 
-from sunlight.alerts.channels import Formats, Message
+from sunlight.alerts.message import Formats, Message
 from sunlight.alerts.view import RULE_BASIS, FindingView, LetterView, build_view, letter_view, zh_ordinal
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import LetterRow

@@ -13,20 +13,8 @@ from collections.abc import Iterable, Sequence
 from sunlight.alerts.config import RouteConfig
 
 
-def _wanted(value: str | list[str] | None) -> set[str] | None:
-    if value is None:
-        return None
-    return {value} if isinstance(value, str) else set(value)
-
-
 def route_matches(route: RouteConfig, tier: str, unit_id: str | None, checks: Iterable[str]) -> bool:
-    m = route.match
-    tiers, units, wanted_checks = _wanted(m.tier), _wanted(m.unit_id), _wanted(m.check)
-    if tiers is not None and tier not in tiers:
-        return False
-    if units is not None and unit_id not in units:
-        return False
-    return wanted_checks is None or bool(wanted_checks & set(checks))
+    return route.match.matches(tier=tier, unit_id=unit_id, check=list(checks))
 
 
 def channels_for(routes: Sequence[RouteConfig], tier: str, unit_id: str | None,

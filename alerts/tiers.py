@@ -11,19 +11,7 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 
-from sunlight.alerts.config import TIERS, Tier, TierMatch, TiersConfig
-
-
-def _matches(value: str | None, wanted: str | list[str] | None) -> bool:
-    if wanted is None:
-        return True
-    return value in ([wanted] if isinstance(wanted, str) else wanted)
-
-
-def _override_applies(m: TierMatch, check: str, unit_id: str | None, item_code: str | None) -> bool:
-    return (
-        _matches(check, m.check) and _matches(unit_id, m.unit_id) and _matches(item_code, m.item_code)
-    )
+from sunlight.alerts.config import TIERS, Tier, TiersConfig
 
 
 def resolve_tier(
@@ -31,7 +19,7 @@ def resolve_tier(
 ) -> Tier:
     """First matching override wins; otherwise the check's default tier (rules.md)."""
     for ov in config.overrides:
-        if _override_applies(ov.match, check, unit_id, item_code):
+        if ov.match.matches(check=check, unit_id=unit_id, item_code=item_code):
             return ov.tier
     return default
 

@@ -23,7 +23,7 @@ def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
         yield ("letters.reminder_prefix",
                "must differ from letters.number_prefix (reminders have their own numbers)")
     for tier in ("level3", "level2", "level1"):
-        days = settings.tiers.rectify_workdays.get(tier)  # type: ignore[call-overload]
+        days = settings.tiers.rectify_workdays.get(tier)
         if days is None or days < 1:
             yield f"tiers.rectify_workdays.{tier}", "a whole number of working days (1 or more) is required"
     if settings.letters.templates is not None and not settings.resolve(settings.letters.templates).is_dir():

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -30,7 +30,7 @@ from sunlight.monitor.finding import Finding, json_number
 from sunlight.monitor.records.org import PersonInfo, UnitInfo
 from sunlight.monitor.vocab import Tier
 
-__all__ = ["Check", "EvalContext", "Finding", "Params", "deadline_evidence"]
+__all__ = ["Check", "EvalContext", "Finding", "Params", "ParamsT", "RecordT", "deadline_evidence"]
 
 
 def deadline_evidence(
@@ -116,8 +116,17 @@ class EvalContext:
         return info.name if info else unit_id
 
 
-class Check:
-    """Base class; subclasses set the class attributes and override ``feed``/``finish``."""
+RecordT = TypeVar("RecordT")
+ParamsT = TypeVar("ParamsT", bound=Params)
+
+
+class Check(Generic[RecordT, ParamsT]):
+    """Base class; subclasses set the class attributes and override ``feed``/``finish``.
+
+    ``Check[CaseRecord, DueSoonParams]`` is a check fed case records with those
+    parameters: the type checker holds each ``feed`` to the record and the
+    parameters it declares (and ``Params`` must be that parameters class).
+    """
 
     id: ClassVar[str]
     tier: ClassVar[Tier]
@@ -130,7 +139,7 @@ class Check:
     needs: ClassVar[tuple[str, ...]] = ()  # entities loaded whole into ``ctx.tables``
     Params: ClassVar[type[Params]] = Params
 
-    def feed(self, record: Any, params: Any, ctx: EvalContext) -> Iterable[Finding]:
+    def feed(self, record: RecordT, params: ParamsT, ctx: EvalContext, /) -> Iterable[Finding]:
         return ()
 
     def finish(self, ctx: EvalContext) -> Iterable[Finding]:

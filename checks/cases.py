@@ -56,7 +56,7 @@ def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
         table = ctx.params.get(ExtensionInvalid.id)
         unit_kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
         p = table.for_(case.unit_id, unit_kind, case.item_code) if table else ExtensionParams()
-        max_ext = p.max_extension  # type: ignore[attr-defined]
+        max_ext = p.max_extension
         for ext in sorted(case.extensions,
                           key=lambda e: (e.approved_at is None, e.approved_at or ctx.at)):
             if not ext.approved_by:
@@ -108,7 +108,7 @@ class StatutoryParams(Params):
         default={}, description="item code → its statutory basis, quoted in letters")
 
 
-class _LateCase(Check):
+class _LateCase(Check[CaseRecord, Params]):
     """Shared logic of the promised and statutory lateness checks."""
 
     entity = "cases"
@@ -212,7 +212,7 @@ class DueSoonParams(Params):
 
 
 @register
-class CaseDueSoon(Check):
+class CaseDueSoon(Check[CaseRecord, DueSoonParams]):
     id = "case_due_soon"
     tier = "reminder"
     title = "办件临期"
@@ -248,7 +248,7 @@ class CaseDueSoon(Check):
 
 
 @register
-class StepOverdue(Check):
+class StepOverdue(Check[CaseRecord, Params]):
     id = "step_overdue"
     tier = "reminder"
     title = "环节超时"
@@ -285,7 +285,7 @@ class StepOverdue(Check):
 
 
 @register
-class ExtensionInvalid(Check):
+class ExtensionInvalid(Check[CaseRecord, ExtensionParams]):
     id = "extension_invalid"
     tier = "level3"
     title = "违规延期"
@@ -329,7 +329,7 @@ class ExtensionInvalid(Check):
 
 
 @register
-class RefusalWithoutReason(Check):
+class RefusalWithoutReason(Check[CaseRecord, Params]):
     id = "refusal_without_reason"
     tier = "level3"
     title = "不予许可未说明理由"
@@ -356,7 +356,7 @@ class SupplementParams(Params):
 
 
 @register
-class RepeatedSupplement(Check):
+class RepeatedSupplement(Check[CaseRecord, SupplementParams]):
     id = "repeated_supplement"
     tier = "level3"
     title = "多次要求补正(违反一次性告知)"

@@ -19,14 +19,14 @@ from typing import Any
 
 from pydantic import Field
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT, RecordT, deadline_evidence
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, overdue_by, trace
 from sunlight.monitor.records.complaints import ComplaintRecord, InfoRequestRecord
 from sunlight.monitor.zh import zh_date
 
 
-class _Late(Check):
+class _Late(Check[RecordT, ParamsT]):
     """A step that must happen within ``limit`` units of receipt."""
 
     what: str  # the step, in Chinese (转办, 告知处理结果…)
@@ -66,7 +66,7 @@ class TransferParams(Params):
 
 
 @register
-class ComplaintTransferLate(_Late):
+class ComplaintTransferLate(_Late[ComplaintRecord, TransferParams]):
     id = "complaint_transfer_late"
     tier = "level3"
     title = "投诉举报转办超时"
@@ -90,7 +90,7 @@ class ReplyParams(Params):
 
 
 @register
-class ComplaintReplyLate(_Late):
+class ComplaintReplyLate(_Late[ComplaintRecord, ReplyParams]):
     id = "complaint_reply_late"
     tier = "level3"
     title = "实名举报未按时告知处理情况"
@@ -114,7 +114,7 @@ class RejectionParams(Params):
 
 
 @register
-class ComplaintRejectionLate(_Late):
+class ComplaintRejectionLate(_Late[ComplaintRecord, RejectionParams]):
     id = "complaint_rejection_late"
     tier = "level3"
     title = "不予受理未按时告知理由"
@@ -140,7 +140,7 @@ class InfoParams(Params):
 
 
 @register
-class InfoRequestOverdue(_Late):
+class InfoRequestOverdue(_Late[InfoRequestRecord, InfoParams]):
     id = "info_request_overdue"
     tier = "level3"
     title = "依申请公开逾期未答复"

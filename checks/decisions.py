@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT
 from sunlight.checks.counting import BOUNDARY_ZH, Boundary, reaches, share, share_zh
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import LimitUnit
@@ -50,20 +50,20 @@ def _evidence(d: DecisionRecord) -> dict[str, Any]:
     }
 
 
-class _DecisionCheck(Check):
+class _DecisionCheck(Check[DecisionRecord, ParamsT]):
     """A D check: ``fault`` says what is wrong with a decision (Chinese), or None."""
 
     entity = "decisions"
     order: ClassVar[int] = 0
 
-    def fault(self, d: DecisionRecord, params: Any, ctx: EvalContext) -> str | None:
+    def fault(self, d: DecisionRecord, params: ParamsT, ctx: EvalContext) -> str | None:
         raise NotImplementedError
 
-    def timing(self, d: DecisionRecord, params: Any, ctx: EvalContext) -> dict[str, Any]:
+    def timing(self, d: DecisionRecord, params: ParamsT, ctx: EvalContext) -> dict[str, Any]:
         """Deadline fields of the finding, for the checks that have one."""
         return {}
 
-    def feed(self, d: DecisionRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, d: DecisionRecord, params: ParamsT, ctx: EvalContext) -> Iterator[Finding]:
         why = self.fault(d, params, ctx)
         if why is None:
             return
@@ -88,7 +88,7 @@ class CollectiveParams(Params):
 
 
 @register
-class DecisionNotCollective(_DecisionCheck):
+class DecisionNotCollective(_DecisionCheck[CollectiveParams]):
     id = "decision_not_collective"
     tier = "level2"
     title = "三重一大事项未集体决策"
@@ -120,7 +120,7 @@ class QuorumParams(Params):
 
 
 @register
-class QuorumNotMet(_DecisionCheck):
+class QuorumNotMet(_DecisionCheck[QuorumParams]):
     id = "quorum_not_met"
     tier = "level2"
     title = "决策会议到会人数不足"
@@ -149,7 +149,7 @@ class LeaderParams(Params):
 
 
 @register
-class LeaderInChargeAbsent(_DecisionCheck):
+class LeaderInChargeAbsent(_DecisionCheck[LeaderParams]):
     id = "leader_in_charge_absent"
     tier = "level2"
     title = "分管领导未参加决策会议"
@@ -171,7 +171,7 @@ class LeaderInChargeAbsent(_DecisionCheck):
 
 
 @register
-class VotesInsufficient(_DecisionCheck):
+class VotesInsufficient(_DecisionCheck[VotesParams]):
     id = "votes_insufficient"
     tier = "level2"
     title = "表决赞成票未过半数"
@@ -209,7 +209,7 @@ def materials_due(meeting: dt.datetime, days: int, ctx: EvalContext) -> dt.date:
 
 
 @register
-class MaterialsLate(_DecisionCheck):
+class MaterialsLate(_DecisionCheck[MaterialsParams]):
     id = "materials_late"
     tier = "reminder"
     title = "会议材料未按时送达"
@@ -256,7 +256,7 @@ class EmergencyParams(Params):
 
 
 @register
-class EmergencyNotReported(Check):
+class EmergencyNotReported(Check[DecisionRecord, EmergencyParams]):
     """000:898: an emergency decision is "在下一次会议上报告情况".
 
     The next meeting is the first meeting of the same body (``body``; a
@@ -279,7 +279,7 @@ class EmergencyNotReported(Check):
         self.emergencies: list[DecisionRecord] = []
         self.meetings: dict[str, list[DecisionRecord]] = {}  # unit → its meetings, any order
 
-    def feed(self, d: DecisionRecord, params: EmergencyParams, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, d: DecisionRecord, params: EmergencyParams, ctx: EvalContext, /) -> Iterator[Finding]:
         if d.emergency and d.meeting_at is not None:
             self.emergencies.append(d)
         if d.method == "meeting" and d.meeting_at is not None:
@@ -301,7 +301,7 @@ class EmergencyNotReported(Check):
             params = table.for_(d.unit_id, info.kind if info else None) if table else EmergencyParams()
             if not params.enabled:
                 continue
-            nxt = self.next_meeting(d, params.same_body)  # type: ignore[attr-defined]
+            nxt = self.next_meeting(d, params.same_body)
             if nxt is None:
                 continue  # no meeting since: nothing is due yet
             assert nxt.meeting_at is not None

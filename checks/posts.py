@@ -32,7 +32,7 @@ class RotationParams(Params):
 
 
 @register
-class PostRotationDue(Check):
+class PostRotationDue(Check[PostTenure, RotationParams]):
     id = "post_rotation_due"
     tier = "reminder"
     title = "重点岗位到期未轮岗"

@@ -29,9 +29,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT, deadline_evidence
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import UNIT_ZH, Deadline, LimitUnit, compute_deadline, overdue_by, trace
+from sunlight.monitor.matching import OneOrMany
 from sunlight.monitor.readers import loaded
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.records.publications import Period, PeriodKind, PublicationRecord
@@ -59,13 +60,12 @@ class UnitSelector(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     ids: list[str] | None = None
-    kind: str | list[str] | None = None
+    kind: OneOrMany[str] = None
 
     def pick(self, ctx: EvalContext) -> list[str]:
         if self.ids is not None:
             return sorted(self.ids)
-        kinds = None if self.kind is None else ([self.kind] if isinstance(self.kind, str) else self.kind)
-        return sorted(u for u, info in ctx.units.items() if kinds is None or info.kind in kinds)
+        return sorted(u for u in ctx.units if self.binds(u, ctx))
 
     def binds(self, unit_id: str, ctx: EvalContext) -> bool:
         if self.ids is not None:
@@ -73,8 +73,7 @@ class UnitSelector(BaseModel):
         if self.kind is None:
             return True
         info = ctx.units.get(unit_id)
-        kinds = [self.kind] if isinstance(self.kind, str) else self.kind
-        return info is not None and info.kind in kinds
+        return info is not None and info.kind in self.kind
 
 
 class DueRule(BaseModel):
@@ -135,7 +134,7 @@ class Obligation(BaseModel):
 
     @property
     def selector(self) -> UnitSelector:
-        return UnitSelector() if self.units == "all" else self.units  # type: ignore[return-value]
+        return UnitSelector() if self.units == "all" else self.units
 
     @property
     def label(self) -> str:
@@ -184,7 +183,7 @@ class ObligationParams(Params):
 
 def obligations(ctx: EvalContext) -> list[Obligation]:
     table = ctx.params.get(PublicationMissing.id)
-    return list(table.default.obligations) if table is not None else []  # type: ignore[attr-defined]
+    return list(table.default.obligations) if table is not None else []
 
 
 def _due_text(ob: Obligation, period: Period, deadline: Deadline) -> str:
@@ -201,7 +200,7 @@ def _period_evidence(ob: Obligation, period: Period, deadline: Deadline, start: 
     return ev
 
 
-class _Earliest(Check):
+class _Earliest(Check[PublicationRecord, ParamsT]):
     """Collects the earliest publication per (unit, subject, period) as the stream goes by."""
 
     entity = "publications"
@@ -209,7 +208,7 @@ class _Earliest(Check):
     def __init__(self) -> None:
         self.seen: dict[tuple[str, str, Period], PublicationRecord] = {}
 
-    def feed(self, p: PublicationRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
+    def feed(self, p: PublicationRecord, params: ParamsT, ctx: EvalContext) -> Iterator[Finding]:
         if p.period is not None:
             key = (p.unit_id, p.subject, p.period)
             old = self.seen.get(key)
@@ -220,7 +219,7 @@ class _Earliest(Check):
 
 
 @register
-class PublicationMissing(_Earliest):
+class PublicationMissing(_Earliest[ObligationParams]):
     id = "publication_missing"
     tier = "level3"
     title = "应公开未公开"
@@ -262,7 +261,7 @@ class PublicationMissing(_Earliest):
 
 
 @register
-class PublicationLate(_Earliest):
+class PublicationLate(_Earliest[ObligationParams]):
     id = "publication_late"
     tier = "reminder"
     title = "未按时公开"
@@ -307,7 +306,7 @@ class CaseResultParams(Params):
 
 
 @register
-class CaseResultUnpublished(Check):
+class CaseResultUnpublished(Check[CaseRecord, CaseResultParams]):
     id = "case_result_unpublished"
     tier = "level3"
     title = "办理结果未按时公开"
@@ -381,7 +380,7 @@ class PostingParams(Params):
 
 
 @register
-class PostingTooShort(Check):
+class PostingTooShort(Check[PublicationRecord, PostingParams]):
     id = "posting_too_short"
     tier = "reminder"
     title = "公示期不足"

@@ -15,7 +15,7 @@ they are (:func:`sunlight.monitor.records.base.problem_kind`).
 
 from __future__ import annotations
 
-from sunlight.checks.base import Check, Finding
+from sunlight.checks.base import Check, Finding, Params
 from sunlight.checks.registry import register
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.settings import SourceConfig
@@ -106,7 +106,7 @@ def problem_text(p: RowProblem, config: SourceConfig | None) -> str:
 
 
 @register
-class DataQuality(Check):
+class DataQuality(Check[RowProblem, Params]):
     id = "data_quality"
     tier = "reminder"
     title = "数据质量问题"

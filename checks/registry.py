@@ -11,55 +11,68 @@ import pkgutil
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from sunlight.checks.base import Check, Params
 from sunlight.monitor.config_error import ConfigError, first_problem
+from sunlight.monitor.matching import Match, OneOrMany
 from sunlight.monitor.settings import Settings, register_validator
 
-REGISTRY: dict[str, type[Check]] = {}
+REGISTRY: dict[str, type[AnyCheck]] = {}
 _INFRA = {"base", "registry"}
 
 
-def register(cls: type[Check]) -> type[Check]:
+AnyCheck = Check[Any, Any]
+C = TypeVar("C", bound=type[AnyCheck])
+
+
+def register(cls: C) -> C:
+    """Add a check class to the registry by its ``id``; returns the class unchanged (and typed)."""
     if cls.id in REGISTRY and REGISTRY[cls.id] is not cls:
         raise RuntimeError(f"two checks share the id {cls.id!r}")
     REGISTRY[cls.id] = cls
     return cls
 
 
+class UnknownCheckError(LookupError):
+    """A check id that no module registered; the message lists the valid ids."""
+
+    def __init__(self, unknown: list[str], known: list[str]) -> None:
+        self.unknown, self.known = unknown, known
+        super().__init__(f"unknown check {', '.join(unknown)}; known: {', '.join(known)}")
+
+
+def require_known(ids: set[str]) -> None:
+    """Raise :class:`UnknownCheckError` for the ids among ``ids`` that are not checks."""
+    registry = load_all()
+    unknown = sorted(ids - set(registry))
+    if unknown:
+        raise UnknownCheckError(unknown, sorted(registry))
+
+
 @lru_cache(maxsize=1)
-def load_all() -> dict[str, type[Check]]:
+def load_all() -> dict[str, type[AnyCheck]]:
     for mod in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if mod.name not in _INFRA:
             importlib.import_module(f"{__package__}.{mod.name}")
     return REGISTRY
 
 
-class OverrideMatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    unit_id: str | list[str] | None = None
-    unit_kind: str | list[str] | None = None
-    item_code: str | list[str] | None = None
+class OverrideMatch(Match):
+    """Which records a ``checks.overrides`` entry applies to."""
 
-    def applies(self, unit_id: str | None, unit_kind: str | None, item_code: str | None) -> bool:
-        def ok(value: str | None, wanted: str | list[str] | None) -> bool:
-            if wanted is None:
-                return True
-            return value in ([wanted] if isinstance(wanted, str) else wanted)
-
-        return ok(unit_id, self.unit_id) and ok(unit_kind, self.unit_kind) and ok(
-            item_code, self.item_code
-        )
+    unit_id: OneOrMany[str] = None
+    unit_kind: OneOrMany[str] = None
+    item_code: OneOrMany[str] = None
 
 
 def _error(key: str, problem: str) -> ConfigError:
     return ConfigError("", key, problem)
 
 
-def _validate_params(cls: type[Check], data: Any, key: str) -> Params:
+def _validate_params(cls: type[AnyCheck], data: Any, key: str) -> Params:
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -110,7 +123,7 @@ def validate_checks_config(raw: Mapping[str, Any]) -> None:
 class CheckParams:
     """One check's parameters, with per-unit / per-item overrides resolved and cached."""
 
-    def __init__(self, cls: type[Check], raw: Mapping[str, Any]) -> None:
+    def __init__(self, cls: type[AnyCheck], raw: Mapping[str, Any]) -> None:
         self.cls = cls
         self.base: dict[str, Any] = dict(raw.get(cls.id) or {})
         self.overrides = [
@@ -130,7 +143,7 @@ class CheckParams:
         if hit is None:
             merged = dict(self.base)
             for match, data in self.overrides:
-                if match.applies(unit_id, unit_kind, item_code):
+                if match.matches(unit_id=unit_id, unit_kind=unit_kind, item_code=item_code):
                     merged.update(data)
             hit = self._cache[key] = self.cls.Params.model_validate(merged)
         return hit

@@ -25,7 +25,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params
+from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT
 from sunlight.checks.decisions import decision_faults
 from sunlight.checks.registry import register
 from sunlight.monitor.readers import loaded
@@ -129,7 +129,7 @@ class ChainProfile(BaseModel):
 DEFAULT_PROFILES = [
     ChainProfile(name="village", unit_kinds=["village"],
                  chain=["handler", "supervisor", ["director", "secretary"]],
-                 basis=("村组各项支出必须由经手人签字和村务监督委员审核盖章或签字,"
+                 basis=("村组各项支出必须由经手人签字和村务监督委员审核盖章或签字，"
                         "经村委会主任、村支部书记联签会审后方可入账"),  # 003:1253
                  citation=("《关于“五权”工作全面实行“3+1”模式深入推进农村基层党风廉政建设实施方案》"
                            "第二部分第（二）项")),
@@ -164,19 +164,21 @@ def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> Cha
     if banded is None:
         table = ctx.params.get(SignatureChainIncomplete.id)
         raws = [table.base, *(d for _, d in table.overrides)] if table is not None else []
+        # a band narrows a profile only by a value other than the default (min 0, no top):
+        # a config that spells the defaults out keeps the per-unit cache
         banded = cache[_BANDED] = any(
-            "min_amount" in p or "below" in p
+            p.get("below") is not None or Decimal(str(p.get("min_amount") or 0)) != 0
             for raw in raws for p in raw.get("profiles") or () if isinstance(p, dict))
     key = (v.unit_id, v.category)
     if not banded:
         try:
-            return cache[key]  # type: ignore[no-any-return]
+            return cache[key]
         except KeyError:
             pass
     info = ctx.units.get(v.unit_id)
     kind = info.kind if info else None
     table = ctx.params.get(SignatureChainIncomplete.id)
-    params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()  # type: ignore[assignment]
+    params: ChainParams = table.for_(v.unit_id, kind) if table is not None else ChainParams()
     profile = next((p for p in params.profiles if p.applies(v, kind)), None)
     if profile is None:
         plan = None
@@ -192,7 +194,7 @@ def chain_plan(v: ExpenseRecord, ctx: EvalContext, cache: dict[Any, Any]) -> Cha
 _BANDED = object()
 
 
-class _VoucherCheck(Check):
+class _VoucherCheck(Check[ExpenseRecord, ParamsT]):
     """F checks read vouchers; ``feed`` returns a tuple (no generator per voucher: hot path)."""
 
     entity = "expenses"
@@ -202,7 +204,7 @@ class _VoucherCheck(Check):
 
 
 @register
-class SignatureChainIncomplete(_VoucherCheck):
+class SignatureChainIncomplete(_VoucherCheck[ChainParams]):
     id = "signature_chain_incomplete"
     tier = "level3"
     title = "报销签字审批程序不全"
@@ -242,7 +244,7 @@ class SingleParams(Params):
 
 
 @register
-class SingleSignature(_VoucherCheck):
+class SingleSignature(_VoucherCheck[SingleParams]):
     id = "single_signature"
     tier = "level2"
     title = "一支笔审批"
@@ -264,7 +266,7 @@ class SingleSignature(_VoucherCheck):
 
 
 @register
-class DuplicateRoleSigner(_VoucherCheck):
+class DuplicateRoleSigner(_VoucherCheck[Params]):
     id = "duplicate_role_signer"
     tier = "level3"
     title = "一人兼签多个审批环节"
@@ -299,7 +301,7 @@ class HeadParams(Params):
 
 
 @register
-class HeadSignsDirectly(_VoucherCheck):
+class HeadSignsDirectly(_VoucherCheck[HeadParams]):
     id = "head_signs_directly"
     tier = "level3"
     title = "一把手直接分管财务签字"
@@ -355,7 +357,7 @@ def large_amount(v: ExpenseRecord, ctx: EvalContext) -> Decimal:
     if table is None:
         return LargeParams().large_amount
     info = ctx.units.get(v.unit_id)
-    return table.for_(v.unit_id, info.kind if info else None).large_amount  # type: ignore[attr-defined]
+    return table.for_(v.unit_id, info.kind if info else None).large_amount
 
 
 class _DecisionIndex:
@@ -393,7 +395,7 @@ def decision_problem(v: ExpenseRecord, index: _DecisionIndex, ctx: EvalContext) 
 
 
 @register
-class LargeAmountWithoutDecision(_VoucherCheck):
+class LargeAmountWithoutDecision(_VoucherCheck[LargeParams]):
     id = "large_amount_without_decision"
     tier = "level2"
     title = "大额资金未经集体决策"
@@ -435,7 +437,7 @@ class _Group:
 
 
 @register
-class SplitPayment(_VoucherCheck):
+class SplitPayment(_VoucherCheck[SplitParams]):
     id = "split_payment"
     tier = "level2"
     title = "拆分支付规避集体决策"
@@ -516,7 +518,7 @@ class SplitPayment(_VoucherCheck):
 
 
 @register
-class SignatureOrder(_VoucherCheck):
+class SignatureOrder(_VoucherCheck[Params]):
     id = "signature_order"
     tier = "reminder"
     title = "签字审批顺序颠倒"

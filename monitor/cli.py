@@ -1,8 +1,9 @@
-"""``sunlight``: the one command line (Typer).
+"""``sunlight``: the one command line (Typer), the top of the layers.
 
-Exit codes: 0 done (with or without findings); 1 a failure prevented the work
-(a source could not be read, ...); 2 the config is bad (the message names the
-file, the key path and the problem).
+Each layer owns its commands (the letters workflow is :mod:`sunlight.alerts.cli`);
+this module mounts them and holds the commands that run the pipeline: scan,
+cycle, run, config, calendar, db, demo. Exit codes are those of
+:mod:`sunlight.monitor.cli_common`.
 """
 
 from __future__ import annotations
@@ -11,13 +12,28 @@ import datetime as dt
 import json
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
+from sunlight.alerts.cli import letters_app
+from sunlight.checks.base import Finding
+from sunlight.checks.registry import CheckParams, UnknownCheckError, load_all
 from sunlight.monitor import logs
-from sunlight.monitor.configure import ConfigError, Settings, load_settings
+from sunlight.monitor.calendar import CalendarError, WorkCalendar
+from sunlight.monitor.cli_common import AtOpt, ConfigOpt, OutputFormat, fail, load_or_exit, parse_at
+from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
+from sunlight.monitor.console import table
+from sunlight.monitor.cycle import deliver_report, run_cycle, unit_names
+from sunlight.monitor.daemon import run as run_daemon
+from sunlight.monitor.demo.run import run_demo
+from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.sources import safe_url
+from sunlight.monitor.store import open_store
+from sunlight.monitor.store.db import create_state_engine, current_revision, upgrade
 
 app = typer.Typer(
     name="sunlight",
@@ -33,46 +49,26 @@ db_app = typer.Typer(help="The state store (findings, letters, outbox).", no_arg
 app.add_typer(config_app, name="config")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(db_app, name="db")
-
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the sunlight YAML config file")]
-
-
-def fail(message: str, code: int) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(code)
+app.add_typer(letters_app, name="letters")
 
 
-def load_or_exit(path: Path) -> Settings:
-    """Load the config; on any problem print it and exit 2 (bad config never runs)."""
-    try:
-        return load_settings(path)
-    except ConfigError as exc:
-        raise fail(f"配置错误 (config error): {exc}", 2) from None
+class _LogChoice:
+    """What the global options asked for; ``run`` raises the default level to INFO."""
 
-
-def parse_at(value: str | None, tz: dt.tzinfo) -> dt.datetime:
-    """``--at``: ISO date or date-time; naive values are in the configured zone.
-
-    A bare date means the start of that day (00:00).
-    """
-    if value is None:
-        return dt.datetime.now(tz)
-    try:
-        t = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise fail(f"--at: {value!r} is not an ISO date or date-time (e.g. 2026-10-10T09:00)",
-                   2) from None
-    return t.replace(tzinfo=tz) if t.tzinfo is None else t.astimezone(tz)
+    level: logs.LogLevel | None = None
+    json: bool | None = None
 
 
 @app.callback()
 def _main(
-    log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING, ERROR")] = "WARNING",
+    log_level: Annotated[logs.LogLevel | None, typer.Option(
+        help="log level (default: INFO for run, WARNING for the other commands)")] = None,
     log_json: Annotated[bool | None, typer.Option("--log-json/--log-console",
                                                   help="log format (default: JSON unless a TTY)")]
     = None,
 ) -> None:
-    logs.configure(log_level, log_json)
+    _LogChoice.level, _LogChoice.json = log_level, log_json
+    logs.configure(log_level or logs.LogLevel.WARNING, log_json)
 
 
 # --- scan ----------------------------------------------------------------------
@@ -81,33 +77,34 @@ def _main(
 @app.command()
 def scan(
     config: ConfigOpt,
-    at: Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")]
-    = None,
+    at: AtOpt = None,
     check: Annotated[list[str] | None, typer.Option("--check", help="only this check (repeatable)")]
     = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json (one object per line)")]
-    = "table",
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="json: one object per line")]
+    = OutputFormat.table,
     record: Annotated[bool, typer.Option(help="record the findings in the state store")] = False,
 ) -> None:
     """One evaluation: print the findings; deliver nothing."""
-    from sunlight.monitor.console import table
-    from sunlight.monitor.engine import Engine, scan_and_record
-
     settings = load_or_exit(config)
-    if fmt not in ("table", "json"):
-        raise fail("--format must be 'table' or 'json'", 2)
     when = parse_at(at, settings.tz)
     try:
         engine = Engine(settings, only=check)
-    except KeyError as exc:
-        raise fail(f"--check: unknown check {exc.args[0]}", 2) from None
-    rows: list = []
+    except UnknownCheckError as exc:
+        raise fail(f"--check: {exc}", 2) from None
+    rows: list[Finding] = []
+    lookup = unit_names(engine)
+    names: dict[str, str | None] = {}
 
-    def sink(f):
-        if fmt == "json":
+    def name_of(unit_id: str) -> str | None:
+        """A unit's name for the JSON line, read once per unit (the units tables are small)."""
+        if unit_id not in names:
+            names[unit_id] = lookup([unit_id]).get(unit_id) if unit_id else None
+        return names[unit_id]
+
+    def sink(f: Finding) -> None:
+        if fmt is OutputFormat.json:
             try:
-                info = engine.units_seen.get(f.unit_id)
-                sys.stdout.write(f.to_json_line(info.name if info is not None else None))
+                sys.stdout.write(f.to_json_line(name_of(f.unit_id)))
             except BrokenPipeError:
                 # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
                 # SystemExit is not an Exception, so the engine does not count it as a
@@ -119,20 +116,19 @@ def scan(
 
     try:
         if record:
-            from sunlight.monitor.store import open_store
-
             store = open_store(settings.state_url())
-            outcomes = scan_and_record(engine, store, when, sink)
+            outcomes = scan_and_record(engine, store, when, sink,
+                                       wait=settings.state.claim_wait.total_seconds())
         else:
             outcomes = engine.scan(when, sink)
     finally:
         engine.close()
-    if fmt == "table":
+    if fmt is OutputFormat.table:
+        seen = {u: info.name for o in outcomes for u, info in o.units.items()}
         rows.sort(key=lambda f: (f.check, f.unit_id, f.subject))
         typer.echo(table(
             ["检查项", "单位", "对象", "等级", "期限", "超期", "摘要"],
-            [[f.check, engine.units_seen[f.unit_id].name if f.unit_id in engine.units_seen else f.unit_id,
-              f.subject, settings.tiers.labels.get(f.tier, f.tier),
+            [[f.check, seen.get(f.unit_id, f.unit_id), f.subject, settings.tiers.label(f.tier),
               (f.deadline.strftime("%Y-%m-%d") + ("*" if f.calendar_uncovered else ""))
               if f.deadline else "",
               "" if f.overdue is None else f"{f.overdue}", f.summary] for f in rows],
@@ -144,7 +140,58 @@ def scan(
                        "请在 calendar.overrides 中补充该年国务院办公厅通知。")
     failed = [o for o in outcomes if not o.ok]
     for o in failed:
-        typer.echo(f"数据源读取失败 (source failed): {o.error}", err=True)
+        typer.echo(source_failure_line(o), err=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+def source_failure_line(outcome: SourceOutcome) -> str:
+    """The one line for a source a command could not evaluate."""
+    if outcome.claimed_elsewhere:  # not a failure of the source: another process holds it
+        return (f"数据源正由另一进程检查，本次已跳过 (another process is scanning source "
+                f"{outcome.source}; skipped after waiting state.claim_wait)")
+    return f"数据源读取失败 (source failed): {outcome.error}"
+
+
+# --- cycle -----------------------------------------------------------------------
+
+
+@app.command()
+def cycle(config: ConfigOpt, at: AtOpt = None) -> None:
+    """One full cycle: scan, record findings, issue and escalate letters, deliver."""
+    settings = load_or_exit(config)
+    when = parse_at(at, settings.tz)
+    engine = Engine(settings)
+    wait = settings.state.claim_wait.total_seconds()  # for another process on the same source
+    try:
+        store = open_store(settings.state_url())
+        report = run_cycle(engine, store, settings, when, wait=wait)
+    finally:
+        engine.close()
+    sent = deliver_report(store, settings, dt.datetime.now(dt.UTC), wait=wait)
+    typer.echo(f"截至 {when:%Y-%m-%d %H:%M}（{settings.timezone}）："
+               f"发现 {sum(sum(o.findings.values()) for o in report.outcomes)} 项，"
+               f"发出 {len(report.letters)} 件，升级 {len(report.letters_escalated)} 件。")
+    if report.letters:
+        typer.echo(table(
+            ["编号", "等级", "主送", "事项", "整改期限", "说明", "投递渠道"],
+            [[x.number, settings.tiers.label(x.tier), x.recipient, x.findings,
+              x.rectify_by.isoformat() if x.rectify_by else "",
+              {"new": "", "repeat": "重复预警从重", "escalation": f"由{x.cites}升级"}.get(x.reason, ""),
+              ", ".join(x.channels) or "（无路由，未投递）"] for x in report.letters],
+        ))
+    for number in report.letters_overdue:
+        if number not in report.letters_escalated:
+            typer.echo(f"逾期未整改（已是最高等级，请办理）：{number}")
+    typer.echo(f"投递 deliveries：成功 {len(sent.delivered)}，待重试 {len(sent.failed)}，"
+               f"失败（不再重试）{len(sent.dead)}")
+    if sent.skipped:
+        typer.echo("另一进程正在投递，本次未投递 (another process is delivering; it sends what is due)")
+    for key, error in sent.failed + sent.dead:
+        typer.echo(f"  {key}: {error}", err=True)
+    failed = [o for o in report.outcomes if not o.ok]
+    for o in failed:
+        typer.echo(source_failure_line(o), err=True)
     if failed:
         raise typer.Exit(1)
 
@@ -155,8 +202,8 @@ def scan(
 @app.command()
 def run(config: ConfigOpt) -> None:
     """The daemon: scheduled cycles, outbox delivery, /metrics and health on server.listen."""
-    from sunlight.monitor.daemon import run as run_daemon
-
+    if _LogChoice.level is None:  # an operator expects the start, each cycle and each delivery run
+        logs.configure(logs.LogLevel.INFO, _LogChoice.json)
     raise typer.Exit(run_daemon(config, load_or_exit(config)))
 
 
@@ -164,11 +211,17 @@ def run(config: ConfigOpt) -> None:
 
 
 @config_app.command("check")
-def config_check(file: Annotated[Path, typer.Argument(help="the config file")]) -> None:
+def config_check(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="the sunlight YAML config file")]
+    = None,
+    file: Annotated[Path | None, typer.Argument(help="the config file (same as -c)", show_default=False)]
+    = None,
+) -> None:
     """Validate a config file and print what would run."""
-    from sunlight.checks.registry import CheckParams, load_all
-    from sunlight.monitor.sources import safe_url
-
+    if (config is None) == (file is None):
+        raise fail("config check: give the config file once, as -c FILE", 2)
+    file = config or file
+    assert file is not None
     settings = load_or_exit(file)
     typer.echo(f"配置有效 (config OK): {file}")
     typer.echo(f"时区 timezone: {settings.timezone}")
@@ -196,7 +249,7 @@ def config_check(file: Annotated[Path, typer.Argument(help="the config file")]) 
 def calendar_due(
     start: Annotated[str, typer.Argument(help="acceptance date or date-time (ISO)")],
     n: Annotated[str, typer.Argument(help="the limit, e.g. 5")],
-    unit: Annotated[str, typer.Option(help="workday, day or hour")] = "workday",
+    unit: Annotated[LimitUnit, typer.Option(help="the unit of the limit")] = LimitUnit.workday,
     config: Annotated[Path | None, typer.Option("--config", "-c",
                                                 help="use this config's calendar overrides")] = None,
     override: Annotated[list[Path] | None, typer.Option(help="a calendar override file")] = None,
@@ -204,16 +257,7 @@ def calendar_due(
     = "Asia/Shanghai",
 ) -> None:
     """Print the deadline and every day that did not count, with the reason."""
-    from decimal import Decimal, InvalidOperation
-    from zoneinfo import ZoneInfo
-
-    from sunlight.monitor.calendar import CalendarError, WorkCalendar
-    from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
-
-    try:
-        limit_unit = LimitUnit(unit)
-    except ValueError:
-        raise fail("--unit must be workday, day or hour", 2) from None
+    limit_unit = unit
     try:
         limit = Decimal(n)
     except InvalidOperation:
@@ -252,9 +296,6 @@ def calendar_due(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt) -> None:
     """Create or migrate the state store to the current schema."""
-    from sunlight.monitor.sources import safe_url
-    from sunlight.monitor.store.db import create_state_engine, current_revision, upgrade
-
     settings = load_or_exit(config)
     url = settings.state_url()
     engine = create_state_engine(url)
@@ -274,14 +315,8 @@ def demo(
     = False,
 ) -> None:
     """Build sample databases and a config in a folder, run one cycle, print a summary."""
-    from sunlight.monitor.demo.run import run_demo
-
     code = run_demo(folder, at, serve=serve)
     raise typer.Exit(code)
-
-
-from sunlight.alerts.cli import register as _register_letters  # noqa: E402, I001 - imports this module lazily
-_register_letters(app)
 
 
 def main() -> None:

@@ -68,10 +68,6 @@ class Deadline:
     rolled_from: dt.date | None = None  # ``day`` unit: the non-working day it was moved from
 
     @property
-    def stopped(self) -> bool:
-        return self.at is None
-
-    @property
     def display(self) -> dt.datetime | None:
         """The last second that is on time: what people read as "due"."""
         return None if self.at is None else self.at - ONE_SECOND

@@ -16,7 +16,11 @@ from sunlight.alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_
 from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
 from sunlight.alerts.render import Renderer
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.readers import READERS, ReadContext
+from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.settings import Settings
+from sunlight.monitor.sources import SourceError
+from sunlight.monitor.store.claims import Claims
 
 
 @dataclass
@@ -33,16 +37,14 @@ class CycleReport:
         return all(o.ok for o in self.outcomes)
 
 
-def unit_names(engine: Engine) -> UnitNames:
-    """Unit names for the letters' 主送单位, read from the sources' ``units`` tables on demand."""
-    from sunlight.monitor.readers import READERS, ReadContext
-    from sunlight.monitor.records.base import RowProblem
-    from sunlight.monitor.sources import SourceError
+def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitNames:
+    """Unit names for the letters' 主送单位: from what the scans just read, else the ``units`` tables."""
+    seen: dict[str, str] = {u: info.name for o in outcomes for u, info in o.units.items()}
 
     def lookup(ids: Iterable[str]) -> dict[str, str]:
         wanted = set(ids)
         # the scan has just read the units tables: only a unit it did not see costs a read
-        names = {u: engine.units_seen[u].name for u in wanted if u in engine.units_seen}
+        names = {u: seen[u] for u in wanted if u in seen}
         for src in engine.sources.values():
             if not wanted - set(names) or not src.has("units") or "units" not in READERS:
                 continue
@@ -58,15 +60,18 @@ def unit_names(engine: Engine) -> UnitNames:
 
 
 def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
-              sources: list[str] | None = None) -> CycleReport:
+              sources: list[str] | None = None, claims: Claims | None = None,
+              wait: float = 0.0) -> CycleReport:
     """Scan (all or the named sources), record, then let the tier policy act.
 
-    The letters and their queued deliveries are committed together before
-    anything is sent (invariant 4); :func:`deliver` sends them.
+    Each source is scanned under its claim (``wait``: how long to wait for
+    another process scanning it, see :func:`scan_and_record`). The letters
+    and their queued deliveries are committed together before anything is
+    sent (invariant 4); :func:`deliver` sends them.
     """
     report = CycleReport(at)
-    report.outcomes = scan_and_record(engine, store, at, sources=sources)
-    issued = issue(engine, store, settings, at)
+    report.outcomes = scan_and_record(engine, store, at, sources=sources, claims=claims, wait=wait)
+    issued = issue(engine, store, settings, at, report.outcomes)
     report.letters = issued.issued
     report.letters_issued = [letter.number for letter in issued.issued]
     report.letters_escalated = issued.escalated
@@ -75,30 +80,28 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
     return report
 
 
-def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime) -> IssueReport:
+def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
+          outcomes: Iterable[SourceOutcome] = ()) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings (one transaction)."""
-    return issue_letters(store, settings, engine.calendar, at, unit_names(engine))
+    return issue_letters(store, settings, engine.calendar, at, unit_names(engine, outcomes))
 
 
-_renderers: list[tuple[Settings, Renderer]] = []  # the last few configs' renderers (retries reuse them)
+def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime,
+                   renderer: Renderer | None = None, claims: Claims | None = None,
+                   wait: float = 0.0) -> DeliveryReport:
+    """Send what the outbox holds that is due, with what happened to each delivery.
+
+    The daemon passes the renderer of its running config (its cache of rendered
+    letters serves the retries); a one-off command renders with a fresh one.
+    On SQLite the pass waits up to ``wait`` seconds for another process's pass
+    (``sunlight.alerts.outbox.deliver_due``).
+    """
+    render = renderer or Renderer(settings)
+    return deliver_due(store, settings, now, lambda letter_id: render.message(store, letter_id),
+                       claims=claims, wait=wait)
 
 
-def _renderer(settings: Settings) -> Renderer:
-    for known, renderer in _renderers:
-        if known is settings:
-            return renderer
-    renderer = Renderer(settings)
-    _renderers.insert(0, (settings, renderer))
-    del _renderers[3:]
-    return renderer
-
-
-def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime) -> DeliveryReport:
-    """Send what the outbox holds that is due, with what happened to each delivery."""
-    renderer = _renderer(settings)
-    return deliver_due(store, settings, now, lambda letter_id: renderer.message(store, letter_id))
-
-
-def deliver(store: SAEngine, settings: Settings, now: dt.datetime) -> int:
+def deliver(store: SAEngine, settings: Settings, now: dt.datetime, renderer: Renderer | None = None,
+            claims: Claims | None = None) -> int:
     """Send what the outbox holds that is due; returns how many were delivered."""
-    return len(deliver_report(store, settings, now).delivered)
+    return len(deliver_report(store, settings, now, renderer, claims=claims).delivered)

@@ -17,6 +17,16 @@ and swaps it in; a config that does not load is logged and counted and the
 running one stays (architecture invariant 6). Jobs already running finish on
 the runtime they started with, which is closed when the last of them ends.
 
+Several replicas on one state store share the sources: a replica evaluates a
+source only while it holds the source's ``own:<source>`` claim
+(``sunlight.monitor.store.claims``: a PostgreSQL advisory lock, or an ``flock``
+beside a SQLite store), taking free sources up to its fair share (the sources
+divided by the live replicas, rounded up) and letting go of one above its
+share after that source's cycle. A claim dies with its process, so a killed
+replica's sources are taken by the others at their next scheduled time,
+within one interval. Each scan itself runs under the ``scan:<source>`` claim,
+which a manual ``sunlight cycle`` takes too.
+
 Stopping: no new job starts, the running scans are abandoned at the next
 record (their runs are recorded as incomplete, so they resolve nothing), and
 the process exits 0 when the work has ended or ``server.shutdown_grace`` has
@@ -26,7 +36,7 @@ passed, whichever comes first.
 from __future__ import annotations
 
 import datetime as dt
-import logging
+import math
 import os
 import queue
 import signal
@@ -35,6 +45,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +54,31 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
+from sunlight.alerts.render import Renderer
 from sunlight.monitor import cycle
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.engine import Engine, load_calendar
-from sunlight.monitor.metrics import CaseTallies, Metrics, StoreCollector
+from sunlight.monitor.metrics import CaseTallies, ClaimsCollector, ClaimsView, Metrics, StoreCollector
 from sunlight.monitor.scheduler import make_scheduler, schedule_jobs
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store import open_store
-from sunlight.monitor.web import Check, WebServer, make_app
+from sunlight.monitor.store.claims import (
+    METRICS_CLAIM,
+    Claims,
+    claims_for,
+    default_replica,
+    own_claim,
+    release_claims,
+)
+from sunlight.monitor.web import ProbeResult, WebServer, make_app
 
 log = structlog.get_logger("sunlight.daemon")
 
 #: /readyz: a source whose last successful cycle is older than this many intervals is stale
 READY_INTERVALS = 3
+#: how often the main loop checks its claims and reads the other replicas' last cycles
+HEARTBEAT_SECONDS = 5.0
 
 
 @dataclass(eq=False)
@@ -68,12 +90,15 @@ class Runtime:
     store: SAEngine
     store_url: str
     calendar: WorkCalendar
+    renderer: Renderer  # renders letters for the outbox; its cache lives as long as this config
+    claims: Claims  # this process's claims on the store (shared by runtimes on one store)
     users: int = 0  # jobs running on it
     retired: bool = False  # replaced by a reload: close when the last user leaves
 
     def close(self, keep_store: bool = False) -> None:
         self.engine.close()
         if not keep_store:
+            release_claims(self.store)
             self.store.dispose()
 
 
@@ -88,24 +113,41 @@ class Daemon:
         self._active = threading.Condition()
         self._running_jobs = 0
         self._source_locks: dict[str, threading.Lock] = {}
+        self._share_lock = threading.Lock()  # one ownership decision at a time
         self._signals: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.replica = settings.server.replica or default_replica()
+        #: the calendar's key (override files and their mtimes) and the calendar built from it:
+        #: a reload that did not touch the override files reuses it
+        self._calendar: tuple[tuple[tuple[str, int], ...], WorkCalendar] | None = None
         self.runtime = self._build(settings, None)
         self.metrics.configure_sources(settings)
         self.metrics.seed_last_success(_last_successes(self.runtime.store))
-        self.metrics.registry.register(StoreCollector(self._current, self.tallies))
+        self.metrics.registry.register(StoreCollector(self._current, self.tallies,
+                                                      exporter=self._store_exporter))
+        self.metrics.registry.register(ClaimsCollector(self._claims_view))
         self.scheduler = make_scheduler(settings)
         self.web = WebServer(settings.server.listen,
                              make_app(self.metrics.registry, self.ready, self._reload_endpoint))
 
     # --- building and swapping the runtime -----------------------------------------
 
+    def _calendar_for(self, settings: Settings) -> WorkCalendar:
+        """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
+        paths = [settings.resolve(p) for p in settings.calendar.overrides]
+        key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
+        if self._calendar is None or self._calendar[0] != key:
+            self._calendar = (key, load_calendar(settings))
+        return self._calendar[1]
+
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
-        calendar = _calendar(settings)
+        calendar = self._calendar_for(settings)
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
                         stop_requested=self.stopping.is_set)
         url = settings.state_url()
         store = old.store if old is not None and old.store_url == url else open_store(url)
-        return Runtime(settings, engine, store, url, calendar)
+        claims = claims_for(store, self.replica)
+        claims.announce()
+        return Runtime(settings, engine, store, url, calendar, Renderer(settings), claims)
 
     def _current(self) -> tuple[SAEngine, WorkCalendar, Settings]:
         rt = self.runtime
@@ -155,14 +197,20 @@ class Daemon:
         try:
             if name not in rt.settings.sources:  # removed by a reload since it was scheduled
                 return
+            if not self._owns(rt, name):
+                log.debug("cycle left to another replica", source=name)
+                return
             with structlog.contextvars.bound_contextvars(source=name):
                 try:
                     report = cycle.run_cycle(rt.engine, rt.store, rt.settings,
-                                             dt.datetime.now(rt.settings.tz), sources=[name])
+                                             dt.datetime.now(rt.settings.tz), sources=[name],
+                                             claims=rt.claims)
                 except Exception as exc:  # a fault stays local (invariant 5): the next cycle retries
                     log.exception("cycle failed", error=str(exc))
                     self.metrics.observe_cycle(name, [], time.monotonic() - started, ok=False)
                     return
+                if report.outcomes and all(o.claimed_elsewhere for o in report.outcomes):
+                    return  # a manual `sunlight cycle` is scanning it right now: not a failure
                 seconds = time.monotonic() - started
                 self.metrics.observe_cycle(name, report.outcomes, seconds, report.ok)
                 log.info("cycle done", ok=report.ok, seconds=round(seconds, 3),
@@ -170,21 +218,79 @@ class Daemon:
                          letters_issued=len(report.letters_issued),
                          letters_escalated=len(report.letters_escalated))
         finally:
+            self._rebalance(rt, name)
             self._release(rt)
             lock.release()
+
+    # --- sharing the sources between replicas ----------------------------------------
+
+    def _share(self, rt: Runtime) -> tuple[int, set[str]]:
+        """This replica's fair share of the sources, and the sources it owns now."""
+        sources = list(rt.settings.sources)
+        replicas = rt.claims.replicas()
+        held = rt.claims.held()
+        return math.ceil(len(sources) / replicas), {n for n in sources if own_claim(n) in held}
+
+    def _owns(self, rt: Runtime, name: str) -> bool:
+        """Whether this replica evaluates ``name``: it holds it, or takes it (free, within share)."""
+        with self._share_lock:
+            share, owned = self._share(rt)
+            if name in owned:
+                return True
+            if len(owned) >= share or not rt.claims.try_claim(own_claim(name)):
+                return False
+        log.info("source claimed", source=name, replica=self.replica, share=share)
+        return True
+
+    def _rebalance(self, rt: Runtime, name: str) -> None:
+        """Above its share (a replica joined), let ``name`` go for another replica to take."""
+        with self._share_lock:
+            share, owned = self._share(rt)
+            if name not in owned or len(owned) <= share:
+                return
+            rt.claims.release(own_claim(name))
+        self.metrics.forget_health(name)
+        self.tallies.forget(name)
+        log.info("source released to another replica", source=name, replica=self.replica,
+                 share=share)
+
+    def _claims_view(self) -> ClaimsView:
+        rt = self.runtime
+        held = rt.claims.held()
+        return ClaimsView(self.replica, rt.claims.replicas(),
+                          {n: own_claim(n) in held for n in rt.settings.sources},
+                          METRICS_CLAIM in held)
+
+    def _store_exporter(self) -> bool:
+        """Only the replica holding the ``metrics`` claim exports what the store holds."""
+        claims = self.runtime.claims
+        return METRICS_CLAIM in claims.held() or claims.try_claim(METRICS_CLAIM)
+
+    def heartbeat(self) -> None:
+        """Every few seconds: notice lost claims, and take in the other replicas' cycles."""
+        rt = self.runtime
+        try:
+            for lost in rt.claims.verify():
+                if lost.startswith("own:"):
+                    self.metrics.forget_health(lost.removeprefix("own:"))
+            self.metrics.seed_last_success(_last_successes(rt.store))
+        except Exception as exc:  # the store is down: /readyz says so; the next beat retries
+            log.warning("heartbeat failed", error=f"{type(exc).__name__}: {exc}")
 
     def _deliver(self) -> None:
         rt = self._acquire()
         try:
-            sent = cycle.deliver(rt.store, rt.settings, dt.datetime.now(rt.settings.tz))
+            sent = cycle.deliver_report(rt.store, rt.settings, dt.datetime.now(rt.settings.tz),
+                                        rt.renderer, claims=rt.claims)
         except Exception as exc:
             log.exception("delivery run failed", error=str(exc))
             self.metrics.delivery_runs.labels(result="failed").inc()
         else:
             self.metrics.delivery_runs.labels(result="ok").inc()
-            self.metrics.delivered.inc(sent)
-            if sent:
-                log.info("outbox drained", delivered=sent)
+            self.metrics.delivered.inc(len(sent.delivered))
+            if sent.delivered or sent.failed or sent.dead:  # a line per run that attempted anything
+                log.info("delivery run", delivered=len(sent.delivered), failed=len(sent.failed),
+                         dead=len(sent.dead))
         finally:
             self._release(rt)
 
@@ -195,7 +301,7 @@ class Daemon:
 
     # --- reload ------------------------------------------------------------------
 
-    def reload(self, origin: str) -> Check:
+    def reload(self, origin: str) -> ProbeResult:
         """Load, validate and swap in the config file; on any problem keep the running one."""
         with self._reload_lock:
             try:
@@ -211,6 +317,8 @@ class Daemon:
                 idle = old.users == 0
             if idle:
                 old.close(keep_store=old.store is new.store)
+            for name in set(old.settings.sources) - set(settings.sources):
+                new.claims.release(own_claim(name))
             self.metrics.configure_sources(settings)
             self.tallies.keep_only(settings.sources)
             if not self.stopping.is_set():
@@ -221,29 +329,29 @@ class Daemon:
             self.metrics.observe_reload(True)
             log.info("config reloaded", origin=origin, config=str(self.config_path),
                      sources=sorted(settings.sources), state=safe_url(new.store_url))
-            return Check(True, {"config": str(self.config_path)})
+            return ProbeResult(True, {"config": str(self.config_path)})
 
-    def _reload_failed(self, origin: str, error: str) -> Check:
+    def _reload_failed(self, origin: str, error: str) -> ProbeResult:
         self.metrics.observe_reload(False)
         log.error("config reload failed; the running config stays", origin=origin,
                   config=str(self.config_path), error=error)
-        return Check(False, {"error": error})
+        return ProbeResult(False, {"error": error})
 
-    def _reload_endpoint(self) -> Check | None:
+    def _reload_endpoint(self) -> ProbeResult | None:
         if not self.runtime.settings.server.reload_endpoint:
             return None
         return self.reload("http")
 
     # --- health ------------------------------------------------------------------
 
-    def ready(self) -> Check:
+    def ready(self) -> ProbeResult:
         """Ready: the state store answers and every source succeeded within 3 intervals."""
         rt = self.runtime
         try:
             with rt.store.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
         except sa.exc.SQLAlchemyError as exc:
-            return Check(False, {"state_store": f"unreachable ({type(exc).__name__})"})
+            return ProbeResult(False, {"state_store": f"unreachable ({type(exc).__name__})"})
         now = time.time()
         sources: dict[str, Any] = {}
         ok = True
@@ -254,7 +362,7 @@ class Daemon:
             ok &= fresh
             sources[name] = {"fresh": fresh, "last_success_age_seconds": None if age is None
                              else round(age, 1), "limit_seconds": limit}
-        return Check(ok, {"state_store": "ok", "sources": sources})
+        return ProbeResult(ok, {"state_store": "ok", "sources": sources})
 
     # --- the main loop -------------------------------------------------------------
 
@@ -273,11 +381,16 @@ class Daemon:
         self.web.start()
         self._schedule(rt)
         self.scheduler.start()
-        log.info("daemon started", config=str(self.config_path), sources=sorted(rt.settings.sources),
-                 state=safe_url(rt.store_url), metrics=f"{self.web.url}/metrics", pid=os.getpid())
+        log.info("daemon started", version=_version(), config=str(self.config_path), listen=self.web.url,
+                 sources=sorted(rt.settings.sources), replica=self.replica, state=safe_url(rt.store_url),
+                 metrics=f"{self.web.url}/metrics", pid=os.getpid())
         if on_ready is not None:
             on_ready(self.web.url)
+        beat = time.monotonic()
         while True:
+            if time.monotonic() - beat >= HEARTBEAT_SECONDS:
+                beat = time.monotonic()
+                self.heartbeat()
             try:
                 command = self._signals.get(timeout=1.0)
             except queue.Empty:
@@ -309,24 +422,9 @@ class Daemon:
 # --- helpers ---------------------------------------------------------------------------
 
 
-_calendars: dict[tuple[tuple[str, int], ...], WorkCalendar] = {}
-
-
-def _calendar(settings: Settings) -> WorkCalendar:
-    """The work calendar, rebuilt only when its override files changed (reloads stay quick)."""
-    paths = [settings.resolve(p) for p in settings.calendar.overrides]
-    key = tuple((str(p.resolve()), p.stat().st_mtime_ns) for p in paths)
-    if key not in _calendars:
-        _calendars.clear()
-        _calendars[key] = load_calendar(settings)
-    return _calendars[key]
-
-
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
-        return version("sunlight")
+        return version("sunlight-jiancha")
     except PackageNotFoundError:
         return ""
 
@@ -347,28 +445,11 @@ def _last_successes(store: SAEngine) -> dict[str, float]:
     return out
 
 
-class _StdlibToStructlog(logging.Handler):
-    """APScheduler logs through the standard library; give its warnings our format."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        structlog.get_logger(record.name).log(record.levelno, record.getMessage())
-
-
-def _route_library_logs() -> None:
-    handler = _StdlibToStructlog(logging.WARNING)
-    for name in ("apscheduler",):
-        lib = logging.getLogger(name)
-        lib.handlers[:] = [handler]
-        lib.setLevel(logging.WARNING)
-        lib.propagate = False
-
-
 def run(config_path: Path, settings: Settings, on_ready: Callable[[str], None] | None = None) -> int:
     """The daemon on a validated config, until SIGTERM/SIGINT. Returns the exit code.
 
     ``on_ready`` is called with the base URL once the port is bound and the jobs run.
     """
-    _route_library_logs()
     prometheus_client.disable_created_metrics()  # *_created series double the scrape for nothing
     try:
         daemon = Daemon(config_path, settings)

@@ -16,21 +16,25 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
+from sunlight.alerts.outbox import crash_point
 from sunlight.alerts.tiers import resolve_tier
 from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
-from sunlight.checks.registry import CheckParams, load_all
+from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import UnitInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.sources import Source, SourceError
+from sunlight.monitor.store.claims import Claims, claims_for, scan_claim
+from sunlight.monitor.store.findings import FindingRecorder, close_abandoned, finish_run, start_run
 
 log = structlog.get_logger("sunlight.engine")
 
@@ -63,7 +67,10 @@ class SourceOutcome:
     check_errors: Counter[str] = field(default_factory=Counter)
     checks_run: set[str] = field(default_factory=set)
     uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
+    claimed_elsewhere: bool = False  # not scanned: another process was scanning the source
     seconds: float = 0.0
+    #: the source's units as this scan read them (the letters name their recipients from it)
+    units: dict[str, UnitInfo] = field(default_factory=dict)
 
 
 def load_calendar(settings: Settings) -> WorkCalendar:
@@ -86,11 +93,9 @@ class Engine:
         wanted = set(only) if only else None
         self.only = wanted
         if wanted:
-            unknown = wanted - set(registry)
-            if unknown:
-                raise KeyError(", ".join(sorted(unknown)))
+            require_known(wanted)
         self.params = {cid: CheckParams(cls, settings.checks) for cid, cls in registry.items()}
-        self.checks: list[type[Check]] = [
+        self.checks: list[type[Check[Any, Any]]] = [
             cls for cid, cls in registry.items()
             if cls.entity != "*" and self.params[cid].ever_enabled
             and (wanted is None or cid in wanted)
@@ -100,7 +105,6 @@ class Engine:
         }
         self.quality = DataQuality()
         # every unit the scans have read, so letters can name them without reading again
-        self.units_seen: dict[str, UnitInfo] = {}
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -148,7 +152,7 @@ class Engine:
                     for watch in watching:
                         watch(record, ctx)
             for c in instances:
-                self._guard(c, out, emit, lambda c=c: c.finish(ctx))
+                self._guard(c, out, emit, partial(c.finish, ctx))
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)
@@ -177,7 +181,7 @@ class Engine:
                 emit(self.quality.from_problem(item, src.name, src.config))
             else:
                 units[item.unit_id] = item
-        self.units_seen.update(units)
+        out.units = units
         return units
 
     def _records(self, src: Source, entity: str, rctx: ReadContext, at: dt.datetime,
@@ -237,37 +241,65 @@ class Engine:
 
 
 def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
-                    also: Sink | None = None, sources: Iterable[str] | None = None
+                    also: Sink | None = None, sources: Iterable[str] | None = None,
+                    claims: Claims | None = None, wait: float = 0.0
                     ) -> list[SourceOutcome]:
-    """Scan every source and record its findings; a complete scan resolves what it no longer saw.
+    """Scan every source and record its findings; a complete scan resolves what it did not see.
 
     Each source is its own scan run, so one failing source neither blocks the
-    others nor resolves its own findings by mistake.
+    others nor resolves its own findings by mistake. Each source is scanned
+    under its ``scan:<source>`` claim (``sunlight.monitor.store.claims``), so two
+    processes on one store never scan one source at once; ``wait`` is how
+    long to wait for another process's scan of it to end (then the source is
+    reported skipped). Holding the claim, the source's runs left unfinished
+    by a killed process are closed first; and the run resolves nothing if the
+    claim was lost before it finished (fencing).
     """
-    from sunlight.monitor.store.findings import FindingRecorder, finish_run, start_run
-
+    claims = claims or claims_for(store)
     outcomes = []
     names = list(sources) if sources is not None else list(engine.sources)
     for src in (engine.sources[n] for n in names):
-        checks = {c.id for c in engine.checks} | {engine.quality.id}
-        if engine.only:  # a partial scan reads only some entities: it cannot vouch for data quality
-            checks.discard(engine.quality.id)
-        run_id = start_run(store, src.name, at, checks)
-        recorder = FindingRecorder(store, run_id, at)
-
-        def sink(f: Finding, recorder: FindingRecorder = recorder) -> None:
-            recorder(f)
-            if also is not None:
-                also(f)
-
-        outcome = engine.scan_source(src, at, sink)
-        recorder.flush()
-        resolved = finish_run(
-            store, run_id, ok=outcome.ok, error=outcome.error,
-            rows_read=sum(outcome.rows_read.values()), findings=recorder.count,
-            resolve_checks=(outcome.checks_run & checks) if outcome.ok else (), source=src.name, as_of=at,
-        )
-        log.info("findings recorded", source=src.name, run=run_id, upserted=recorder.count,
-                 resolved=resolved)
-        outcomes.append(outcome)
+        with claims.claimed(scan_claim(src.name), wait) as got:
+            if not got:
+                log.warning("source skipped: another process is scanning it", source=src.name,
+                            waited_seconds=wait)
+                outcomes.append(SourceOutcome(
+                    src.name, ok=False, claimed_elsewhere=True,
+                    error=f"{src.name}: another process is scanning this source; skipped"))
+                continue
+            outcomes.append(_scan_and_record_one(engine, store, at, src, also, claims))
     return outcomes
+
+
+def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: Source,
+                         also: Sink | None, claims: Claims) -> SourceOutcome:
+    abandoned = close_abandoned(store, src.name)
+    if abandoned:
+        log.warning("closed scan runs a killed process left unfinished", source=src.name,
+                    runs=abandoned)
+    checks = {c.id for c in engine.checks} | {engine.quality.id}
+    if engine.only:  # a partial scan reads only some entities: it cannot vouch for data quality
+        checks.discard(engine.quality.id)
+    run_id = start_run(store, src.name, at, checks, replica=claims.replica)
+    recorder = FindingRecorder(store, run_id, at)
+
+    def sink(f: Finding) -> None:
+        recorder(f)
+        if also is not None:
+            also(f)
+
+    outcome = engine.scan_source(src, at, sink)
+    recorder.flush()
+    crash_point("mid_scan")  # test-only: findings upserted, the run not yet finished
+    if outcome.ok and not claims.holds(scan_claim(src.name)):
+        outcome.ok, outcome.error = False, f"{src.name}: the scan claim was lost; nothing resolved"
+        log.error("scan claim lost before the run finished: it resolves nothing", source=src.name,
+                  run=run_id)
+    resolved = finish_run(
+        store, run_id, ok=outcome.ok, error=outcome.error,
+        rows_read=sum(outcome.rows_read.values()), findings=recorder.count,
+        resolve_checks=(outcome.checks_run & checks) if outcome.ok else (), source=src.name, as_of=at,
+    )
+    log.info("findings recorded", source=src.name, run=run_id, upserted=recorder.count,
+             resolved=resolved)
+    return outcome

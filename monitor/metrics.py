@@ -51,6 +51,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.checks.base import EvalContext
+from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
@@ -87,7 +88,6 @@ class CaseTally:
         (completion, or now while open) is at or after the promised deadline
         (``sunlight.checks.cases._LateCase``), so the tally and the findings agree.
         """
-        from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 
         deadline = case_timing(case, ctx).promised.at
         unit = case.unit_id
@@ -131,6 +131,11 @@ class CaseTallies:
     def publish(self, source: str, tally: CaseTally) -> None:
         with self._lock:
             self._by_source[source] = tally
+
+    def forget(self, source: str) -> None:
+        """Another replica evaluates ``source`` now: its figures come from that replica."""
+        with self._lock:
+            self._by_source.pop(source, None)
 
     def keep_only(self, sources: Iterable[str]) -> None:
         keep = set(sources)
@@ -248,6 +253,16 @@ class Metrics:
                 if ok:
                     health.last_success = time.time()
 
+    def forget_health(self, source: str) -> None:
+        """This replica no longer evaluates ``source``: no ``sunlight_source_up`` from it.
+
+        The last success stays: it is read from the store, whoever ran the cycle.
+        """
+        with self._health_lock:
+            health = self.sources.get(source)
+            if health is not None:
+                health.up = None
+
     def observe_reload(self, ok: bool) -> None:
         self.reloads.labels(result="success" if ok else "failure").inc()
         self.reload_ok.set(1 if ok else 0)
@@ -294,11 +309,14 @@ class StoreCollector(Collector):
     """
 
     def __init__(self, current: Callable[[], tuple[SAEngine, WorkCalendar, Settings]],
-                 tallies: CaseTallies, now: Callable[[], dt.datetime] | None = None) -> None:
+                 tallies: CaseTallies, now: Callable[[], dt.datetime] | None = None,
+                 exporter: Callable[[], bool] | None = None) -> None:
         self.current = current
         self.tallies = tallies
+        # several replicas on one store: only the one this says True for exports the store's
+        # figures (findings, letters, outbox), so a sum over replicas counts them once
+        self.exporter = exporter
         self.now = now or (lambda: dt.datetime.now(dt.UTC))
-        self._missing_logged: set[str] = set()
         self._lock = threading.Lock()
 
     def collect(self) -> Iterator[Metric]:
@@ -308,7 +326,8 @@ class StoreCollector(Collector):
                                "1 if the state store answered this scrape, 0 if not.")
         try:
             with store.connect() as conn:
-                families = list(self._from_store(conn, now))
+                exporting = self.exporter is None or self.exporter()
+                families = list(self._from_store(conn, now)) if exporting else []
             up.add_metric([], 1)
         except sa.exc.SQLAlchemyError as exc:
             log.error("state store unreadable for metrics", error=type(exc).__name__)
@@ -320,16 +339,6 @@ class StoreCollector(Collector):
         yield from self._cases()
 
     # each family below is documented in README.md, "Operating sunlight" → "Metrics"
-
-    def _has(self, conn: sa.Connection, table: str) -> bool:
-        present = sa.inspect(conn).has_table(table)
-        with self._lock:
-            if present:
-                self._missing_logged.discard(table)
-            elif table not in self._missing_logged:
-                self._missing_logged.add(table)
-                log.info("table not in the state store yet; its metrics are skipped", table=table)
-        return present
 
     def _from_store(self, conn: sa.Connection, now: dt.datetime) -> Iterator[Metric]:
         open_f = GaugeMetricFamily("sunlight_findings_open", "Open (unresolved) findings.",
@@ -348,10 +357,9 @@ class StoreCollector(Collector):
                 "SELECT check_id, COUNT(*) FROM findings GROUP BY check_id")):
             raised.add_metric([check], n)
         yield raised
-        if self._has(conn, "letters"):
-            yield from self._letters(conn)
-        if self._has(conn, "deliveries"):
-            yield from self._deliveries(conn, now)
+        # the daemon migrates the store at start, so the letters revision's tables are there
+        yield from self._letters(conn)
+        yield from self._deliveries(conn, now)
 
     def _letters(self, conn: sa.Connection) -> Iterator[Metric]:
         # reminders (提醒) are numbered notices in the same table, outside the lifecycle
@@ -453,6 +461,54 @@ class StoreCollector(Collector):
         yield from (open_c, overdue, completed, on_time, ratio, scanned)
 
 
+# --- replicas ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimsView:
+    """What one replica holds, for ``/metrics`` (``sunlight.monitor.daemon`` fills it)."""
+
+    replica: str
+    replicas: int  # live replicas on the store, as this one counts them
+    sources: dict[str, bool]  # configured source → this replica evaluates it
+    store_exporter: bool  # this replica exports the store-derived metrics
+
+
+class ClaimsCollector(Collector):
+    """``sunlight_source_claim{source,replica}``: which replica evaluates which source.
+
+    Every replica reports 1 for the sources it holds and 0 for the others, so
+    ``sum by (source) (sunlight_source_claim)`` is 1 for each source when the
+    replicas share the work as they should (0: nobody evaluates it; 2: a bug).
+    """
+
+    def __init__(self, view: Callable[[], ClaimsView]) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            v = self.view()
+        except Exception as exc:  # the store is down: sunlight_state_store_up says so
+            log.warning("claims unreadable for metrics", error=type(exc).__name__)
+            return
+        claim = GaugeMetricFamily("sunlight_source_claim",
+                                  "1 if this replica evaluates the source, 0 if another one does.",
+                                  labels=["source", "replica"])
+        for source, held in sorted(v.sources.items()):
+            claim.add_metric([source, v.replica], 1 if held else 0)
+        replicas = GaugeMetricFamily("sunlight_replicas",
+                                     "Live sunlight replicas on this state store, as this one counts them.",
+                                     labels=["replica"])
+        replicas.add_metric([v.replica], v.replicas)
+        exporter = GaugeMetricFamily(
+            "sunlight_store_metrics_exporter",
+            "1 if this replica exports the store-derived metrics (findings, letters, outbox); "
+            "the other replicas leave them out so sums do not count twice.",
+            labels=["replica"])
+        exporter.add_metric([v.replica], 1 if v.store_exporter else 0)
+        yield from (claim, replicas, exporter)
+
+
 def _utc(value: Any) -> dt.datetime | None:
     """A store timestamp (naive UTC, or a string from SQLite) as an aware UTC datetime."""
     if value is None:
@@ -462,4 +518,4 @@ def _utc(value: Any) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
 
 
-__all__ = ["CaseTallies", "CaseTally", "Metrics", "StoreCollector"]
+__all__ = ["CaseTallies", "CaseTally", "ClaimsCollector", "ClaimsView", "Metrics", "StoreCollector"]

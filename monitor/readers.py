@@ -178,8 +178,8 @@ def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProble
         if bad_child is not None:
             # A case whose pause cannot be read would get a wrong deadline, and a
             # wrong deadline accuses someone falsely: better to report the row than guess.
-            entity, child_row, err = bad_child
-            yield problem(entity, {**child_row, "unit_id": case.unit_id}, "case_id", err)
+            entity, child_row, child_err = bad_child
+            yield problem(entity, {**child_row, "unit_id": case.unit_id}, "case_id", child_err)
             continue
         yield case
 

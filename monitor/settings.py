@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
 
 from sunlight.alerts.config import ChannelsConfig, LettersConfig, RouteConfig, TiersConfig
 from sunlight.monitor.calendar import CalendarError, load_overrides
@@ -104,8 +106,6 @@ class CronSchedule(_Model):
     @field_validator("crontab")
     @classmethod
     def _valid_crontab(cls, v: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
-
         try:
             CronTrigger.from_crontab(v, timezone="UTC")
         except ValueError as exc:
@@ -151,6 +151,9 @@ class StateConfig(_Model):
     """The daemon's own database (findings, letters, outbox, audit)."""
 
     url: SecretStr = SecretStr("sqlite:///sunlight-state.db")
+    #: ``sunlight cycle`` / ``scan --record``: how long to wait for another process that is
+    #: scanning the same source (or, on SQLite, delivering) before skipping it
+    claim_wait: Duration = parse_duration("5m")
 
 
 class CalendarConfig(_Model):
@@ -167,6 +170,8 @@ class ServerConfig(_Model):
     shutdown_grace: Duration = parse_duration("30s")
     #: accept ``POST /-/reload`` (SIGHUP always works)
     reload_endpoint: bool = True
+    #: this replica's name in logs, metrics and scan runs; empty: ``host:pid``
+    replica: str = ""
 
     @field_validator("listen")
     @classmethod
@@ -225,8 +230,6 @@ class Settings(_Model):
 
 def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     """``sqlite:///x.db`` means x.db beside the config file, wherever sunlight is started."""
-    from sqlalchemy.engine import make_url
-
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return url
@@ -237,20 +240,20 @@ def resolve_sqlite_url(url: str, base_dir: Path) -> str:
     )
 
 
-def substitute_env(node: Any, path: str = "", env: dict[str, str] | None = None) -> Any:
+def substitute_env(node: Any, path: str = "", env: Mapping[str, str] | None = None) -> Any:
     """Replace ``${NAME}`` in every string; a missing variable is a config error."""
-    env = os.environ if env is None else env
+    values: Mapping[str, str] = os.environ if env is None else env
     if isinstance(node, dict):
-        return {k: substitute_env(v, f"{path}.{k}" if path else str(k), env) for k, v in node.items()}
+        return {k: substitute_env(v, f"{path}.{k}" if path else str(k), values) for k, v in node.items()}
     if isinstance(node, list):
-        return [substitute_env(v, f"{path}[{i}]", env) for i, v in enumerate(node)]
+        return [substitute_env(v, f"{path}[{i}]", values) for i, v in enumerate(node)]
     if isinstance(node, str):
 
         def repl(m: re.Match[str]) -> str:
             name = m.group(1)
-            if name not in env:
+            if name not in values:
                 raise KeyError(path, name)
-            return env[name]
+            return values[name]
 
         return _ENV_REF.sub(repl, node)
     return node

@@ -9,6 +9,7 @@ Bound to 127.0.0.1 unless ``server.listen`` says otherwise.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ StartResponse = Callable[..., Any]
 
 
 @dataclass
-class Check:
+class ProbeResult:
     """The answer of a health or readiness probe."""
 
     ok: bool
@@ -48,8 +49,8 @@ def _json(start_response: StartResponse, status: str, body: dict[str, Any]) -> I
     return [data]
 
 
-def make_app(registry: CollectorRegistry, ready: Callable[[], Check],
-             reload: Callable[[], Check | None]) -> Callable[[dict[str, Any], StartResponse],
+def make_app(registry: CollectorRegistry, ready: Callable[[], ProbeResult],
+             reload: Callable[[], ProbeResult | None]) -> Callable[[dict[str, Any], StartResponse],
                                                             Iterable[bytes]]:
     """The WSGI app. ``reload`` returns None when it is switched off (``server.reload_endpoint``)."""
     metrics_app = make_wsgi_app(registry)
@@ -69,12 +70,12 @@ def make_app(registry: CollectorRegistry, ready: Callable[[], Check],
             if method != "POST":
                 start_response("405 Method Not Allowed", [("Allow", "POST")])
                 return [b""]
-            check = reload()
-            if check is None:
+            reloaded = reload()
+            if reloaded is None:
                 return _json(start_response, "403 Forbidden",
                              {"status": "disabled", "error": "server.reload_endpoint is false"})
-            return _json(start_response, "200 OK" if check.ok else "400 Bad Request",
-                         {"status": "reloaded" if check.ok else "rejected", **check.detail})
+            return _json(start_response, "200 OK" if reloaded.ok else "400 Bad Request",
+                         {"status": "reloaded" if reloaded.ok else "rejected", **reloaded.detail})
         return _json(start_response, "404 Not Found",
                      {"error": "not found", "endpoints": ["/metrics", "/healthz", "/readyz",
                                                           "POST /-/reload"]})
@@ -95,7 +96,6 @@ class WebServer:
         host, port = parse_listen(listen)
         server_cls = _ThreadingServer
         if ":" in host:  # IPv6 literal
-            import socket
 
             class _V6(_ThreadingServer):
                 address_family = socket.AF_INET6
@@ -108,8 +108,8 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        host, port = str(self.server.server_address[0]), self.server.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
     def start(self) -> None:

@@ -45,7 +45,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from sunlight.alerts.channels.base import Formats, Message
+from sunlight.alerts.message import Formats, Message
 
 LOOPBACK = "127.0.0.1"
 ROBOT_OK = {"errcode": 0, "errmsg": "ok", "code": 0, "msg": "success"}

@@ -117,3 +117,36 @@ def test_scan_json_into_a_closed_pipe_stops_quietly(sqlite_db: SourceDB, write_c
     assert json.loads(first)["check"] == "case_overdue"
     assert proc.returncode == 0, err
     assert "check failed" not in err and "Traceback" not in err
+
+
+def test_a_bad_choice_is_a_usage_error_with_exit_2() -> None:
+    r = sunlight("--log-level", "verbose", "calendar", "due", "2026-09-23", "5")
+    assert r.returncode == 2
+    assert "verbose" in r.stderr and "Traceback" not in r.stderr
+    r = sunlight("calendar", "due", "2026-09-23", "5", "--unit", "fortnight")
+    assert r.returncode == 2 and "fortnight" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_an_unknown_check_lists_the_known_ones(tmp_path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"sources:\n  a: {{url: 'sqlite:///{tmp_path}/none.db'}}\n", encoding="utf-8")
+    r = sunlight("scan", "-c", str(cfg), "--check", "case_overdoo")
+    assert r.returncode == 2
+    assert "case_overdoo" in r.stderr and "case_overdue" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_config_check_takes_minus_c_and_the_positional_alias(tmp_path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"sources:\n  a: {{url: 'sqlite:///{tmp_path}/none.db'}}\n", encoding="utf-8")
+    assert sunlight("config", "check", "-c", str(cfg)).returncode == 0
+    assert sunlight("config", "check", str(cfg)).returncode == 0
+    assert sunlight("config", "check").returncode == 2
+
+
+def test_the_cli_choices_cover_every_status_and_tier() -> None:
+    from sunlight.alerts.cli import LetterStatus, TierChoice
+    from sunlight.monitor.store.letters_models import LETTER_STATUSES
+    from sunlight.monitor.vocab import TIERS
+
+    assert tuple(s.value for s in LetterStatus) == LETTER_STATUSES
+    assert set(TIERS) <= {t.value for t in TierChoice}

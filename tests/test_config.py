@@ -116,7 +116,7 @@ def test_reference_and_demo_configs_are_valid() -> None:
     root = Path(__file__).resolve().parents[1]
     env = {"APPROVAL_DB_PASSWORD": "x", "FINANCE_DB_PASSWORD": "x", "SMTP_PASSWORD": "x",
            "SUNLIGHT_DB_PASSWORD": "x", "WECOM_HOOK": "http://127.0.0.1:1/hook",
-           "WEBHOOK_SECRET": "x", "DINGTALK_TOKEN": "x", "DINGTALK_SECRET": "x",
+           "WEBHOOK_SECRET": "x", "OA_TOKEN": "x", "DINGTALK_TOKEN": "x", "DINGTALK_SECRET": "x",
            "FEISHU_HOOK": "http://127.0.0.1:1/hook", "FEISHU_SECRET": "x"}
     settings = load_settings(root / "config/reference.yaml", env=env)
     assert "approvals" in settings.sources

@@ -142,7 +142,8 @@ def daemon(tmp_path_factory) -> Iterator[Running]:
     log = folder / "daemon.log"
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sunlight.monitor.cli", "--log-level", "INFO", "run", "-c", str(config)],
+            # no --log-level: run logs at INFO by default
+            [sys.executable, "-m", "sunlight.monitor.cli", "run", "-c", str(config)],
             cwd=folder, stdout=err, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     running = Running(proc, f"http://127.0.0.1:{port}", folder, config, log, port)
@@ -154,6 +155,18 @@ def daemon(tmp_path_factory) -> Iterator[Running]:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_run_logs_its_start_and_each_cycle_at_the_default_level(daemon):
+    lines = [json.loads(line) for line in daemon.log.read_text(encoding="utf-8").splitlines()
+             if line.startswith("{")]
+    assert all("logger" in line for line in lines), "every line names its logger"
+    [started] = [line for line in lines if line["event"] == "daemon started"]
+    assert started["listen"] == daemon.url
+    assert started["config"] == str(daemon.config)
+    assert started["version"]
+    cycles = [line for line in lines if line["event"] == "cycle done"]
+    assert cycles and {"findings", "letters_issued", "seconds"} <= set(cycles[0])
 
 
 def test_healthz_and_readyz(daemon):

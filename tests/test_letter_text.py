@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 from docx import Document
 
-from sunlight.alerts.channels.base import Formats, Message
+from sunlight.alerts.message import Formats, Message
 from sunlight.alerts.render import Renderer
 from sunlight.alerts.view import letter_view
 from sunlight.checks.registry import load_all

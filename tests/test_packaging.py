@@ -9,6 +9,7 @@ would put anything but ``sunlight`` into site-packages.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -45,8 +46,14 @@ def test_distribution_name_is_ours() -> None:
 
 
 def test_wheel_holds_only_the_sunlight_namespace(tmp_path: Path) -> None:
+    # built from a copy: setuptools writes build/ beside the sources
+    tree = tmp_path / "src"
+    for name in ("monitor", "checks", "alerts"):
+        shutil.copytree(ROOT / name, tree / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, tree / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
-                    "-q", "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True)
+                    "-q", "-w", str(tmp_path), str(tree)], check=True, capture_output=True)
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}

@@ -160,12 +160,12 @@ def build_email(message: Message, settings: EmailSettings, to: list[str]) -> MIM
         attachment.set_param("name", " ".join(Header(filename, "utf-8").encode().split()))
         attachment.add_header("Content-Disposition", "attachment", filename=("utf-8", "", filename))
         mail.attach(attachment)
-    mail["Subject"] = Header(message.title, "utf-8")
+    mail["Subject"] = Header(message.title, "utf-8")  # type: ignore[assignment]  # compat32 folds a Header
     mail["From"] = _address_header(settings.from_)
     mail["To"] = ", ".join(_address_header(a) for a in to)
     mail["Date"] = formatdate(localtime=True)
     mail["Message-ID"] = message_id(message.idempotency_key, settings.from_)
-    mail[IDEMPOTENCY_HEADER] = Header(message.idempotency_key, "utf-8")
+    mail[IDEMPOTENCY_HEADER] = Header(message.idempotency_key, "utf-8")  # type: ignore[assignment]
     return mail
 
 

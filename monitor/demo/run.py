@@ -13,10 +13,21 @@ from pathlib import Path
 import sqlalchemy as sa
 import typer
 
+from sunlight.checks.base import Finding
+from sunlight.checks.registry import load_all
+from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.cli_common import load_or_exit, parse_at
 from sunlight.monitor.clock import UNIT_ZH
+from sunlight.monitor.console import table
+from sunlight.monitor.cycle import deliver, issue
+from sunlight.monitor.daemon import run as run_daemon
 from sunlight.monitor.demo import cases as sample
+from sunlight.monitor.demo import complaints, decisions, posts, publications, spending
 from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.engine import Engine, scan_and_record
+from sunlight.monitor.store import open_store
+from sunlight.monitor.vocab import Tier
 
 DEMO_CONFIG = """\
 # sunlight demo config: written by `sunlight demo`. Paths are relative to this file.
@@ -120,8 +131,6 @@ VILLAGES: list[tuple[str, str, str]] = [
 
 def add_disclosure(engine: sa.Engine, completed: list[tuple]) -> None:
     """Publications, complaints and information requests in the approvals database."""
-    from sunlight.monitor.calendar import WorkCalendar
-    from sunlight.monitor.demo import complaints, publications
 
     cal = WorkCalendar()
     villages = [u for u, _, _ in VILLAGES]
@@ -149,7 +158,6 @@ def add_disclosure(engine: sa.Engine, completed: list[tuple]) -> None:
 
 def build_finance(folder: Path, n_vouchers: int = 300) -> Path:
     """Create ``finance.db``: vouchers with signatures, people, decisions, key-post tenures."""
-    from sunlight.monitor.demo import decisions, posts, spending
 
     db = folder / "finance.db"
     db.unlink(missing_ok=True)
@@ -186,12 +194,6 @@ def write_config(folder: Path) -> Path:
 
 def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     """Build, scan, record and summarise. Returns the exit code."""
-    from sunlight.checks.registry import load_all
-    from sunlight.monitor.cli import load_or_exit, parse_at
-    from sunlight.monitor.console import table
-    from sunlight.monitor.cycle import deliver, issue
-    from sunlight.monitor.engine import Engine, scan_and_record
-    from sunlight.monitor.store import open_store
 
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -201,12 +203,12 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     config = write_config(folder)
     settings = load_or_exit(config)
     when = parse_at(at, settings.tz)
-    findings = []
+    findings: list[Finding] = []
     engine = Engine(settings)
     try:
         store = open_store(settings.state_url())
         outcomes = scan_and_record(engine, store, when, findings.append)
-        issued = issue(engine, store, settings, when)
+        issued = issue(engine, store, settings, when, outcomes)
     finally:
         engine.close()
 
@@ -220,10 +222,10 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(table(["检查项 check", "名称", "数量"],
                      [[c, registry[c].title, n] for c, n in sorted(by_check.items())]))
     by_unit = Counter((f.unit_id, f.tier) for f in findings if f.check != "data_quality")
-    tiers = ["level1", "level2", "level3", "reminder"]
+    tiers: list[Tier] = ["level1", "level2", "level3", "reminder"]
     typer.echo("\n按单位 by unit:")
     typer.echo(table(
-        ["单位", *[settings.tiers.labels[t] for t in tiers]],
+        ["单位", *[settings.tiers.label(t) for t in tiers]],
         [[units.get(u, u), *[by_unit.get((u, t), 0) for t in tiers]]
          for u in sorted({u for u, _ in by_unit})],
     ))
@@ -252,8 +254,6 @@ def run_demo(folder: Path, at: str, serve: bool = False) -> int:
     typer.echo(f"再试 try: sunlight scan -c {config} --at {at} --check case_overdue")
     failed = [o for o in outcomes if not o.ok]
     if serve:
-        from sunlight.monitor.daemon import run as run_daemon
-
         return run_daemon(config, settings, on_ready=lambda url: typer.echo(
             f"\n守护进程已启动 daemon running — 指标 metrics: {url}/metrics  就绪 ready: {url}/readyz"
             "\n按 Ctrl-C 停止 (stop with Ctrl-C)"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal, overload
 
 from sunlight.monitor.calendar import SPAN_FIRST, SPAN_LAST
 from sunlight.monitor.zh import zh_number as plain  # the same text whatever NUMERIC scale a source uses
@@ -64,7 +64,12 @@ _FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y/%m/%
             "%Y%m%d%H%M%S", "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d")
 
 
+@overload
+def text(row: dict[str, Any], field: str, *, required: Literal[True] = ...) -> str: ...
+@overload
+def text(row: dict[str, Any], field: str, *, required: bool) -> str | None: ...
 def text(row: dict[str, Any], field: str, *, required: bool = True) -> str | None:
+    """Stripped text; empty counts as missing (a :class:`BadField` when ``required``)."""
     v = row.get(field)
     if isinstance(v, str):  # the common case first: one strip, no str() copy
         s = v.strip()
@@ -77,6 +82,11 @@ def text(row: dict[str, Any], field: str, *, required: bool = True) -> str | Non
     return None
 
 
+@overload
+def timestamp(row: dict[str, Any], field: str, tz: dt.tzinfo, *,
+              required: Literal[True] = ...) -> dt.datetime: ...
+@overload
+def timestamp(row: dict[str, Any], field: str, tz: dt.tzinfo, *, required: bool) -> dt.datetime | None: ...
 def timestamp(
     row: dict[str, Any], field: str, tz: dt.tzinfo, *, required: bool = True
 ) -> dt.datetime | None:
@@ -114,6 +124,12 @@ def timestamp(
     return out
 
 
+@overload
+def decimal(row: dict[str, Any], field: str, *, required: Literal[True] = ...,
+            negative_ok: bool = ...) -> Decimal: ...
+@overload
+def decimal(row: dict[str, Any], field: str, *, required: bool,
+            negative_ok: bool = ...) -> Decimal | None: ...
 def decimal(row: dict[str, Any], field: str, *, required: bool = True,
             negative_ok: bool = False) -> Decimal | None:
     """Exact decimals (money is never float): a float from a driver goes through str()."""
@@ -135,6 +151,10 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
     return d
 
 
+@overload
+def integer(row: dict[str, Any], field: str, *, required: Literal[True] = ...) -> int: ...
+@overload
+def integer(row: dict[str, Any], field: str, *, required: bool) -> int | None: ...
 def integer(row: dict[str, Any], field: str, *, required: bool = True) -> int | None:
     v = row.get(field)
     if type(v) is int and v >= 0:  # an integer column: nothing to check or convert

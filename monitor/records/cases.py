@@ -138,13 +138,13 @@ def parse_case(row: dict[str, Any], tz: dt.tzinfo, *, pauses: tuple[CasePause, .
     unit = choice(row, "limit_unit", UNITS, default="workday")
     outcome = choice(row, "outcome", OUTCOMES)
     return CaseRecord(
-        case_id=text(row, "case_id"),  # type: ignore[arg-type]
-        unit_id=text(row, "unit_id"),  # type: ignore[arg-type]
+        case_id=text(row, "case_id"),
+        unit_id=text(row, "unit_id"),
         item_code=text(row, "item_code", required=False),
         item_name=text(row, "item_name", required=False),
         handler=text(row, "handler", required=False),
         accepted_at=accepted_at,
-        promised_limit=promised,  # type: ignore[arg-type]
+        promised_limit=promised,
         statutory_limit=statutory,
         limit_unit=_UNIT_BY_NAME[unit],  # type: ignore[index]
         completed_at=completed_at,
@@ -169,7 +169,7 @@ def parse_pause(row: dict[str, Any], tz: dt.tzinfo) -> CasePause:
 
 def parse_extension(row: dict[str, Any], tz: dt.tzinfo) -> CaseExtension:
     return CaseExtension(
-        extra=decimal(row, "extra"),  # type: ignore[arg-type]
+        extra=decimal(row, "extra"),
         approved_by=text(row, "approved_by", required=False),
         approved_at=timestamp(row, "approved_at", tz, required=False),
         reason=text(row, "reason", required=False),
@@ -183,12 +183,12 @@ def parse_step(row: dict[str, Any], tz: dt.tzinfo) -> CaseStep:
     if finished is not None and finished < started:
         raise BadField("finished_at", "环节完成时间早于开始时间")
     return CaseStep(
-        seq=integer(row, "seq"),  # type: ignore[arg-type]
+        seq=integer(row, "seq"),
         name=text(row, "name", required=False) or "",
         handler=text(row, "handler", required=False),
         started_at=started,
         finished_at=finished,
-        step_limit=decimal(row, "step_limit"),  # type: ignore[arg-type]
+        step_limit=decimal(row, "step_limit"),
         limit_unit=_UNIT_BY_NAME[choice(row, "limit_unit", UNITS, default="workday")],  # type: ignore[index]
     )
 

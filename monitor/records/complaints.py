@@ -19,7 +19,7 @@ def _not_before(value: dt.datetime | None, start: dt.datetime, field: str, what:
         raise BadField(field, f"{what}{value:%Y-%m-%d %H:%M}早于收到时间{start:%Y-%m-%d %H:%M}")
 
 
-def _later(record: Any, at: dt.datetime, fields: tuple[str, ...]) -> dict[str, None]:
+def _later(record: Any, at: dt.datetime, fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: None for f in fields if getattr(record, f) is not None and getattr(record, f) > at}
 
 
@@ -53,8 +53,8 @@ def parse_complaint(row: dict[str, Any], tz: dt.tzinfo) -> ComplaintRecord:
                     ("result_notified_at", "结果告知时间"), ("closed_at", "办结时间")):
         _not_before(times[f], received, f, what)
     return ComplaintRecord(
-        complaint_id=text(row, "complaint_id"),  # type: ignore[arg-type]
-        unit_id=text(row, "unit_id"),  # type: ignore[arg-type]
+        complaint_id=text(row, "complaint_id"),
+        unit_id=text(row, "unit_id"),
         received_at=received,
         real_name=bool(boolean(row, "real_name", default=False)),
         accepted=boolean(row, "accepted"),
@@ -84,8 +84,8 @@ def parse_info_request(row: dict[str, Any], tz: dt.tzinfo) -> InfoRequestRecord:
     assert received is not None
     _not_before(replied, received, "replied_at", "答复时间")
     return InfoRequestRecord(
-        request_id=text(row, "request_id"),  # type: ignore[arg-type]
-        unit_id=text(row, "unit_id"),  # type: ignore[arg-type]
+        request_id=text(row, "request_id"),
+        unit_id=text(row, "unit_id"),
         received_at=received,
         extended=bool(boolean(row, "extended", default=False)),
         extension_approved_by=text(row, "extension_approved_by", required=False),

@@ -68,8 +68,8 @@ def parse_decision(row: dict[str, Any], tz: dt.tzinfo) -> DecisionRecord:
     if votes is not None and present is not None and votes > present:
         raise BadField("votes_for", f"赞成票{votes}多于实到人数{present}")
     return DecisionRecord(
-        decision_id=text(row, "decision_id"),  # type: ignore[arg-type]
-        unit_id=text(row, "unit_id"),  # type: ignore[arg-type]
+        decision_id=text(row, "decision_id"),
+        unit_id=text(row, "unit_id"),
         category=choice(row, "category", CATEGORIES, default="other"),  # type: ignore[arg-type]
         method=choice(row, "method", METHODS, required=True),  # type: ignore[arg-type]
         meeting_at=timestamp(row, "meeting_at", tz, required=False),

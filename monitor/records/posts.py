@@ -42,10 +42,10 @@ def parse_tenure(row: dict[str, Any], tz: dt.tzinfo) -> PostTenure:
         raise BadField("ended_at", f"离岗时间{ended:%Y-%m-%d}早于任职时间{started:%Y-%m-%d}")
     risk = text(row, "risk_class")
     return PostTenure(
-        person_id=text(row, "person_id"),  # type: ignore[arg-type]
-        unit_id=text(row, "unit_id"),  # type: ignore[arg-type]
-        post=text(row, "post"),  # type: ignore[arg-type]
-        risk_class=risk.upper(),  # type: ignore[union-attr]
+        person_id=text(row, "person_id"),
+        unit_id=text(row, "unit_id"),
+        post=text(row, "post"),
+        risk_class=risk.upper(),
         started_at=started,
         ended_at=ended,
     )

@@ -136,9 +136,9 @@ def parse_publication(row: dict[str, Any], tz: dt.tzinfo) -> PublicationRecord:
     except ValueError as exc:
         raise BadField("period", str(exc)) from None
     return PublicationRecord(
-        publication_id=text(row, "publication_id"),  # type: ignore[arg-type]
-        unit_id=text(row, "unit_id"),  # type: ignore[arg-type]
-        subject=text(row, "subject"),  # type: ignore[arg-type]
+        publication_id=text(row, "publication_id"),
+        unit_id=text(row, "unit_id"),
+        subject=text(row, "subject"),
         period=period,
         ref_id=text(row, "ref_id", required=False),
         published_at=published,

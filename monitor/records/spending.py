@@ -126,7 +126,7 @@ def parse_expense(row: dict[str, Any], tz: dt.tzinfo,
     return ExpenseRecord(
         voucher_id=voucher_id,  # type: ignore[arg-type]
         unit_id=unit_id,  # type: ignore[arg-type]
-        amount=amount,  # type: ignore[arg-type]
+        amount=amount,
         category=category,
         payee=text(row, "payee", required=False) if row.get("payee") is not None else None,
         paid_at=paid_at,  # type: ignore[arg-type]
@@ -139,7 +139,7 @@ def parse_signature(row: dict[str, Any], tz: dt.tzinfo) -> Signature:
     role = row.get("role")
     if type(role) is not str or not role.islower() or not role.isidentifier():
         role = text(row, "role")
-        role = role.lower()  # type: ignore[union-attr]
+        role = role.lower()
     person = row.get("person_id")
     if type(person) is not str or not person or person[0].isspace() or person[-1].isspace():
         person = text(row, "person_id")
@@ -148,7 +148,7 @@ def parse_signature(row: dict[str, Any], tz: dt.tzinfo) -> Signature:
         signed = signed.replace(tzinfo=tz)
     elif signed is not None:
         signed = _ts(row, "signed_at", tz, False)
-    return Signature(role, person, signed)  # type: ignore[arg-type]
+    return Signature(role, person, signed)
 
 
 __all__ = ["EXPENSE_FIELDS", "SIGNATURE_FIELDS", "ExpenseRecord", "Signature", "parse_expense",

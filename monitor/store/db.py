@@ -11,7 +11,10 @@ from typing import TypeVar
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine, make_url
+
+from sunlight.monitor.store.claims import MIGRATE_CLAIM, claims_for
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 T = TypeVar("T")
@@ -42,14 +45,24 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+#: how long a process waits for another one's migration of the same store
+MIGRATE_WAIT_SECONDS = 300.0
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; safe to run on every start."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema to ``revision``; safe to run on every start.
+
+    Replicas started together on a new store migrate one after the other
+    (the ``migrate`` claim); the later ones then find the schema at head.
+    """
+    with claims_for(engine).claimed(MIGRATE_CLAIM, MIGRATE_WAIT_SECONDS) as got:
+        if not got:
+            raise TimeoutError(f"another process has been migrating the state store for "
+                               f"{MIGRATE_WAIT_SECONDS:.0f} s")
+        command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 

@@ -45,6 +45,7 @@ class ScanRun(Base):
     rows_read: Mapped[int] = mapped_column(default=0)
     findings: Mapped[int] = mapped_column(default=0)
     checks: Mapped[str] = mapped_column(sa.Text, default="")  # comma-separated ids
+    replica: Mapped[str | None] = mapped_column(sa.String(200))  # the process that ran it
 
 
 class FindingRow(Base):
@@ -69,6 +70,9 @@ class FindingRow(Base):
     last_seen: Mapped[dt.datetime]
     resolved_at: Mapped[dt.datetime | None] = mapped_column(index=True)
     opened_run: Mapped[int]  # the scan run in which it was first seen or last re-opened
-    last_run: Mapped[int]  # the scan run that last saw it
+    #: the newest scan run that saw it (a late upsert from an older run never moves it back)
+    last_run: Mapped[int]
+    #: the complete run that resolved it; a sighting by an older run does not re-open it
+    resolved_run: Mapped[int | None]
 
     __table_args__ = (sa.Index("ix_findings_open", "source", "check_id", "resolved_at"),)
