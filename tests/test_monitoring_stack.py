@@ -105,6 +105,7 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     config.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
+        "routes: none\n"
         "sources:\n"
         f"  good:\n    url: sqlite:///{tmp_path / 'good.db'}\n    interval: 2s\n"
         f"  gone:\n    url: sqlite:///{tmp_path / 'no-such-file.db'}\n    interval: 2s\n"
