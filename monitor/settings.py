@@ -123,6 +123,8 @@ class SourceConfig(_Model):
     chunk_size: int = Field(default=5000, ge=100, le=100_000)
     entities: dict[str, EntityMapping] = {}
     data_owner: str | None = None  # who fixes bad rows (routing of data_quality findings)
+    #: what letters and notices call this source, e.g. 县政务服务中心审批系统 (default: its key)
+    display_name: str | None = None
     #: extra evaluation times besides ``interval`` (the daemon's scheduler), e.g.
     #: ``[{crontab: "30 8 * * *", workdays_only: true}]`` for reminders at 08:30 on working days
     cron: list[CronSchedule] = []
