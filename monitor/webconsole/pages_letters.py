@@ -12,7 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from sunlight.alerts import lifecycle
-from sunlight.alerts.render import Renderer, build_view, render_docx
+from sunlight.alerts.render import Renderer, build_view
 from sunlight.alerts.tiers import is_letter_tier
 from sunlight.monitor.store.letters_models import LETTER_STATUSES, OPEN_STATUSES
 from sunlight.monitor.webconsole import queries
@@ -103,10 +103,11 @@ def letter_download(ctx: Ctx) -> Response:
     name = re.sub(r"[〔〕]", "", detail.letter.number)
     log.info("console letter download", username=ctx.user.username, letter=detail.letter.number,
              format=fmt)
+    renderer = Renderer(ctx.settings)
     if fmt == "docx":
-        return Response(render_docx(view), media_type=DOCX, headers=attachment(f"{name}.docx"))
+        return Response(renderer.docx(view), media_type=DOCX, headers=attachment(f"{name}.docx"))
     if fmt == "html":
-        return Response(Renderer(ctx.settings).html(view), media_type="text/html; charset=utf-8",
+        return Response(renderer.html(view), media_type="text/html; charset=utf-8",
                         headers=attachment(f"{name}.html") | {"Content-Security-Policy": "sandbox"})
     raise Refused(404, "只能下载 DOCX 或 HTML")
 
