@@ -8,6 +8,7 @@ import datetime as dt
 import io
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,6 +40,7 @@ from sunlight.monitor.webconsole.assessment import UnitCounts, rank, score
 from sunlight.monitor.webconsole.config import AssessmentRule, ConsoleConfig
 from sunlight.monitor.webconsole.periods import PeriodError, parse_period
 from tests.console_kit import demo_template  # noqa: F401
+from tests.test_one_line_failures import read_only
 
 T0 = dt.datetime(2026, 12, 1, 1, 0, tzinfo=dt.UTC)
 
@@ -279,3 +281,27 @@ def test_findings_units_and_report_from_the_command_line(demo_template: Path, tm
                             "-o", str(out)])
     assert r.exit_code == 0 and "按单位" in load_workbook(out).sheetnames
     assert runner.invoke(app, ["report", "monthly", "-c", config, "--month", "2026-Q4"]).exit_code == 2
+
+
+def test_the_consoles_read_commands_work_on_a_read_only_store(demo_template: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(demo_template, site)
+    config = str(site / "sunlight.yaml")
+    out = tmp_path / "out.xlsx"
+    runner = CliRunner()
+    with read_only(site / "state.db", site):
+        r = runner.invoke(app, ["findings", "list", "-c", config, "--limit", "2"])
+        assert r.exit_code == 0 and "共 2 项" in r.stdout, r.output
+        r = runner.invoke(app, ["units", "show", "-c", config, "MZJ", "--at", "2026-08-15"])
+        assert r.exit_code == 0 and r.stdout.startswith("县民政局（MZJ）"), r.output
+        # the six months end with --at's month: March to August 2026
+        assert "2026年3月" in r.stdout and "2026年8月" in r.stdout and "2026年9月" not in r.stdout
+        r = runner.invoke(app, ["report", "monthly", "-c", config, "--month", "2026-11", "--format", "xlsx",
+                                "-o", str(out), "--at", "2026-12-01"])
+        assert r.exit_code == 0 and "按单位" in load_workbook(out).sheetnames, r.output
+        assert runner.invoke(app, ["users", "list", "-c", config]).exit_code == 0
+        r = runner.invoke(app, ["users", "add", "-c", config, "x", "--role", "staff", "--password-stdin"],
+                          input="a-long-password\n")
+        assert r.exit_code == 1 and "状态库错误" in r.output and "Traceback" not in r.output
+    assert runner.invoke(app, ["units", "show", "-c", config, "MZJ", "--at", "30 Nov"]).exit_code == 2
+    assert runner.invoke(app, ["users", "add", "-c", config, "x", "--role", "boss"]).exit_code == 2
