@@ -294,7 +294,8 @@ class ExtensionInvalid(Check[CaseRecord, ExtensionParams]):
     # bound by is the Administrative Licensing Law's (art. 42; its days are working days, art. 82)
     cite = "000:1162"
     citation = '《中华人民共和国行政许可法》第四十二条'
-    basis = "二十日内不能作出决定的，经本行政机关负责人批准，可以延长十日，并应当将延长期限的理由告知申请人"
+    basis = ("二十日内不能作出决定的，经本行政机关负责人批准，可以延长十日，"
+             "并应当将延长期限的理由告知申请人")
     entity = "cases"
     Params = ExtensionParams
 
@@ -367,7 +368,8 @@ class RepeatedSupplement(Check[CaseRecord, SupplementParams]):
     title = "多次要求补正(违反一次性告知)"
     cite = "000:230; 000:1148"
     citation = '《权力查究问责制度》第三部分第（六）项'
-    basis = "对手续、材料不完备或不符合法定条件、未按规定程序和受理要求办理的,应一次性告知需补办的手续、材料、办理程序、受理要求等"
+    basis = ("对手续、材料不完备或不符合法定条件、未按规定程序和受理要求办理的,"
+             "应一次性告知需补办的手续、材料、办理程序、受理要求等")
     entity = "cases"
     Params = SupplementParams
 
