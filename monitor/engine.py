@@ -26,6 +26,8 @@ from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.columnar import scan as columnar
+from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import UnitInfo
@@ -99,6 +101,7 @@ class Engine:
             name: Source(name, cfg, settings.base_dir) for name, cfg in settings.sources.items()
         }
         self.quality = DataQuality()
+        self._arrays: CalendarArrays | None = None  # the calendar as arrays, for the columnar path
         # every unit the scans have read, so letters can name them without reading again
         self.units_seen: dict[str, UnitInfo] = {}
 
@@ -141,6 +144,10 @@ class Engine:
                 ctx.tables[entity] = list(self._records(src, entity, rctx, at, out, emit))
             for entity in sorted({c.entity for c in instances}):
                 feeders = [c for c in instances if c.entity == entity]
+                if (entity == "cases" and entity not in ctx.tables and not watching
+                        and src.config.columnar and columnar.applies(feeders)):
+                    self._columnar_cases(src, rctx, ctx, feeders, out, emit)
+                    continue
                 records = (ctx.tables[entity] if entity in ctx.tables
                            else self._records(src, entity, rctx, at, out, emit))
                 for record in records:
@@ -198,6 +205,29 @@ class Engine:
             item = as_of(at) if as_of is not None else item
             if item is not None:
                 yield item
+
+    def _columnar_cases(self, src: Source, rctx: ReadContext, ctx: EvalContext,
+                        feeders: list[Check], out: SourceOutcome, emit: Sink) -> None:
+        """The cases by the columnar path: only the rows it hands back reach the checks here."""
+        if self._arrays is None:
+            self._arrays = CalendarArrays.build(self.calendar)
+        by_id = {c.id: c for c in feeders}
+        at = ctx.at
+
+        def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
+            if isinstance(item, RowProblem):
+                emit(self.quality.from_problem(item, src.name))
+                return
+            record = item.as_of(at)
+            if record is not None:
+                self._feed(feeders if chosen is None else [by_id[c] for c in chosen],
+                           record, ctx, out, emit)
+
+        def count(n: int) -> None:
+            out.rows_read["cases"] += n
+
+        columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
+                            self.stop_requested)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:

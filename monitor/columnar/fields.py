@@ -1,0 +1,130 @@
+"""Column parsers: the field parsers of :mod:`sunlight.monitor.records.base`, for whole columns.
+
+Each returns ``(value, bad)`` expressions. ``bad`` is true where the record
+path *might* judge the value differently from the value given here (it may
+raise :class:`BadField`, or read a shape this module does not): those rows are
+handed to the record path, which then decides for itself. So ``bad`` may be
+true too often (a cost), never too rarely (a wrong finding).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from sunlight.monitor.columnar.calendar import DAY_US, CalendarArrays
+
+# Python's str.strip() also strips \x1c-\x1f, which polars (Unicode White_Space) keeps
+_PY_ONLY_SPACE = r"[\x1c-\x1f]"
+_ISO = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$"
+_WHOLE = r"^\+?\d{1,9}(?:\.0*)?$"
+MAX_WHOLE = 999_999_999
+
+
+def _false() -> pl.Expr:
+    return pl.lit(False)
+
+
+def text(df: pl.DataFrame, name: str, *, required: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """``records.base.text``: stripped, empty is missing."""
+    col = pl.col(name)
+    dtype = df.schema[name]
+    if dtype == pl.String:
+        s = col.str.strip_chars()
+        value = pl.when(s == "").then(None).otherwise(s)
+        bad = col.str.contains(_PY_ONLY_SPACE).fill_null(False)
+    elif dtype.is_integer():
+        value, bad = col.cast(pl.String), _false()
+    elif dtype == pl.Null:
+        value, bad = pl.lit(None, dtype=pl.String), _false()
+    else:  # a float or a date as text: str() of it is the record path's business
+        value, bad = pl.lit(None, dtype=pl.String), col.is_not_null()
+    if required:
+        bad = bad | value.is_null()
+    return value, bad
+
+
+def choice(df: pl.DataFrame, name: str, allowed: frozenset[str], default: str | None
+           ) -> tuple[pl.Expr, pl.Expr]:
+    """``records.base.choice``: lower-cased text from ``allowed``, ``default`` when missing."""
+    value, bad = text(df, name)
+    low = value.str.to_lowercase()
+    ok = low.is_in(sorted(allowed)) & value.str.contains(r"^[\x00-\x7f]*$")
+    bad = bad | (value.is_not_null() & ~ok.fill_null(False))
+    out = low if default is None else low.fill_null(pl.lit(default))
+    return out, bad
+
+
+def timestamp(df: pl.DataFrame, name: str, tz: dt.tzinfo, cal: CalendarArrays, *,
+              required: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """``records.base.timestamp`` as the wall-clock time in ``tz``, in microseconds.
+
+    The record path compares aware datetimes that all carry the configured
+    zone object, which Python compares by wall time; so the wall time is the
+    whole truth here. Naive values are read in the zone; aware ones converted.
+    """
+    col = pl.col(name)
+    dtype = df.schema[name]
+    us: pl.Expr
+    bad: pl.Expr
+    if dtype == pl.String:
+        s = col.str.strip_chars()
+        missing = s.is_null() | (s == "")
+        norm = s.str.replace("T", " ", literal=True)
+        parsed = pl.coalesce(
+            norm.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False),
+            norm.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M", strict=False),
+            norm.str.strptime(pl.Date, "%Y-%m-%d", strict=False).cast(pl.Datetime("us")),
+        )
+        shaped = s.str.contains(_ISO).fill_null(False)
+        us = pl.when(missing).then(None).otherwise(parsed.dt.epoch("us"))
+        bad = ~missing & (~shaped | parsed.is_null() | col.str.contains(_PY_ONLY_SPACE).fill_null(False))
+    elif isinstance(dtype, pl.Datetime):
+        wall = col if dtype.time_zone is None else \
+            col.dt.convert_time_zone(str(tz)).dt.replace_time_zone(None)
+        us, bad = wall.dt.epoch("us"), _false()
+    elif dtype == pl.Date:
+        us, bad = col.cast(pl.Datetime("us")).dt.epoch("us"), _false()
+    elif dtype == pl.Null:
+        us, bad = pl.lit(None, dtype=pl.Int64), _false()
+    else:
+        us, bad = pl.lit(None, dtype=pl.Int64), col.is_not_null()
+    day = us.floordiv(DAY_US)
+    bad = bad | (us.is_not_null() & ~cal.in_span(day))
+    if required:
+        bad = bad | us.is_null()
+    return us, bad
+
+
+def whole(df: pl.DataFrame, name: str, *, required: bool = False) -> tuple[pl.Expr, pl.Expr]:
+    """A non-negative whole number (limits, extensions, step numbers); anything else is handed over.
+
+    A fractional limit is legal (rounded up, clock.py) but rare: the record path takes it.
+    """
+    col = pl.col(name)
+    dtype = df.schema[name]
+    if dtype == pl.String:
+        s = col.str.strip_chars()
+        missing = s.is_null() | (s == "")
+        ok = s.str.contains(_WHOLE).fill_null(False)
+        value = pl.when(ok).then(s.str.extract(r"^\+?(\d+)", 1).cast(pl.Int64)).otherwise(None)
+        bad = ~missing & ~ok
+    elif dtype.is_integer():
+        value = col.cast(pl.Int64)
+        missing = col.is_null()
+        bad = (value < 0) | (value > MAX_WHOLE)
+    elif dtype.is_float() or isinstance(dtype, pl.Decimal):
+        f = col.cast(pl.Float64)
+        missing = col.is_null()
+        ok = f.is_finite() & (f >= 0) & (f <= MAX_WHOLE) & (f == f.floor())
+        value = pl.when(ok).then(f.cast(pl.Int64)).otherwise(None)
+        bad = ~missing & ~ok.fill_null(False)
+    elif dtype == pl.Null:
+        value, missing, bad = pl.lit(None, dtype=pl.Int64), pl.lit(True), _false()
+    else:
+        value, missing, bad = pl.lit(None, dtype=pl.Int64), col.is_null(), col.is_not_null()
+    bad = bad.fill_null(False)
+    if required:
+        bad = bad | missing
+    return value, bad

@@ -1,0 +1,172 @@
+"""One source's cases, batch by batch: fetch columns, decide, hand the few rows to the record path.
+
+The cases stream and its child streams (pauses, extensions, steps) are all in
+key order (byte order of the key as text, as the record path's merge join).
+Each batch of cases takes, from every child stream, the rows whose key is at
+most the batch's last key; what is left waits for the next batch. So memory is
+one batch of each, whatever the table sizes.
+
+The rows :func:`sunlight.monitor.columnar.cases.decide` returns are replayed
+through :func:`sunlight.monitor.readers.read_cases` from the very values
+fetched here (with their children), so their records, data-quality problems
+and findings are the record path's own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from sunlight.checks.base import Check, EvalContext
+from sunlight.monitor.columnar.calendar import CalendarArrays
+from sunlight.monitor.columnar.cases import FLAGS, decide, decision
+from sunlight.monitor.columnar.fetch import KEY, Batch, batches
+from sunlight.monitor.readers import ReadContext, problem, read_cases
+from sunlight.monitor.records.base import BadField, RowProblem
+from sunlight.monitor.records.cases import (
+    CASE_FIELDS,
+    EXTENSION_FIELDS,
+    PAUSE_FIELDS,
+    STEP_FIELDS,
+    CaseRecord,
+)
+from sunlight.monitor.sources import Source, SourceError
+
+CHILDREN = (("case_pauses", PAUSE_FIELDS), ("case_extensions", EXTENSION_FIELDS),
+            ("case_steps", STEP_FIELDS))
+
+#: what the engine does with each row handed back: (record or problem, the checks to feed; None: all)
+Handle = Callable[[CaseRecord | RowProblem, tuple[str, ...] | None], None]
+
+
+def applies(checks: Sequence[Check]) -> bool:
+    """Whether every enabled cases check is one the columnar decision knows."""
+    return all(c.id in FLAGS for c in checks)
+
+
+@dataclass
+class _Piece:
+    batch: Batch
+    frame: pl.DataFrame  # rows of the batch with a key, with their position ``_pos``
+
+
+class _Children:
+    """A child stream consumed in step with the case batches."""
+
+    def __init__(self, it: Iterator[Batch] | None) -> None:
+        self._it = it
+        self._head: _Piece | None = None
+
+    def _next(self) -> _Piece | None:
+        if self._it is None:
+            return None
+        for batch in self._it:
+            frame = batch.frame.with_row_index("_pos").filter(
+                pl.col(KEY).is_not_null() & (pl.col(KEY) != ""))  # orphans of no readable case
+            if frame.height:
+                return _Piece(batch, frame)
+        self._it = None
+        return None
+
+    def upto(self, last: str | None) -> list[_Piece]:
+        """Every remaining row whose key is <= ``last`` (all of them for None)."""
+        out: list[_Piece] = []
+        while True:
+            head = self._head or self._next()
+            if head is None:
+                self._head = None
+                return out
+            cut = head.frame.height if last is None else \
+                int(head.frame.get_column(KEY).search_sorted(last, side="right"))  # type: ignore[arg-type]
+            if cut >= head.frame.height:
+                out.append(head)
+                self._head = None
+                continue
+            if cut:
+                out.append(_Piece(head.batch, head.frame.slice(0, cut)))
+            self._head = _Piece(head.batch, head.frame.slice(cut))
+            return out
+
+
+def _frame(pieces: list[_Piece]) -> pl.DataFrame | None:
+    if not pieces:
+        return None
+    return pl.concat([p.frame for p in pieces], how="vertical_relaxed")
+
+
+def _child_rows(pieces: list[_Piece], keys: set[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for p in pieces:
+        pos = p.frame.filter(pl.col(KEY).is_in(sorted(keys))).get_column("_pos").to_list()
+        if pos:
+            rows.extend(p.batch.rows(pos))
+    return rows
+
+
+class _Replay:
+    """A source of the handed-over rows only, for :func:`read_cases`."""
+
+    def __init__(self, src: Source, rows: dict[str, list[dict[str, Any]]]) -> None:
+        self._src, self._rows = src, rows
+
+    def has(self, entity: str) -> bool:
+        return self._src.has(entity)
+
+    def rows(self, entity: str, fields: Sequence[str], order_key: str | None = None
+             ) -> Iterator[dict[str, Any]]:
+        return iter(self._rows.get(entity, []))
+
+
+def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequence[Check],
+               arrays: CalendarArrays, params: Any, handle: Handle,
+               count: Callable[[int], None], stop: Callable[[], bool] | None = None) -> None:
+    """Evaluate every case of ``src`` as of ``ctx.at``; ``handle`` gets the rows that need Python."""
+    checks = tuple(c.id for c in feeders)
+    kids = {name: _Children(batches(src, name, fields, "case_id") if src.has(name) else None)
+            for name, fields in CHILDREN}
+    previous: str | None = None
+    for batch in batches(src, "cases", CASE_FIELDS, "case_id"):
+        if stop is not None and stop():
+            raise SourceError(src.name, "abandoned: the daemon is shutting down")
+        frame = batch.frame
+        count(frame.height)
+        keys = frame.get_column(KEY)
+        non_null = keys.drop_nulls()
+        last = non_null[-1] if non_null.len() else previous
+        pieces = {name: k.upto(last) for name, k in kids.items()}
+        # a key the previous batch ended with: the record path saw it there first (duplicate)
+        carried = [] if previous is None else \
+            frame.with_row_index("_r").filter(pl.col(KEY) == previous).get_column("_r").to_list()
+        for row in batch.rows(carried):
+            handle(problem("cases", row, "case_id", BadField("case_id", "办件编号重复")), None)
+        try:
+            decided = decide(frame, _frame(pieces["case_pauses"]), _frame(pieces["case_extensions"]),
+                             _frame(pieces["case_steps"]), at=ctx.at, tz=ctx.tz, cal=arrays,
+                             checks=checks, params=params, units=ctx.units,
+                             known_units=rctx.known_units)
+            d = decision(decided, checks)
+        except pl.exceptions.PolarsError:  # columns of shapes polars cannot join: all by the record path
+            d = decision(pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
+                                       **{FLAGS[c]: [False] * frame.height for c in checks}}), checks)
+        skip = set(carried)
+        rows = [(r, ch) for r, ch in zip(d.rows, d.checks, strict=True) if r not in skip]
+        if rows:
+            _replay(src, rctx, batch, [r for r, _ in rows], [ch for _, ch in rows], pieces, handle)
+        if non_null.len():
+            previous = non_null[-1]
+
+
+def _replay(src: Source, rctx: ReadContext, batch: Batch, rows: list[int],
+            checks: list[tuple[str, ...] | None], pieces: dict[str, list[_Piece]],
+            handle: Handle) -> None:
+    case_rows = batch.rows(rows)
+    keys = {str(k) for r in case_rows if (k := r.get("case_id")) is not None}
+    replay = _Replay(src, {"cases": case_rows,
+                           **{name: _child_rows(p, keys) for name, p in pieces.items()}})
+    items = read_cases(replay, rctx)  # type: ignore[arg-type]
+    for item, chosen in zip(items, checks, strict=True):
+        handle(item, chosen)
+
