@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -90,40 +90,52 @@ def _params(frame: pl.DataFrame, checks: tuple[str, ...], params: Mapping[str, C
     return pl.DataFrame(rows, schema=schema)
 
 
-def _deadline(cal: CalendarArrays, unit: pl.Expr, start_us: pl.Expr, n: pl.Expr,
-              p_s: pl.Expr | None = None, p_e: pl.Expr | None = None,
-              has_pause: pl.Expr | None = None) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """(first late instant, due day, stopped): ``clock.compute_deadline`` with at most one pause.
+def _deadline(df: pl.DataFrame, cal: CalendarArrays, out: str, unit: str, start_us: str, n: str,
+              pause: bool = False) -> pl.DataFrame:
+    """``clock.compute_deadline`` with at most one pause, as columns ``out_at``, ``out_due``, ``out_stopped``.
 
-    Hour limits come here only without a pause (``clock._hour_deadline``; the
-    record path adds the hours to the wall time, as Python's aware arithmetic does).
+    ``out_at`` is the first late instant (null while stopped, or beyond the
+    calendar's span), ``out_due`` the last day that counts. With ``pause`` the
+    frame has ``has_p``, ``p_s``, ``p_e`` (the pause's first and last day, as
+    of ``at``). Hour limits come here only without a pause (``clock._hour_deadline``;
+    the record path adds the hours to the wall time, as Python's aware arithmetic does).
+    Each step is its own column: polars evaluates a reused expression again each time.
     """
-    start = start_us.floordiv(DAY_US)
-    workday = unit == "workday"
-    cursor, remaining, stopped = start, n, pl.lit(False)
-    if p_s is not None and p_e is not None and has_pause is not None:
-        # clock._day_pauses drops a pause that ends on (or before) the day it starts
-        live = has_pause & (p_e.is_null() | (p_e > p_s))
-        # clock.compute_deadline: a pause over by the acceptance day changes nothing
-        live = live & ~(p_e.is_not_null() & (p_e <= start))
-        s = pl.max_horizontal(p_s, start)
-        avail = pl.when(workday).then(cal.workdays_between(start, s)).otherwise(s - start)
-        cut = live & (avail < n)
-        stopped = cut & p_e.is_null()
-        remaining = pl.when(cut).then(n - avail).otherwise(n)
-        cursor = pl.when(cut & p_e.is_not_null()).then(p_e).otherwise(start)
-    due_work = pl.when(remaining > 0).then(cal.add_workdays(cursor, remaining)).otherwise(start)
-    due_day = cal.next_workday(cursor + remaining)
-    due = pl.when(workday).then(due_work).otherwise(due_day)
-    at = pl.when(unit == "hour").then(start_us + n * HOUR_US).otherwise((due + 1) * DAY_US)
-    return pl.when(stopped).then(None).otherwise(at), due, stopped
+    U, S, N = pl.col(unit), pl.col(f"{out}__start"), pl.col(n)
+    workday = U == "workday"
+    df = df.with_columns(pl.col(start_us).floordiv(DAY_US).alias(f"{out}__start"))
+    if pause:
+        p_s, p_e = pl.col("p_s"), pl.col("p_e")
+        # clock._day_pauses drops a pause that ends on (or before) the day it starts;
+        # compute_deadline skips one over by the acceptance day
+        live = pl.col("has_p") & (p_e.is_null() | (p_e > p_s)) & ~(p_e.is_not_null() & (p_e <= S))
+        df = df.with_columns(live.alias(f"{out}__live"), pl.max_horizontal(p_s, S).alias(f"{out}__s"))
+        s = pl.col(f"{out}__s")
+        avail = pl.when(workday).then(cal.workdays_between(S, s)).otherwise(s - S)
+        df = df.with_columns((pl.col(f"{out}__live") & (avail < N)).alias(f"{out}__cut"),
+                             avail.alias(f"{out}__avail"))
+        cut = pl.col(f"{out}__cut")
+        df = df.with_columns(
+            (cut & p_e.is_null()).fill_null(False).alias(f"{out}_stopped"),
+            pl.when(cut).then(N - pl.col(f"{out}__avail")).otherwise(N).alias(f"{out}__rem"),
+            pl.when(cut & p_e.is_not_null()).then(p_e).otherwise(S).alias(f"{out}__cur"),
+        )
+    else:
+        df = df.with_columns(pl.lit(False).alias(f"{out}_stopped"), N.alias(f"{out}__rem"),
+                             S.alias(f"{out}__cur"))
+    rem, cur = pl.col(f"{out}__rem"), pl.col(f"{out}__cur")
+    due = (pl.when(workday).then(pl.when(rem > 0).then(cal.add_workdays(cur, rem)).otherwise(S))
+           .otherwise(cal.next_workday(cur + rem)))
+    df = df.with_columns(due.alias(f"{out}_due"))
+    at = pl.when(U == "hour").then(pl.col(start_us) + N * HOUR_US) \
+        .otherwise((pl.col(f"{out}_due") + 1) * DAY_US)
+    return df.with_columns(pl.when(pl.col(f"{out}_stopped")).then(None).otherwise(at).alias(f"{out}_at"))
 
 
 def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.DataFrame | None,
            steps: pl.DataFrame | None, *, at: dt.datetime, tz: dt.tzinfo, cal: CalendarArrays,
            checks: tuple[str, ...], params: Mapping[str, CheckParams],
-           units: Mapping[str, UnitInfo], known_units: frozenset[str] | None,
-           duplicate: Callable[[pl.Series], pl.Series] | None = None) -> pl.DataFrame:
+           units: Mapping[str, UnitInfo], known_units: frozenset[str] | None) -> pl.DataFrame:
     """The rows needing the record path: ``_row``, ``handover`` and one ``f_*`` column per flag."""
     at_us = _wall_us(at)
     at_day = at_us // DAY_US
@@ -134,10 +146,6 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
                            ("outcome_reason", False)):
         exprs[name], b = F.text(c, name, required=required)
         bad = bad | b
-    exprs["acc"], b = F.timestamp(c, "accepted_at", tz, cal, required=True)
-    bad = bad | b
-    exprs["comp"], b = F.timestamp(c, "completed_at", tz, cal)
-    bad = bad | b
     exprs["prom"], b = F.whole(c, "promised_limit", required=True)
     bad = bad | b
     exprs["stat"], b = F.whole(c, "statutory_limit")
@@ -146,21 +154,24 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
     bad = bad | b
     exprs["outcome"], b = F.choice(c, "outcome", OUTCOMES, None)
     bad = bad | b
-    c = c.with_columns(**exprs, _bad=bad | pl.col(KEY).is_null() | pl.col(KEY).is_duplicated())
-    c = c.with_columns(_bad=pl.col("_bad") | (pl.col("comp") < pl.col("acc")).fill_null(False))
+    c = c.with_columns(**{f"{k}__b": v for k, v in exprs.items()}, _bad0=bad)
+    c, b1 = F.timestamp(c, "accepted_at", "acc", tz, cal, required=True)
+    c, b2 = F.timestamp(c, "completed_at", "comp", tz, cal)
+    c = c.drop([k for k in exprs if k in c.columns]).rename({f"{k}__b": k for k in exprs})
+    bad = pl.col("_bad0") | b1 | b2 | pl.col(KEY).is_null() | pl.col(KEY).is_duplicated() \
+        | (pl.col("comp") < pl.col("acc")).fill_null(False)
     if known_units is not None:
-        c = c.with_columns(_bad=pl.col("_bad") | ~pl.col("unit_id").is_in(sorted(known_units)))
+        bad = bad | ~pl.col("unit_id").is_in(sorted(known_units)).fill_null(False)
+    c = c.with_columns(_bad=bad)
     c = c.select("_row", KEY, "_bad", "unit_id", "item_code", "outcome_reason", "acc", "comp",
                  "prom", "stat", "unit", "outcome")
 
-    # --- children: one row per case key, and the keys whose children need the record path
+    # --- children: one row per case key, and whether they need the record path
     if pauses is not None and pauses.height:
-        pe: dict[str, pl.Expr] = {}
-        pe["ps"], b1 = F.timestamp(pauses, "started_at", tz, cal, required=True)
-        pe["pe"], b2 = F.timestamp(pauses, "ended_at", tz, cal)
-        _, b3 = F.choice(pauses, "kind", PAUSE_KINDS, "supplement")
-        p = pauses.with_columns(**pe).with_columns(
-            _b=b1 | b2 | b3 | (pl.col("pe") < pl.col("ps")).fill_null(False))
+        p, b1 = F.timestamp(pauses, "started_at", "ps", tz, cal, required=True)
+        p, b2 = F.timestamp(p, "ended_at", "pe", tz, cal)
+        _, b3 = F.choice(p, "kind", PAUSE_KINDS, "supplement")
+        p = p.with_columns(_b=b1 | b2 | b3 | (pl.col("pe") < pl.col("ps")).fill_null(False))
         pg = p.group_by(KEY).agg(pl.len().alias("p_n"), pl.col("_b").any().alias("p_bad"),
                                  pl.col("ps").first(), pl.col("pe").first())
         c = c.join(pg, on=KEY, how="left")
@@ -168,12 +179,11 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         c = c.with_columns(p_n=pl.lit(None, pl.UInt32), p_bad=pl.lit(None, pl.Boolean),
                            ps=pl.lit(None, pl.Int64), pe=pl.lit(None, pl.Int64))
     if extensions is not None and extensions.height:
-        ee: dict[str, pl.Expr] = {}
-        ee["x"], b1 = F.whole(extensions, "extra", required=True)
-        ee["x_at"], b2 = F.timestamp(extensions, "approved_at", tz, cal)
-        ee["x_by"], b3 = F.text(extensions, "approved_by")
-        _, b4 = F.text(extensions, "reason")
-        x = extensions.with_columns(**ee).with_columns(_b=b1 | b2 | b3 | b4)
+        x, b2 = F.timestamp(extensions, "approved_at", "x_at", tz, cal)
+        xv, b1 = F.whole(x, "extra", required=True)
+        xb, b3 = F.text(x, "approved_by")
+        _, b4 = F.text(x, "reason")
+        x = x.with_columns(x=xv, x_by=xb, _b=b1 | b2 | b3 | b4)
         xg = x.group_by(KEY).agg(pl.len().alias("x_n"), pl.col("_b").any().alias("x_bad"),
                                  pl.col("x").first(), pl.col("x_at").first(), pl.col("x_by").first())
         c = c.join(xg, on=KEY, how="left")
@@ -181,28 +191,25 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         c = c.with_columns(x_n=pl.lit(None, pl.UInt32), x_bad=pl.lit(None, pl.Boolean),
                            x=pl.lit(None, pl.Int64), x_at=pl.lit(None, pl.Int64),
                            x_by=pl.lit(None, pl.String))
-    step_flags: pl.DataFrame | None = None
     if steps is not None and steps.height:
-        se: dict[str, pl.Expr] = {}
-        se["seq"], b1 = F.whole(steps, "seq", required=True)
-        se["ss"], b2 = F.timestamp(steps, "started_at", tz, cal, required=True)
-        se["sf"], b3 = F.timestamp(steps, "finished_at", tz, cal)
-        se["sl"], b4 = F.whole(steps, "step_limit", required=True)
-        se["su"], b5 = F.choice(steps, "limit_unit", UNITS, "workday")
-        _, b6 = F.text(steps, "name")
-        _, b7 = F.text(steps, "handler")
-        s = steps.with_columns(**se).with_columns(
-            _b=b1 | b2 | b3 | b4 | b5 | b6 | b7 | (pl.col("sf") < pl.col("ss")).fill_null(False))
+        st, b2 = F.timestamp(steps, "started_at", "ss", tz, cal, required=True)
+        st, b3 = F.timestamp(st, "finished_at", "sf", tz, cal)
+        _, b1 = F.whole(st, "seq", required=True)
+        sl, b4 = F.whole(st, "step_limit", required=True)
+        su, b5 = F.choice(st, "limit_unit", UNITS, "workday")
+        _, b6 = F.text(st, "name")
+        _, b7 = F.text(st, "handler")
+        st = st.with_columns(sl=sl, su=su,
+                             _b=b1 | b2 | b3 | b4 | b5 | b6 | b7
+                             | (pl.col("sf") < pl.col("ss")).fill_null(False))
         # as of ``at`` (CaseRecord.as_of): a later step does not exist, a later finish has not happened
-        s = s.with_columns(sf=pl.when(pl.col("sf") > at_us).then(None).otherwise(pl.col("sf")))
-        s_at, _, _ = _deadline(cal, pl.col("su"), pl.col("ss"), pl.col("sl"))
+        st = st.with_columns(sf=pl.when(pl.col("sf") > at_us).then(None).otherwise(pl.col("sf")))
+        st = _deadline(st, cal, "sd", "su", "ss", "sl")
         end = pl.col("sf").fill_null(at_us)
-        s = s.with_columns(
-            _late=(pl.col("ss") <= at_us) & (end >= s_at).fill_null(True),  # beyond the span: record path
-        )
-        step_flags = s.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"),
-                                         pl.col("_late").any().alias("s_late"))
-        c = c.join(step_flags, on=KEY, how="left")
+        # a deadline beyond the calendar's span is null: the record path decides
+        st = st.with_columns(_late=(pl.col("ss") <= at_us) & (end >= pl.col("sd_at")).fill_null(True))
+        sg = st.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"), pl.col("_late").any().alias("s_late"))
+        c = c.join(sg, on=KEY, how="left")
     else:
         c = c.with_columns(s_bad=pl.lit(None, pl.Boolean), s_late=pl.lit(None, pl.Boolean))
 
@@ -218,12 +225,11 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
 
     # --- as of ``at`` (CaseRecord.as_of)
     later = (pl.col("comp") > at_us).fill_null(False)
-    p_live = pl.col("p_n").fill_null(0).gt(0) & (pl.col("ps") <= at_us).fill_null(False)
     c = c.with_columns(
         comp=pl.when(later).then(None).otherwise(pl.col("comp")),
         outcome=pl.when(later).then(None).otherwise(pl.col("outcome")),
         outcome_reason=pl.when(later).then(None).otherwise(pl.col("outcome_reason")),
-        has_p=p_live,
+        has_p=pl.col("p_n").fill_null(0).gt(0) & (pl.col("ps") <= at_us).fill_null(False),
         p_s=pl.col("ps").floordiv(DAY_US),
         p_e=pl.when((pl.col("pe") > at_us).fill_null(False)).then(None)
         .otherwise(pl.col("pe")).floordiv(DAY_US),
@@ -236,33 +242,28 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
 
     # --- extensions (checks/cases.py _timing): approved, within the maximum
     rejected = pl.col("has_x") & (pl.col("x_by").is_null() | (pl.col("x") > pl.col("max_ext")))
-    total = pl.when(pl.col("has_x") & ~rejected).then(pl.col("x")).otherwise(0)
-    c = c.with_columns(_rejected=rejected, _total=total)
-
-    unit = pl.col("unit")
-    p_s, p_e, has_p = pl.col("p_s"), pl.col("p_e"), pl.col("has_p")
-    prom_at, prom_due, prom_stopped = _deadline(cal, unit, pl.col("acc"), pl.col("prom") + pl.col("_total"),
-                                                p_s, p_e, has_p)
-    stat_at, _, stat_stopped = _deadline(cal, unit, pl.col("acc"), pl.col("stat") + pl.col("_total"),
-                                         p_s, p_e, has_p)
-    c = c.with_columns(prom_at=prom_at, prom_due=prom_due, prom_stopped=prom_stopped.fill_null(False),
-                       stat_at=stat_at, stat_stopped=stat_stopped.fill_null(False))
+    c = c.with_columns(_rejected=rejected.fill_null(False))
+    c = c.with_columns(_total=pl.when(pl.col("has_x") & ~pl.col("_rejected")).then(pl.col("x")).otherwise(0))
+    c = c.with_columns(_pn=pl.col("prom") + pl.col("_total"), _sn=pl.col("stat") + pl.col("_total"))
+    c = _deadline(c, cal, "pd", "unit", "acc", "_pn", pause=True)
+    c = _deadline(c, cal, "sd", "unit", "acc", "_sn", pause=True)
     end = pl.col("comp").fill_null(at_us)
 
     # --- time left (clock.time_left / counted_between), for case_due_soon
-    day_a = pl.lit(at_day - 1)
-    due = pl.col("prom_due")
+    a = pl.lit(at_day - 1)
+    due = pl.col("pd_due")
+    unit = pl.col("unit")
     workday = unit == "workday"
+    p_s, p_e, has_p = pl.col("p_s"), pl.col("p_e"), pl.col("has_p")
 
     def count(x: pl.Expr, y: pl.Expr) -> pl.Expr:
         return pl.when(y > x).then(
             pl.when(workday).then(cal.workdays_between(x, y)).otherwise(y - x)).otherwise(0)
 
-    pause_on = has_p & (p_e.is_null() | (p_e > p_s))
-    lo = pl.max_horizontal(p_s, day_a)
-    hi = pl.min_horizontal(p_e.fill_null(due), due)
-    left_days = count(day_a, due) - pl.when(pause_on).then(count(lo, hi)).otherwise(0)
-    left_hours = (pl.col("prom_at") - at_us).floordiv(1_000_000) / 3600
+    c = c.with_columns(_lo=pl.max_horizontal(p_s, a), _hi=pl.min_horizontal(p_e.fill_null(due), due),
+                       _pon=has_p & (p_e.is_null() | (p_e > p_s)))
+    left_days = count(a, due) - pl.when(pl.col("_pon")).then(count(pl.col("_lo"), pl.col("_hi"))).otherwise(0)
+    left_hours = (pl.col("pd_at") - at_us).floordiv(1_000_000) / 3600
     left = pl.when(unit == "hour").then(left_hours - 0.05).otherwise(left_days.cast(pl.Float64))
 
     def on(check: str) -> pl.Expr:
@@ -270,19 +271,19 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
 
     c = c.with_columns(
         # a deadline beyond the calendar's span is null without being stopped: the record path decides
-        f_overdue=on(CaseOverdue.id) & ~pl.col("prom_stopped") & (end >= pl.col("prom_at")).fill_null(True),
-        f_statutory=on(CaseOverdueStatutory.id) & pl.col("stat").is_not_null() & ~pl.col("stat_stopped")
-        & (end >= pl.col("stat_at")).fill_null(True),
-        f_due_soon=on(CaseDueSoon.id) & pl.col("comp").is_null() & ~pl.col("prom_stopped")
-        & (pl.lit(at_us) < pl.col("prom_at")).fill_null(True) & (left <= pl.col("warn")).fill_null(True),
+        f_overdue=on(CaseOverdue.id) & ~pl.col("pd_stopped") & (end >= pl.col("pd_at")).fill_null(True),
+        f_statutory=on(CaseOverdueStatutory.id) & pl.col("stat").is_not_null() & ~pl.col("sd_stopped")
+        & (end >= pl.col("sd_at")).fill_null(True),
+        f_due_soon=on(CaseDueSoon.id) & pl.col("comp").is_null() & ~pl.col("pd_stopped")
+        & (pl.lit(at_us) < pl.col("pd_at")).fill_null(True) & (left <= pl.col("warn")).fill_null(True),
         f_step=on(StepOverdue.id) & pl.col("s_late").fill_null(False),
-        f_extension=on(ExtensionInvalid.id) & pl.col("_rejected").fill_null(False),
+        f_extension=on(ExtensionInvalid.id) & pl.col("_rejected"),
         f_refusal=on(RefusalWithoutReason.id) & pl.col("outcome").is_in(["refused", "not_accepted"])
         .fill_null(False) & pl.col("outcome_reason").is_null(),
         f_never=pl.lit(False),
     )
-    flags = [v for v in dict.fromkeys(FLAGS.values())]
-    keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f) for f in flags))
+    flags = list(dict.fromkeys(FLAGS.values()))
+    keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f).fill_null(True) for f in flags))
     return c.filter(keep).select("_row", "handover", *flags).sort("_row")
 
 

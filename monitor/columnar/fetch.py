@@ -123,7 +123,7 @@ def _plain(table: pa.Table) -> tuple[pa.Table, list[str], list[str]]:
     for field, col in zip(table.schema, table.columns, strict=True):
         meta = field.metadata or {}
         typ = meta.get(b"POSTGRESQL:type", b"").decode()
-        if isinstance(field.type, pa.ExtensionType):
+        if isinstance(field.type, pa.BaseExtensionType):
             col = pa.chunked_array([c.storage for c in col.chunks], type=field.type.storage_type)
         if typ == "numeric":
             numeric.append(field.name)
@@ -172,8 +172,12 @@ def _arrow_to_batch(table: pa.Table, key_field: str, session_tz: dt.tzinfo) -> B
            else _key_series(key.to_list()))
     frame = frame.with_columns(key.alias(KEY))
 
+    names = table.column_names
+    plain = frame.select(names)
+
     def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
-        rows = table.take(pa.array(idx, type=pa.int64())).to_pylist()
+        # polars' rows() is several times faster than pyarrow's to_pylist(), with the same values
+        rows = [dict(zip(names, r, strict=True)) for r in plain[list(idx)].rows()]
         for r in rows:
             for c in numeric:
                 if r[c] is not None:

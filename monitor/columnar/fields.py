@@ -56,13 +56,14 @@ def choice(df: pl.DataFrame, name: str, allowed: frozenset[str], default: str | 
     return out, bad
 
 
-def timestamp(df: pl.DataFrame, name: str, tz: dt.tzinfo, cal: CalendarArrays, *,
-              required: bool = False) -> tuple[pl.Expr, pl.Expr]:
-    """``records.base.timestamp`` as the wall-clock time in ``tz``, in microseconds.
+def timestamp(df: pl.DataFrame, name: str, out: str, tz: dt.tzinfo, cal: CalendarArrays, *,
+              required: bool = False) -> tuple[pl.DataFrame, pl.Expr]:
+    """``records.base.timestamp`` as the wall-clock time in ``tz``, in microseconds, as column ``out``.
 
     The record path compares aware datetimes that all carry the configured
     zone object, which Python compares by wall time; so the wall time is the
     whole truth here. Naive values are read in the zone; aware ones converted.
+    Returns the frame with ``out`` and the expression of the rows to hand over.
     """
     col = pl.col(name)
     dtype = df.schema[name]
@@ -70,31 +71,40 @@ def timestamp(df: pl.DataFrame, name: str, tz: dt.tzinfo, cal: CalendarArrays, *
     bad: pl.Expr
     if dtype == pl.String:
         s = col.str.strip_chars()
-        missing = s.is_null() | (s == "")
         norm = s.str.replace("T", " ", literal=True)
-        parsed = pl.coalesce(
-            norm.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False),
-            norm.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M", strict=False),
-            norm.str.strptime(pl.Date, "%Y-%m-%d", strict=False).cast(pl.Datetime("us")),
-        )
-        shaped = s.str.contains(_ISO).fill_null(False)
-        us = pl.when(missing).then(None).otherwise(parsed.dt.epoch("us"))
-        bad = ~missing & (~shaped | parsed.is_null() | col.str.contains(_PY_ONLY_SPACE).fill_null(False))
-    elif isinstance(dtype, pl.Datetime):
-        wall = col if dtype.time_zone is None else \
-            col.dt.convert_time_zone(str(tz)).dt.replace_time_zone(None)
-        us, bad = wall.dt.epoch("us"), _false()
-    elif dtype == pl.Date:
-        us, bad = col.cast(pl.Datetime("us")).dt.epoch("us"), _false()
-    elif dtype == pl.Null:
-        us, bad = pl.lit(None, dtype=pl.Int64), _false()
+        full = norm.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
+        df = df.with_columns(full.dt.epoch("us").alias(out),
+                             (s.is_null() | (s == "")).alias(f"{out}__missing"),
+                             (s.str.contains(_ISO) & ~col.str.contains(_PY_ONLY_SPACE))
+                             .fill_null(False).alias(f"{out}__shaped"))
+        missing = pl.col(f"{out}__missing")
+        if df.select((pl.col(out).is_null() & ~missing).any()).item():
+            # the shorter ISO forms, parsed only when a batch has them (each pass costs)
+            df = df.with_columns(pl.coalesce(
+                pl.col(out),
+                norm.str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M", strict=False).dt.epoch("us"),
+                norm.str.strptime(pl.Date, "%Y-%m-%d", strict=False).cast(pl.Datetime("us"))
+                .dt.epoch("us"),
+            ).alias(out))
+        bad = ~missing & (~pl.col(f"{out}__shaped") | pl.col(out).is_null())
+        df = df.with_columns(pl.when(missing).then(None).otherwise(pl.col(out)).alias(out))
     else:
-        us, bad = pl.lit(None, dtype=pl.Int64), col.is_not_null()
-    day = us.floordiv(DAY_US)
-    bad = bad | (us.is_not_null() & ~cal.in_span(day))
+        if isinstance(dtype, pl.Datetime):
+            wall = col if dtype.time_zone is None else \
+                col.dt.convert_time_zone(str(tz)).dt.replace_time_zone(None)
+            us, bad = wall.dt.epoch("us"), _false()
+        elif dtype == pl.Date:
+            us, bad = col.cast(pl.Datetime("us")).dt.epoch("us"), _false()
+        elif dtype == pl.Null:
+            us, bad = pl.lit(None, dtype=pl.Int64), _false()
+        else:
+            us, bad = pl.lit(None, dtype=pl.Int64), col.is_not_null()
+        df = df.with_columns(us.alias(out))
+    v = pl.col(out)
+    bad = bad | (v.is_not_null() & ~cal.in_span(v.floordiv(DAY_US)))
     if required:
-        bad = bad | us.is_null()
-    return us, bad
+        bad = bad | v.is_null()
+    return df, bad
 
 
 def whole(df: pl.DataFrame, name: str, *, required: bool = False) -> tuple[pl.Expr, pl.Expr]:

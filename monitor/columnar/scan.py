@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
+import structlog
 
 from sunlight.checks.base import Check, EvalContext
 from sunlight.monitor.columnar.calendar import CalendarArrays
@@ -34,6 +35,8 @@ from sunlight.monitor.records.cases import (
     CaseRecord,
 )
 from sunlight.monitor.sources import Source, SourceError
+
+log = structlog.get_logger("sunlight.columnar")
 
 CHILDREN = (("case_pauses", PAUSE_FIELDS), ("case_extensions", EXTENSION_FIELDS),
             ("case_steps", STEP_FIELDS))
@@ -148,7 +151,9 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
                              checks=checks, params=params, units=ctx.units,
                              known_units=rctx.known_units)
             d = decision(decided, checks)
-        except pl.exceptions.PolarsError:  # columns of shapes polars cannot join: all by the record path
+        except pl.exceptions.PolarsError as exc:  # columns polars cannot join: the record path reads all
+            log.warning("columnar decision failed; the batch goes to the record path",
+                        source=src.name, error=str(exc).splitlines()[0])
             d = decision(pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
                                        **{FLAGS[c]: [False] * frame.height for c in checks}}), checks)
         skip = set(carried)
