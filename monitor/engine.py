@@ -65,6 +65,9 @@ class SourceOutcome:
     check_errors: Counter[str] = field(default_factory=Counter)
     checks_run: set[str] = field(default_factory=set)
     uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
+    #: cases read by the columnar path, and how many of them it handed to the record path
+    columnar_rows: int = 0
+    handed_over: int = 0
     seconds: float = 0.0
 
 
@@ -215,6 +218,7 @@ class Engine:
         at = ctx.at
 
         def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
+            out.handed_over += 1
             if isinstance(item, RowProblem):
                 emit(self.quality.from_problem(item, src.name))
                 return
@@ -225,6 +229,7 @@ class Engine:
 
         def count(n: int) -> None:
             out.rows_read["cases"] += n
+            out.columnar_rows += n
 
         columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                             self.stop_requested)

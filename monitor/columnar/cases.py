@@ -29,6 +29,7 @@ from sunlight.checks.cases import (
     RepeatedSupplement,
     StepOverdue,
 )
+from sunlight.checks.publications import CaseResultUnpublished
 from sunlight.checks.registry import CheckParams
 from sunlight.monitor.columnar import fields as F
 from sunlight.monitor.columnar.calendar import DAY_US, CalendarArrays
@@ -48,6 +49,7 @@ FLAGS: dict[str, str] = {
     RefusalWithoutReason.id: "f_refusal",
     # 补正 more than once needs two pauses: such cases are handed over whole
     RepeatedSupplement.id: "f_never",
+    CaseResultUnpublished.id: "f_published",
 }
 
 
@@ -64,12 +66,17 @@ def _wall_us(at: dt.datetime) -> int:
     return (naive - dt.datetime(1970, 1, 1)) // dt.timedelta(microseconds=1)
 
 
+def wall_us(at: dt.datetime) -> int:
+    """An aware time as wall-clock microseconds in its own zone (what the record path compares)."""
+    return _wall_us(at)
+
+
 def _params(frame: pl.DataFrame, checks: tuple[str, ...], params: Mapping[str, CheckParams],
             units: Mapping[str, UnitInfo]) -> pl.DataFrame:
     """Each distinct (unit, item) of the batch with the parameters the engine would use."""
     combos = frame.select("unit_id", "item_code").unique()
     rows: dict[str, list[object]] = {"unit_id": [], "item_code": [], "warn": [], "max_ext": [],
-                                     **{f"on_{c}": [] for c in checks}}
+                                     "within": [], "subject": [], **{f"on_{c}": [] for c in checks}}
     ext_table = params.get(ExtensionInvalid.id)
     for unit_id, item_code in combos.iter_rows():
         info = units.get(unit_id) if unit_id else None
@@ -84,8 +91,12 @@ def _params(frame: pl.DataFrame, checks: tuple[str, ...], params: Mapping[str, C
         max_ext: Decimal = (ext_table.for_(unit_id, None if unit_id not in units else kind, item_code)
                             .max_extension if ext_table else Decimal(10))  # type: ignore[attr-defined]
         rows["max_ext"].append(math.floor(max_ext))
+        result = params[CaseResultUnpublished.id].for_(unit_id, kind, item_code)
+        rows["within"].append(result.within)  # type: ignore[attr-defined]
+        rows["subject"].append(result.subject)  # type: ignore[attr-defined]
     schema: dict[str, pl.DataType | type[pl.DataType]] = {
         "unit_id": pl.String, "item_code": pl.String, "warn": pl.Float64, "max_ext": pl.Int64,
+        "within": pl.Int64, "subject": pl.String,
         **{f"on_{c}": pl.Boolean for c in checks}}
     return pl.DataFrame(rows, schema=schema)
 
@@ -135,8 +146,14 @@ def _deadline(df: pl.DataFrame, cal: CalendarArrays, out: str, unit: str, start_
 def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.DataFrame | None,
            steps: pl.DataFrame | None, *, at: dt.datetime, tz: dt.tzinfo, cal: CalendarArrays,
            checks: tuple[str, ...], params: Mapping[str, CheckParams],
-           units: Mapping[str, UnitInfo], known_units: frozenset[str] | None) -> pl.DataFrame:
-    """The rows needing the record path: ``_row``, ``handover`` and one ``f_*`` column per flag."""
+           units: Mapping[str, UnitInfo], known_units: frozenset[str] | None,
+           published: dict[str, dict[str, int]] | None = None) -> pl.DataFrame:
+    """The rows needing the record path: ``_row``, ``handover`` and one ``f_*`` column per flag.
+
+    ``published``: per publication subject, the case ids publications refer to
+    with the wall time of the first (None: the source has no publications, so
+    case_result_unpublished cannot fire).
+    """
     at_us = _wall_us(at)
     at_day = at_us // DAY_US
     c = cases.with_row_index("_row")
@@ -163,7 +180,7 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
     if known_units is not None:
         bad = bad | ~pl.col("unit_id").is_in(sorted(known_units)).fill_null(False)
     c = c.with_columns(_bad=bad)
-    c = c.select("_row", KEY, "_bad", "unit_id", "item_code", "outcome_reason", "acc", "comp",
+    c = c.select("_row", KEY, "_bad", "case_id", "unit_id", "item_code", "outcome_reason", "acc", "comp",
                  "prom", "stat", "unit", "outcome")
 
     # --- children: one row per case key, and whether they need the record path
@@ -282,6 +299,27 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         .fill_null(False) & pl.col("outcome_reason").is_null(),
         f_never=pl.lit(False),
     )
+    # case_result_unpublished (checks/publications.py): the result is due ``within`` working days
+    # after completion; a case any publication names is left to the record path to judge
+    if published is None or CaseResultUnpublished.id not in checks:
+        c = c.with_columns(f_published=pl.lit(False))
+    else:
+        c = c.with_columns(_cday=pl.col("comp").floordiv(DAY_US))
+        c = c.with_columns(_pdue=pl.when(pl.col("within") > 0)
+                           .then(cal.add_workdays(pl.col("_cday"), pl.col("within")))
+                           .otherwise(pl.col("_cday")))
+        subjects = c.get_column("subject").drop_nulls().unique().to_list()
+        if len(subjects) == 1:  # the usual config: one subject for result notices
+            first = published.get(subjects[0], {})
+            pub = pl.DataFrame({"case_id": list(first), "_pub": list(first.values())},
+                               schema={"case_id": pl.String, "_pub": pl.Int64})
+            c = c.join(pub, on="case_id", how="left")
+            pub_end = pl.col("_pub").fill_null(at_us)
+        else:  # several subjects: any case a publication names goes to the record path
+            named = sorted({k for m in published.values() for k in m})
+            pub_end = pl.when(pl.col("case_id").is_in(named)).then(None).otherwise(pl.lit(at_us))
+        c = c.with_columns(f_published=on(CaseResultUnpublished.id) & pl.col("comp").is_not_null()
+                           & (pub_end >= (pl.col("_pdue") + 1) * DAY_US).fill_null(True))
     flags = list(dict.fromkeys(FLAGS.values()))
     keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f).fill_null(True) for f in flags))
     return c.filter(keep).select("_row", "handover", *flags).sort("_row")

@@ -42,7 +42,7 @@ log = structlog.get_logger("sunlight.columnar")
 
 #: rows per batch: big enough that polars' per-call cost vanishes, small enough
 #: that a batch of cases with their evidence stays a few MB
-BATCH_ROWS = 65_536
+BATCH_ROWS = 20_000
 KEY = "_key"
 
 

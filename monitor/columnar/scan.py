@@ -23,9 +23,9 @@ import structlog
 
 from sunlight.checks.base import Check, EvalContext
 from sunlight.monitor.columnar.calendar import CalendarArrays
-from sunlight.monitor.columnar.cases import FLAGS, decide, decision
+from sunlight.monitor.columnar.cases import FLAGS, decide, decision, wall_us
 from sunlight.monitor.columnar.fetch import KEY, Batch, batches
-from sunlight.monitor.readers import ReadContext, problem, read_cases
+from sunlight.monitor.readers import ReadContext, loaded, problem, read_cases
 from sunlight.monitor.records.base import BadField, RowProblem
 from sunlight.monitor.records.cases import (
     CASE_FIELDS,
@@ -130,6 +130,17 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
     checks = tuple(c.id for c in feeders)
     kids = {name: _Children(batches(src, name, fields, "case_id") if src.has(name) else None)
             for name, fields in CHILDREN}
+    pubs = loaded(ctx.tables, "publications")
+    published: dict[str, dict[str, int]] | None = None
+    if pubs is not None:  # the first publication of each case, per subject (as the check indexes them)
+        published = {}
+        for p in pubs:
+            if getattr(p, "ref_id", None) is None:
+                continue
+            first = published.setdefault(p.subject, {})
+            t = wall_us(p.published_at)
+            if p.ref_id not in first or t < first[p.ref_id]:
+                first[p.ref_id] = t
     previous: str | None = None
     for batch in batches(src, "cases", CASE_FIELDS, "case_id"):
         if stop is not None and stop():
@@ -149,7 +160,7 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
             decided = decide(frame, _frame(pieces["case_pauses"]), _frame(pieces["case_extensions"]),
                              _frame(pieces["case_steps"]), at=ctx.at, tz=ctx.tz, cal=arrays,
                              checks=checks, params=params, units=ctx.units,
-                             known_units=rctx.known_units)
+                             known_units=rctx.known_units, published=published)
             d = decision(decided, checks)
         except pl.exceptions.PolarsError as exc:  # columns polars cannot join: the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
