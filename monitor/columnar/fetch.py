@@ -43,6 +43,7 @@ log = structlog.get_logger("sunlight.columnar")
 #: rows per batch: big enough that polars' per-call cost vanishes, small enough
 #: that a batch of cases with their evidence stays a few MB
 BATCH_ROWS = 20_000
+BATCH_BYTES = 4 << 20
 KEY = "_key"
 
 
@@ -138,10 +139,12 @@ def _adbc_batches(src: Source, sql: str, key_field: str) -> Iterator[Batch]:
         conn = adbc_pg.connect(_adbc_uri(src))
     except Exception as exc:
         raise _NoAdbc(str(exc)) from exc
+    cur = conn.cursor()
     try:
-        cur = conn.cursor()
         cur.execute("SELECT current_setting('TimeZone')")
         session_tz = ZoneInfo(cur.fetchone()[0])  # what psycopg hands the record path
+        # batches of a few MB, not the driver's default (~100k rows): memory is one batch per stream
+        cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
         cur.execute(sql)
         reader = cur.fetch_record_batch()
         pending: list[pa.RecordBatch] = []
@@ -154,12 +157,10 @@ def _adbc_batches(src: Source, sql: str, key_field: str) -> Iterator[Batch]:
                 pending, count = [], 0
         if pending:
             yield _arrow_to_batch(pa.Table.from_batches(pending), key_field, session_tz)
-        cur.close()
-    except _NoAdbc:
-        raise
     except Exception as exc:
         raise SourceError(src.name, str(exc).strip().splitlines()[0]) from exc
-    finally:
+    finally:  # also when the scan stops early (the generator is closed): statement first
+        cur.close()
         conn.close()
 
 
