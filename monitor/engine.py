@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -147,9 +147,11 @@ class Engine:
                 ctx.tables[entity] = list(self._records(src, entity, rctx, at, out, emit))
             for entity in sorted({c.entity for c in instances}):
                 feeders = [c for c in instances if c.entity == entity]
-                if (entity == "cases" and entity not in ctx.tables and not watching
+                tally = self._columnar_tally(src.name) if watching else None
+                if (entity == "cases" and entity not in ctx.tables
+                        and (not watching or tally is not None)
                         and src.config.columnar and columnar.applies(feeders)):
-                    self._columnar_cases(src, rctx, ctx, feeders, out, emit)
+                    self._columnar_cases(src, rctx, ctx, feeders, out, emit, watching, tally)
                     continue
                 records = (ctx.tables[entity] if entity in ctx.tables
                            else self._records(src, entity, rctx, at, out, emit))
@@ -209,9 +211,27 @@ class Engine:
             if item is not None:
                 yield item
 
+    def _columnar_tally(self, source: str) -> columnar.Tally | None:
+        """The watchers' figures for the columnar path, if every watcher can take them (else None)."""
+        tallies = [w.columns(source) for w in self.watchers if hasattr(w, "columns")]
+        if len(tallies) != len(self.watchers) or len({t.days for t in tallies}) != 1:
+            return None
+
+        def add(rows: list[dict[str, Any]]) -> None:
+            for t in tallies:
+                t.add(rows)
+
+        return columnar.Tally(tallies[0].days, add)
+
     def _columnar_cases(self, src: Source, rctx: ReadContext, ctx: EvalContext,
-                        feeders: list[Check], out: SourceOutcome, emit: Sink) -> None:
-        """The cases by the columnar path: only the rows it hands back reach the checks here."""
+                        feeders: list[Check], out: SourceOutcome, emit: Sink,
+                        watching: Sequence[Callable[[Any, EvalContext], None]] = (),
+                        tally: columnar.Tally | None = None) -> None:
+        """The cases by the columnar path: only the rows it hands back reach the checks here.
+
+        Watchers see the records of the rows handed over whole; the figures of
+        the others reach them through ``tally``, computed column by column.
+        """
         if self._arrays is None:
             self._arrays = CalendarArrays.build(self.calendar)
         by_id = {c.id: c for c in feeders}
@@ -226,13 +246,16 @@ class Engine:
             if record is not None:
                 self._feed(feeders if chosen is None else [by_id[c] for c in chosen],
                            record, ctx, out, emit)
+                if chosen is None:
+                    for watch in watching:
+                        watch(record, ctx)
 
         def count(n: int) -> None:
             out.rows_read["cases"] += n
             out.columnar_rows += n
 
         columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
-                            self.stop_requested)
+                            self.stop_requested, tally)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:

@@ -52,6 +52,7 @@ from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.checks.base import EvalContext
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.columnar.scan import Tally
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.settings import Settings
@@ -122,6 +123,21 @@ class CaseTallies:
                 tally.add(record, ctx)
 
         return count
+
+    def columns(self, source: str) -> Tally:
+        """The same figures from the columnar case path (engine): per unit, added in batches."""
+
+        def add(rows: list[dict[str, Any]]) -> None:
+            tally = self._counting.get(source)
+            if tally is None:
+                return
+            for r in rows:
+                unit = r["unit_id"]
+                for name in ("open", "overdue", "completed", "on_time"):
+                    if r[name]:
+                        getattr(tally, name)[unit] += r[name]
+
+        return Tally(SCORECARD_DAYS, add)
 
     def end(self, source: str, outcome: SourceOutcome) -> None:
         tally = self._counting.pop(source, None)

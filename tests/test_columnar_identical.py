@@ -21,6 +21,7 @@ import pytest
 
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.engine import Engine, SourceOutcome
+from sunlight.monitor.metrics import CaseTallies
 from sunlight.monitor.settings import load_settings
 from tests.conftest import SourceDB, at
 
@@ -116,12 +117,12 @@ def load(db: SourceDB) -> None:
         db.load(table, rows)
 
 
-def scan(db: SourceDB, write_config: Any, columnar: bool, when: dt.datetime
-         ) -> tuple[list[str], SourceOutcome]:
+def scan(db: SourceDB, write_config: Any, columnar: bool, when: dt.datetime,
+         tallies: CaseTallies | None = None) -> tuple[list[str], SourceOutcome]:
     cfg = write_config(db.url, f"    columnar: {'true' if columnar else 'false'}\n{CHECKS}",
                        name=f"{db.kind}-{columnar}.yaml")
     out: list[str] = []
-    engine = Engine(load_settings(cfg))
+    engine = Engine(load_settings(cfg), watchers=[tallies] if tallies else [])
     try:
         [outcome] = engine.scan(when, lambda f: out.append(json.dumps(f.to_json(), sort_keys=True,
                                                                        ensure_ascii=False)))
@@ -135,8 +136,14 @@ def _same(db: SourceDB, write_config: Any) -> None:
     load(db)
     seen: set[str] = set()
     for when in INSTANTS:
-        reference, ref_out = scan(db, write_config, False, when)
-        columnar, col_out = scan(db, write_config, True, when)
+        ref_tally, col_tally = CaseTallies(), CaseTallies()
+        reference, ref_out = scan(db, write_config, False, when, ref_tally)
+        columnar, col_out = scan(db, write_config, True, when, col_tally)
+        # the daemon's case figures (metrics) agree too: counted column by column for most cases
+        [ref_fig], [col_fig] = ref_tally.snapshot().values(), col_tally.snapshot().values()
+        for name in ("open", "overdue", "completed", "on_time"):
+            assert +getattr(col_fig, name) == +getattr(ref_fig, name), f"{db.kind} at {when}: {name}"
+        assert sum(ref_fig.open.values()) + sum(ref_fig.completed.values()) > 0
         assert columnar == reference, f"{db.kind} at {when}: the columnar findings differ"
         assert col_out.rows_read == ref_out.rows_read
         assert col_out.findings == ref_out.findings

@@ -147,13 +147,17 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
            steps: pl.DataFrame | None, *, at: dt.datetime, tz: dt.tzinfo, cal: CalendarArrays,
            checks: tuple[str, ...], params: Mapping[str, CheckParams],
            units: Mapping[str, UnitInfo], known_units: frozenset[str] | None,
-           published: dict[str, dict[str, int]] | None = None) -> pl.DataFrame:
+           published: dict[str, dict[str, int]] | None = None,
+           tally_days: int | None = None, tallies: list[pl.DataFrame] | None = None) -> pl.DataFrame:
     """The rows needing the record path: ``_row``, ``handover`` and one ``f_*`` column per flag.
 
     ``published``: per publication subject, the case ids publications refer to
     with the wall time of the first (None: the source has no publications, so
-    case_result_unpublished cannot fire).
+    case_result_unpublished cannot fire). With ``tally_days``, the per-unit case
+    figures of the rows not handed over are appended to ``tallies``.
     """
+    if tallies is None:
+        tallies = []
     at_us = _wall_us(at)
     at_day = at_us // DAY_US
     c = cases.with_row_index("_row")
@@ -322,7 +326,25 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
                            & (pub_end >= (pl.col("_pdue") + 1) * DAY_US).fill_null(True))
     flags = list(dict.fromkeys(FLAGS.values()))
     keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f).fill_null(True) for f in flags))
+    if tally_days is not None:
+        tallies.append(_tally(c.filter(~pl.col("handover")), at_us, tally_days))
     return c.filter(keep).select("_row", "handover", *flags).sort("_row")
+
+
+def _tally(c: pl.DataFrame, at_us: int, days: int) -> pl.DataFrame:
+    """Per unit: open, overdue, completed in the last ``days`` and on time (metrics.CaseTally.add).
+
+    The promised deadline is ``pd_at`` (null when an open pause stops the clock).
+    """
+    deadline = pl.col("pd_at")
+    is_open = pl.col("comp").is_null()
+    recent = ~is_open & (pl.col("comp") > at_us - days * DAY_US) & (pl.col("comp") <= at_us)
+    return c.group_by("unit_id").agg(
+        open=is_open.sum(),
+        overdue=(is_open & (pl.lit(at_us) >= deadline).fill_null(False)).sum(),
+        completed=recent.sum(),
+        on_time=(recent & (deadline.is_null() | (pl.col("comp") < deadline)).fill_null(False)).sum(),
+    )
 
 
 def decision(frame: pl.DataFrame, checks: tuple[str, ...]) -> Decision:

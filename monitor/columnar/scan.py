@@ -50,6 +50,14 @@ def applies(checks: Sequence[Check]) -> bool:
     return all(c.id in FLAGS for c in checks)
 
 
+@dataclass(frozen=True)
+class Tally:
+    """Where the per-unit case figures of the columnar rows go (the daemon's metrics)."""
+
+    days: int  # "completed" means within this many days before the as-of time
+    add: Callable[[list[dict[str, Any]]], None]  # rows of unit_id, open, overdue, completed, on_time
+
+
 @dataclass
 class _Piece:
     batch: Batch
@@ -125,8 +133,13 @@ class _Replay:
 
 def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequence[Check],
                arrays: CalendarArrays, params: Any, handle: Handle,
-               count: Callable[[int], None], stop: Callable[[], bool] | None = None) -> None:
-    """Evaluate every case of ``src`` as of ``ctx.at``; ``handle`` gets the rows that need Python."""
+               count: Callable[[int], None], stop: Callable[[], bool] | None = None,
+               tally: Tally | None = None) -> None:
+    """Evaluate every case of ``src`` as of ``ctx.at``; ``handle`` gets the rows that need Python.
+
+    ``tally`` (the daemon's case figures) receives, per batch, the figures of the
+    cases not handed over; ``handle`` sees the others, which it counts itself.
+    """
     checks = tuple(c.id for c in feeders)
     kids = {name: _Children(batches(src, name, fields, "case_id") if src.has(name) else None)
             for name, fields in CHILDREN}
@@ -156,12 +169,17 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
             frame.with_row_index("_r").filter(pl.col(KEY) == previous).get_column("_r").to_list()
         for row in batch.rows(carried):
             handle(problem("cases", row, "case_id", BadField("case_id", "办件编号重复")), None)
+        tallies: list[pl.DataFrame] = []
         try:
             decided = decide(frame, _frame(pieces["case_pauses"]), _frame(pieces["case_extensions"]),
                              _frame(pieces["case_steps"]), at=ctx.at, tz=ctx.tz, cal=arrays,
                              checks=checks, params=params, units=ctx.units,
-                             known_units=rctx.known_units, published=published)
+                             known_units=rctx.known_units, published=published,
+                             tally_days=None if tally is None else tally.days, tallies=tallies)
             d = decision(decided, checks)
+            if tally is not None:
+                for t in tallies:
+                    tally.add(t.rows(named=True))
         except pl.exceptions.PolarsError as exc:  # columns polars cannot join: the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
                         source=src.name, error=str(exc).splitlines()[0])
