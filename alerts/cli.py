@@ -59,6 +59,7 @@ def cycle(
     from sunlight.monitor.console import table
     from sunlight.monitor.cycle import deliver_report, run_cycle
     from sunlight.monitor.engine import Engine
+    from sunlight.monitor.progress import terminal_progress
     from sunlight.monitor.store import open_store
 
     settings = load_or_exit(config)
@@ -66,7 +67,9 @@ def cycle(
     engine = Engine(settings)
     try:
         store = open_store(settings.state_url())
-        report = run_cycle(engine, store, settings, when)
+        with terminal_progress() as progress:  # rows read, on a terminal only
+            engine.progress = progress
+            report = run_cycle(engine, store, settings, when)
     finally:
         engine.close()
     sent = deliver_report(store, settings, dt.datetime.now(dt.UTC))

@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from sunlight.monitor import logs
+from sunlight.monitor.progress import terminal_progress
 from sunlight.monitor.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
@@ -117,13 +118,15 @@ def scan(
             rows.append(f)
 
     try:
-        if record:
-            from sunlight.monitor.store import open_store
+        with terminal_progress() as progress:
+            engine.progress = progress
+            if record:
+                from sunlight.monitor.store import open_store
 
-            store = open_store(settings.state_url())
-            outcomes = scan_and_record(engine, store, when, sink)
-        else:
-            outcomes = engine.scan(when, sink)
+                store = open_store(settings.state_url())
+                outcomes = scan_and_record(engine, store, when, sink)
+            else:
+                outcomes = engine.scan(when, sink)
     finally:
         engine.close()
     if fmt == "table":

@@ -102,7 +102,7 @@ class Daemon:
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
         calendar = _calendar(settings)
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
-                        stop_requested=self.stopping.is_set)
+                        stop_requested=self.stopping.is_set, progress=self.metrics.scan_progress)
         url = settings.state_url()
         store = old.store if old is not None and old.store_url == url else open_store(url)
         return Runtime(settings, engine, store, url, calendar)

@@ -37,6 +37,10 @@ from sunlight.monitor.sources import Source, SourceError
 log = structlog.get_logger("sunlight.engine")
 
 Sink = Callable[[Finding], None]
+#: told how far a scan is: (source, entity, rows of that entity read so far); cheap, called often
+Progress = Callable[[str, str, int], None]
+#: the record path reports progress every this many rows
+PROGRESS_EVERY = 2000
 
 
 class ScanWatcher(Protocol):
@@ -80,8 +84,10 @@ class Engine:
 
     def __init__(self, settings: Settings, calendar: WorkCalendar | None = None,
                  only: Iterable[str] | None = None, watchers: Iterable[ScanWatcher] = (),
-                 stop_requested: Callable[[], bool] | None = None) -> None:
+                 stop_requested: Callable[[], bool] | None = None,
+                 progress: Progress | None = None) -> None:
         self.settings = settings
+        self.progress = progress  # a terminal's progress bar, the daemon's rows-read gauge
         self.watchers = list(watchers)
         # checked between records: a daemon that is shutting down abandons the scan
         # (its run then counts as incomplete and resolves nothing)
@@ -199,10 +205,14 @@ class Engine:
         if read is None:
             raise SourceError(src.name, f"no reader for entity {entity!r}")
         stop = self.stop_requested
+        progress = self.progress
+        rows = out.rows_read
         for item in read(src, rctx):
             if stop is not None and stop():
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
-            out.rows_read[entity] += 1
+            rows[entity] += 1
+            if progress is not None and rows[entity] % PROGRESS_EVERY == 0:
+                progress(src.name, entity, rows[entity])
             if isinstance(item, RowProblem):
                 emit(self.quality.from_problem(item, src.name))
                 continue
@@ -210,6 +220,8 @@ class Engine:
             item = as_of(at) if as_of is not None else item
             if item is not None:
                 yield item
+        if progress is not None:
+            progress(src.name, entity, rows[entity])
 
     def _columnar_tally(self, source: str) -> columnar.Tally | None:
         """The watchers' figures for the columnar path, if every watcher can take them (else None)."""
@@ -253,6 +265,8 @@ class Engine:
         def count(n: int) -> None:
             out.rows_read["cases"] += n
             out.columnar_rows += n
+            if self.progress is not None:
+                self.progress(src.name, "cases", out.rows_read["cases"])
 
         columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                             self.stop_requested, tally)

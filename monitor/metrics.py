@@ -188,6 +188,10 @@ class Metrics:
         self.rows_read = PromCounter(
             "sunlight_rows_read_total", "Rows read from a source, by canonical entity.",
             ["source", "entity"], registry=r)
+        self.scan_rows = Gauge(
+            "sunlight_scan_rows_read",
+            "Rows of an entity read so far by the running (or the last) scan of a source.",
+            ["source", "entity"], registry=r)
         self.check_errors = PromCounter(
             "sunlight_check_errors_total", "Records on which a check raised an error (a bug).",
             ["source", "check"], registry=r)
@@ -247,6 +251,10 @@ class Metrics:
             for name, ts in last.items():
                 if name in self.sources:
                     self.sources[name].last_success = max(self.sources[name].last_success, ts)
+
+    def scan_progress(self, source: str, entity: str, rows: int) -> None:
+        """The engine's progress hook (engine.Progress): rows read so far, while the scan runs."""
+        self.scan_rows.labels(source=source, entity=entity).set(rows)
 
     def observe_cycle(self, source: str, outcomes: list[SourceOutcome], seconds: float,
                       ok: bool) -> None:

@@ -171,3 +171,44 @@ def test_columnar_identical_postgres(postgres_db: SourceDB, write_config: Any) -
 @pytest.mark.mariadb
 def test_columnar_identical_mariadb(mariadb_db: SourceDB, write_config: Any) -> None:
     _same(mariadb_db, write_config)
+
+
+@pytest.mark.parametrize("columnar", [True, False])
+def test_progress_reports_rows_as_they_are_read(sqlite_db: SourceDB, write_config: Any,
+                                                columnar: bool) -> None:
+    """The progress hook (terminal bar, daemon gauge) sees the rows grow to what the scan read."""
+    sqlite_db.load("units", [{"unit_id": u, "name": n, "kind": k} for u, n, k in sample.UNITS])
+    for batch in sample.generate(5000, seed=3):
+        sqlite_db.load("cases", batch.cases)
+        sqlite_db.load("case_pauses", batch.pauses)
+    cfg = write_config(sqlite_db.url, f"    columnar: {'true' if columnar else 'false'}\n")
+    calls: list[tuple[str, str, int]] = []
+    engine = Engine(load_settings(cfg), progress=lambda *a: calls.append(a))
+    try:
+        [outcome] = engine.scan(at(2026, 11, 16, 9), lambda f: None)
+    finally:
+        engine.close()
+    cases = [n for src, entity, n in calls if src == "main" and entity == "cases"]
+    assert cases == sorted(cases) and len(cases) >= (1 if columnar else 2)  # (one batch: 20k rows)
+    assert cases[-1] == outcome.rows_read["cases"] == 5000
+    assert (outcome.columnar_rows > 0) is columnar
+
+
+def test_scan_rows_gauge_and_terminal_bar(capsys: pytest.CaptureFixture[str]) -> None:
+    from prometheus_client import generate_latest
+
+    from sunlight.monitor.metrics import Metrics
+    from sunlight.monitor.progress import terminal_progress
+
+    m = Metrics("test")
+    m.scan_progress("approvals", "cases", 40_000)
+    assert 'sunlight_scan_rows_read{entity="cases",source="approvals"} 40000.0' in \
+        generate_latest(m.registry).decode()
+    with terminal_progress(enabled=True) as hook:
+        assert hook is not None
+        hook("approvals", "cases", 20_000)
+        hook("approvals", "cases", 40_000)
+    err = capsys.readouterr().err
+    assert "approvals · cases" in err and "40,000" in err
+    with terminal_progress(enabled=False) as hook:
+        assert hook is None

@@ -22,6 +22,7 @@ import polars as pl
 import structlog
 
 from sunlight.checks.base import Check, EvalContext
+from sunlight.checks.cases import StepOverdue
 from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.columnar.cases import FLAGS, decide, decision, wall_us
 from sunlight.monitor.columnar.fetch import KEY, Batch, batches
@@ -198,8 +199,12 @@ def _replay(src: Source, rctx: ReadContext, batch: Batch, rows: list[int],
             handle: Handle) -> None:
     case_rows = batch.rows(rows)
     keys = {str(k) for r in case_rows if (k := r.get("case_id")) is not None}
+    # steps only matter to step_overdue: the other rows are replayed without them (fewer to parse)
+    step_keys = {str(k) for r, ch in zip(case_rows, checks, strict=True)
+                 if (k := r.get("case_id")) is not None and (ch is None or StepOverdue.id in ch)}
     replay = _Replay(src, {"cases": case_rows,
-                           **{name: _child_rows(p, keys) for name, p in pieces.items()}})
+                           **{name: _child_rows(p, step_keys if name == "case_steps" else keys)
+                              for name, p in pieces.items()}})
     items = read_cases(replay, rctx)  # type: ignore[arg-type]
     for item, chosen in zip(items, checks, strict=True):
         handle(item, chosen)
