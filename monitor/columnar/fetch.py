@@ -42,8 +42,8 @@ log = structlog.get_logger("sunlight.columnar")
 
 #: rows per batch: big enough that polars' per-call cost vanishes, small enough
 #: that a batch of cases with their evidence stays a few MB
-BATCH_ROWS = 20_000
-BATCH_BYTES = 4 << 20
+BATCH_ROWS = 5_000
+BATCH_BYTES = 1 << 20
 KEY = "_key"
 
 
