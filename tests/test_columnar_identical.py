@@ -221,3 +221,21 @@ def test_scan_rows_gauge_and_terminal_bar(capsys: pytest.CaptureFixture[str]) ->
     assert "approvals · cases" in err and "40,000" in err
     with terminal_progress(enabled=False) as hook:
         assert hook is None
+
+
+def test_a_failing_decision_hands_the_batch_to_the_record_path(
+        sqlite_db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch the columnar decision cannot evaluate is read record by record: nothing is lost."""
+    from sunlight.monitor.columnar import scan as columnar_scan
+
+    load(sqlite_db)
+    when = at(2026, 11, 16, 9)
+    reference, _ = scan(sqlite_db, write_config, False, when)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("a shape nobody foresaw")
+
+    monkeypatch.setattr(columnar_scan, "decide", broken)
+    columnar, out = scan(sqlite_db, write_config, True, when)
+    assert columnar == reference
+    assert out.handed_over == out.columnar_rows == out.rows_read["cases"]

@@ -181,9 +181,10 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
             if tally is not None:
                 for t in tallies:
                     tally.add(t.rows(named=True))
-        except pl.exceptions.PolarsError as exc:  # columns polars cannot join: the record path reads all
+        except Exception as exc:  # columns polars cannot join (or a bug): the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
-                        source=src.name, error=str(exc).splitlines()[0])
+                        source=src.name, error=str(exc).splitlines()[0] if str(exc) else repr(exc),
+                        exc_info=not isinstance(exc, pl.exceptions.PolarsError))
             d = decision(pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
                                        **{FLAGS[c]: [False] * frame.height for c in checks}}), checks)
         skip = set(carried)
