@@ -179,7 +179,9 @@ class Engine:
                         findings=out.uncovered,
                         covered_until=self.calendar.covered_until(at.date()).isoformat())
         log.info("source scanned", source=src.name, ok=out.ok, seconds=round(out.seconds, 3),
-                 rows=sum(out.rows_read.values()), findings=sum(out.findings.values()))
+                 rows=sum(out.rows_read.values()), findings=sum(out.findings.values()),
+                 **({"columnar_rows": out.columnar_rows, "handed_over": out.handed_over}
+                    if out.columnar_rows else {}))
         return out
 
     # --- steps -------------------------------------------------------------------
