@@ -230,12 +230,16 @@ def test_a_failing_decision_hands_the_batch_to_the_record_path(
 
     load(sqlite_db)
     when = at(2026, 11, 16, 9)
-    reference, _ = scan(sqlite_db, write_config, False, when)
+    ref_tally, col_tally = CaseTallies(), CaseTallies()
+    reference, _ = scan(sqlite_db, write_config, False, when, ref_tally)
 
     def broken(*_a: Any, **_k: Any) -> Any:
         raise ValueError("a shape nobody foresaw")
 
     monkeypatch.setattr(columnar_scan, "decide", broken)
-    columnar, out = scan(sqlite_db, write_config, True, when)
+    columnar, out = scan(sqlite_db, write_config, True, when, col_tally)
     assert columnar == reference
     assert out.handed_over == out.columnar_rows == out.rows_read["cases"]
+    [ref_fig], [col_fig] = ref_tally.snapshot().values(), col_tally.snapshot().values()
+    assert (+col_fig.open, +col_fig.overdue, +col_fig.on_time) == \
+        (+ref_fig.open, +ref_fig.overdue, +ref_fig.on_time)

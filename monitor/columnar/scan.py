@@ -178,15 +178,16 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
                              known_units=rctx.known_units, published=published,
                              tally_days=None if tally is None else tally.days, tallies=tallies)
             d = decision(decided, checks)
-            if tally is not None:
-                for t in tallies:
-                    tally.add(t.rows(named=True))
         except Exception as exc:  # columns polars cannot join (or a bug): the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
                         source=src.name, error=str(exc).splitlines()[0] if str(exc) else repr(exc),
                         exc_info=not isinstance(exc, pl.exceptions.PolarsError))
             d = decision(pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
                                        **{FLAGS[c]: [False] * frame.height for c in checks}}), checks)
+            tallies = []  # every row goes to the record path, where the watchers count it
+        if tally is not None:
+            for figures in tallies:
+                tally.add(figures.rows(named=True))
         skip = set(carried)
         rows = [(r, ch) for r, ch in zip(d.rows, d.checks, strict=True) if r not in skip]
         if rows:
