@@ -18,8 +18,9 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 
 @contextmanager
-def terminal_progress(enabled: bool | None = None) -> Iterator[Callable[[str, str, int], None] | None]:
-    """A progress hook drawing on stderr, or None when stderr is not a terminal."""
+def terminal_progress(enabled: bool | None = None, console: Console | None = None
+                      ) -> Iterator[Callable[[str, str, int], None] | None]:
+    """A progress hook drawing on stderr (or ``console``), or None when stderr is not a terminal."""
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
@@ -28,7 +29,9 @@ def terminal_progress(enabled: bool | None = None) -> Iterator[Callable[[str, st
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                    TextColumn("{task.completed:>12,.0f} 行"),
                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                   console=Console(stderr=True), transient=False)
+                   console=console or Console(stderr=True), transient=False,
+                   # findings (``--format json``) must stay on stdout, untouched by the bar
+                   redirect_stdout=False, redirect_stderr=False)
     tasks: dict[tuple[str, str], TaskID] = {}
 
     def hook(source: str, entity: str, rows: int) -> None:

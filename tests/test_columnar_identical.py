@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sys
 from decimal import Decimal
 from typing import Any
 
@@ -213,12 +214,18 @@ def test_scan_rows_gauge_and_terminal_bar(capsys: pytest.CaptureFixture[str]) ->
     m.scan_progress("approvals", "cases", 40_000)
     assert 'sunlight_scan_rows_read{entity="cases",source="approvals"} 40000.0' in \
         generate_latest(m.registry).decode()
-    with terminal_progress(enabled=True) as hook:
+    from rich.console import Console
+
+    with terminal_progress(enabled=True, console=Console(file=sys.stderr, force_terminal=True)) as hook:
         assert hook is not None
         hook("approvals", "cases", 20_000)
+        sys.stdout.write('{"check": "case_overdue"}\n')  # a finding of scan --format json
         hook("approvals", "cases", 40_000)
-    err = capsys.readouterr().err
-    assert "approvals · cases" in err and "40,000" in err
+    captured = capsys.readouterr()
+    assert "approvals · cases" in captured.err and "40,000" in captured.err
+    # the findings stay on stdout, whole: the bar never takes them over
+    assert captured.out == '{"check": "case_overdue"}\n'
+    assert "case_overdue" not in captured.err
     with terminal_progress(enabled=False) as hook:
         assert hook is None
 
