@@ -122,6 +122,8 @@ class SourceConfig(_Model):
     chunk_size: int = Field(default=5000, ge=100, le=100_000)
     entities: dict[str, EntityMapping] = {}
     data_owner: str | None = None  # who fixes bad rows (routing of data_quality findings)
+    #: evaluate the case checks column by column (monitor/columnar); false: record by record
+    columnar: bool = True
     #: extra evaluation times besides ``interval`` (the daemon's scheduler), e.g.
     #: ``[{crontab: "30 8 * * *", workdays_only: true}]`` for reminders at 08:30 on working days
     cron: list[CronSchedule] = []

@@ -95,7 +95,8 @@ def hostile(tmp_path: Path, state: State) -> Iterator[tuple[State, Path]]:
         f"state:\n  url: \"{state.url}\"\n"
         f"sources:\n  hostile:\n    url: \"sqlite:///{source}\"\n    data_owner: 县政务服务中心信息科\n"
         f"  clean:\n    url: \"sqlite:///{tmp_path / 'clean.db'}\"\n    data_owner: 县财政局\n"
-        "letters:\n  number_prefix: 监预\n  issuer: 中共示范县纪律检查委员会 示范县监察委员会\n",
+        "letters:\n  number_prefix: 监预\n  issuer: 中共示范县纪律检查委员会 示范县监察委员会\n"
+        "routes: none\n",  # letters issued, not delivered: what the test looks at is the letters
         encoding="utf-8")
     clean = sqlite3.connect(tmp_path / "clean.db")
     clean.executescript(
@@ -121,6 +122,8 @@ def test_every_bad_row_is_one_finding_and_the_other_units_get_their_letters(host
         engine.close()
     assert all(o.ok for o in report.outcomes), [o.error for o in report.outcomes]
     assert not any(o.check_errors for o in report.outcomes)
+    # on the columnar path (the default): every hostile row was handed to the record path
+    assert all(o.columnar_rows for o in report.outcomes)
 
     with state.engine.connect() as conn:
         rows = conn.execute(sa.select(FindingRow.__table__).where(FindingRow.resolved_at.is_(None))).all()
@@ -238,6 +241,8 @@ def test_keyless_nul_and_orphan_rows_on_every_source_engine(source_db, write_con
     finally:
         engine.close()
     assert outcome.ok and not outcome.check_errors
+    # the columnar path (the default) read them and handed these rows to the record path
+    assert outcome.columnar_rows == len(rows) + 1  # the orphan extension is a row read too
     dq = sorted(f.subject for f in found if f.check == "data_quality")
     assert dq == ["main:case_extensions:C-GHOST#1", "main:cases:?@1", "main:cases:C-CTRL"], dq
     ctrl = next(f for f in found if f.subject == "main:cases:C-CTRL")
