@@ -101,17 +101,34 @@ class PeriodicConfig(_Model):
         "level2": PeriodicThreshold(letters_unrectified=1, serious_findings=2),
         "level3": PeriodicThreshold(findings=3),
     }
+#: what a letter says follows if it is not answered; level1 has no tier above it, so its
+#: consequence is the office's own (ours by default: the seeds name none)
+DEFAULT_CONSEQUENCES: dict[Tier, str] = {
+    "level3": "逾期未整改的，将升级发出二级预警函。",
+    "level2": "逾期未整改或未提交书面整改报告的，将升级发出一级预警函。",
+    "level1": "逾期仍未落实上述要求的，我委将依规依纪追究有关人员责任。",
+}
 
 
 class LettersConfig(_Model):
     number_prefix: str = Field(default="监预", min_length=1, max_length=16)
     reminder_prefix: str = Field(default="监提", min_length=1, max_length=16)  # numbers of 提醒 notices
     issuer: str = "中共XX县纪律检查委员会 XX县监察委员会"
+    header: str | None = None  # 版头 (发文机关标志) of the printed letter; default: the issuer
+    printer: str | None = None  # 版记: 印发机关; default: the issuer
+    copy_to: list[str] = []  # 抄送机关, printed in the 版记 of every letter
+    consequences: dict[Tier, str] = DEFAULT_CONSEQUENCES
     templates: str | None = None  # a folder whose templates override the built-in ones
     delivery: DeliveryConfig = DeliveryConfig()
     #: the largest rectification report file kept in the state store (bytes; default 20 MiB)
     report_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     periodic: PeriodicConfig = PeriodicConfig()
+
+    @field_validator("consequences", mode="before")
+    @classmethod
+    def _keep_default_consequences(cls, value: Any) -> Any:
+        """An office that rewords one tier's consequence keeps the others."""
+        return {**DEFAULT_CONSEQUENCES, **value} if isinstance(value, dict) else value
 
 
 class RouteMatch(Match):

@@ -59,6 +59,7 @@ from sunlight.alerts.tiers import (
     requirements,
     resolve_tier,
 )
+from sunlight.checks.quality import source_label
 from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.settings import Settings
@@ -219,8 +220,10 @@ class _Issuer:
             history=self.history({r.unit_id for r in found if r.check_id != DATA_QUALITY}),
             explained=self.explained({r.fingerprint for r in found}),
             unit_names=self._names,
-            data_owners={name: src.data_owner for name, src in self.settings.sources.items()
-                         if src.data_owner},
+            # who a source's data-quality notice is addressed to: its data owner, else the
+            # source as the office names it (display_name), never the config key alone
+            data_owners={name: src.data_owner or f"{source_label(name, src)}的数据责任单位"
+                         for name, src in self.settings.sources.items()},
         )
 
     # --- step 4: persisting the plan ------------------------------------------------

@@ -1,7 +1,9 @@
 """What a check is, what it produces, and what it may look at.
 
 A check is a small class with a stable ``id``, a default tier, the regulation
-it enforces (``cite`` is ``seed-file:line`` in ``shared/seeds``), a pydantic
+it enforces (``cite`` is ``seed-file:line`` in ``shared/seeds``, for the office's
+own record; ``citation`` names the same regulation and its article the way a
+recipient can look it up, and is what letters print), a pydantic
 ``Params`` model for its config, and a ``feed`` method: given one canonical
 record, the parameters for that record and the evaluation context, it yields
 findings. Checks that need the whole stream (sums over a window, periods with
@@ -25,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.clock import Deadline, DeadlineMemo, SkippedDay, TraceMemo
 from sunlight.monitor.finding import Finding, json_number
-from sunlight.monitor.records.org import UnitInfo
+from sunlight.monitor.records.org import PersonInfo, UnitInfo
 from sunlight.monitor.vocab import Tier
 
 __all__ = ["Check", "EvalContext", "Finding", "Params", "ParamsT", "RecordT", "deadline_evidence"]
@@ -65,6 +67,7 @@ class EvalContext:
     params: Mapping[str, Any] = field(default_factory=dict)  # check id → CheckParams
     _memo_for: object = field(default=None, repr=False)
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    _memo_people: dict[str, str] | None = field(default=None, repr=False)
     #: compute_deadline and trace with this calendar, memoised over the scan
     deadline: DeadlineMemo = field(init=False, repr=False)
     trace: TraceMemo = field(init=False, repr=False)
@@ -91,6 +94,21 @@ class EvalContext:
         assert tz is not None
         return tz
 
+    def person_name(self, person_id: str | None) -> str:
+        """A person as letters name them: the ``people`` table's name (a check must ``need`` it).
+
+        An id the table does not know is printed as it is: the office then sees
+        which signer the source could not name, instead of a blank.
+        """
+        if person_id is None:
+            return ""
+        index = self._memo_people
+        if index is None:
+            rows = self.tables.get("people") or ()
+            index = self._memo_people = {p.person_id: p.name for p in rows
+                                         if isinstance(p, PersonInfo)}
+        return index.get(person_id, person_id)
+
     def unit_name(self, unit_id: str | None) -> str:
         if unit_id is None:
             return ""
@@ -113,7 +131,9 @@ class Check(Generic[RecordT, ParamsT]):
     id: ClassVar[str]
     tier: ClassVar[Tier]
     title: ClassVar[str]  # the Chinese name the office uses, e.g. 办件超期
-    cite: ClassVar[str]  # seed file:line of the rule, e.g. "003:565"
+    cite: ClassVar[str]  # seed file:line of the rule, e.g. "003:565" (evidence only, never printed)
+    #: the regulation by name and article, e.g. 《廉政风险预警与防范管理办法》第十条: what letters print
+    citation: ClassVar[str | None] = None
     basis: ClassVar[str]  # the rule's words, quoted from that line
     entity: ClassVar[str]  # the canonical entity whose records ``feed`` receives
     needs: ClassVar[tuple[str, ...]] = ()  # entities loaded whole into ``ctx.tables``
@@ -125,8 +145,18 @@ class Check(Generic[RecordT, ParamsT]):
     def finish(self, ctx: EvalContext) -> Iterable[Finding]:
         return ()
 
+    def rule(self) -> dict[str, str | bool | None]:
+        """The rule a finding breaks: its words, where a recipient finds them, where we found them.
+
+        ``quote`` (default true) says the words are the regulation's own; a rule
+        stated from the office's config or an item's data is not put in quotes.
+        """
+        return {"cite": self.cite, "citation": self.citation, "text": self.basis}
+
     def finding(self, subject: str, unit_id: str, summary: str, **kw: Any) -> Finding:
+        """A finding of this check; ``rule=`` replaces the check's own rule (an item's or duty's)."""
         kw.setdefault("evidence", {})
-        kw["evidence"].setdefault("rule", {"cite": self.cite, "text": self.basis})
+        rule = kw.pop("rule", None)
+        kw["evidence"].setdefault("rule", rule if rule is not None else self.rule())
         return Finding(check=self.id, subject=subject, unit_id=unit_id, tier=self.tier,
                        summary=summary, **kw)

@@ -13,18 +13,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import (
     UNIT_ZH,
     Deadline,
+    LimitUnit,
     overdue_by,
     time_left,
 )
 from sunlight.monitor.records.cases import CaseExtension, CaseRecord
-from sunlight.monitor.zh import zh_date, zh_number
+from sunlight.monitor.zh import zh_date, zh_due, zh_number
 
 # --- shared timing ---------------------------------------------------------------
 
@@ -93,6 +94,20 @@ def _case_evidence(case: CaseRecord, deadline: Deadline, limit: Decimal,
     return ev
 
 
+class ItemBasis(BaseModel):
+    """One item's statutory basis as the office words it (e.g. the law that sets its time limit)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    basis: str = Field(min_length=1, description="the rule's words")
+    citation: str | None = Field(default=None, description="《法规名称》第X条")
+    cite: str | None = Field(default=None, description="where the office found it (for the record)")
+
+
+class StatutoryParams(Params):
+    bases: dict[str, ItemBasis] = Field(
+        default={}, description="item code → its statutory basis, quoted in letters")
+
+
 class _LateCase(Check[CaseRecord, Params]):
     """Shared logic of the promised and statutory lateness checks."""
 
@@ -104,6 +119,9 @@ class _LateCase(Check[CaseRecord, Params]):
 
     def _limit(self, case: CaseRecord) -> Decimal | None:
         raise NotImplementedError
+
+    def rule_for(self, case: CaseRecord, params: Params, limit: Decimal) -> dict[str, str | bool | None]:
+        return self.rule()
 
     def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
         timing = case_timing(case, ctx)
@@ -121,7 +139,8 @@ class _LateCase(Check[CaseRecord, Params]):
         summary = (
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
             f"{self.limit_name}{zh_number(limit + timing.extension)}{unit_zh}，"
-            f"应于{zh_date(deadline.display)}前办结，{state}，超期{zh_number(late)}{unit_zh}"
+            f"应于{zh_due(deadline.display, case.limit_unit is LimitUnit.hour)}前办结，{state}，"
+            f"超期{zh_number(late)}{unit_zh}"
         )
         ev = _case_evidence(case, deadline, limit + timing.extension, ctx,
                             until=end.astimezone(ctx.tz).date())
@@ -132,6 +151,7 @@ class _LateCase(Check[CaseRecord, Params]):
             deadline=deadline.display, overdue=late, measure=case.limit_unit,
             calendar_uncovered=deadline.uncovered, item_code=case.item_code, evidence=ev,
             ended_at=case.completed_at,
+            rule=self.rule_for(case, params, limit),
         )
 
 
@@ -141,6 +161,7 @@ class CaseOverdue(_LateCase):
     tier = "level3"
     title = "办件超承诺时限"
     cite = "003:565; 000:1162"
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第一项'
     basis = "审批事项一经受理,必须在承诺的时限内办结"
     limit_name = "承诺时限"
 
@@ -157,8 +178,27 @@ class CaseOverdueStatutory(_LateCase):
     tier = "level2"
     title = "办件超法定时限"
     cite = "000:1162"
-    basis = "自受理申请之日起15个工作日内作出的决定…(非煤矿矿山企业安全生产许可证颁发的法定时限为45个工作日)"
+    citation = None
+    basis = "办件应在法定时限内办结"
     limit_name = "法定时限"
+    Params = StatutoryParams
+
+    def rule_for(self, case: CaseRecord, params: StatutoryParams,  # type: ignore[override]
+                 limit: Decimal) -> dict[str, str | bool | None]:
+        """The statutory basis of this case's own item: the office's (config), else the item's
+        limit, cited by the item's ``statutory_basis`` (法定依据) when the source gives one.
+
+        Never another item's figure: the seed's one example (000:1162, 45
+        working days for a mine-safety licence) belongs to that item only.
+        """
+        item = case.item_name or case.item_code or "该事项"
+        configured = params.bases.get(case.item_code or "")
+        if configured is not None:
+            return {"cite": configured.cite or "config", "citation": configured.citation,
+                    "text": configured.basis}
+        # the item's own limit, cited by the item's 法定依据 when the source has it
+        return {"cite": "item", "citation": case.statutory_basis, "quote": False,
+                "text": f"{item}的法定办理时限为{zh_number(limit)}{UNIT_ZH[case.limit_unit]}"}
 
     def _deadline(self, timing: CaseTiming) -> Deadline | None:
         return timing.statutory
@@ -178,6 +218,7 @@ class CaseDueSoon(Check[CaseRecord, DueSoonParams]):
     tier = "reminder"
     title = "办件临期"
     cite = "003:951"
+    citation = '《关于“五权”工作深化行政审批制度改革规范行政审批权力实施方案》第二部分第（三）项'
     basis = "办理时限预警"
     entity = "cases"
     Params = DueSoonParams
@@ -195,7 +236,8 @@ class CaseDueSoon(Check[CaseRecord, DueSoonParams]):
         assert deadline.display is not None
         summary = (
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"
-            f"将于{zh_date(deadline.display)}到期，剩余{zh_number(left)}{unit_zh}"
+            f"将于{zh_due(deadline.display, case.limit_unit is LimitUnit.hour)}到期，"
+            f"剩余{zh_number(left)}{unit_zh}"
         )
         ev = _case_evidence(case, deadline, case.promised_limit, ctx)
         ev["remaining"] = float(left)
@@ -212,6 +254,7 @@ class StepOverdue(Check[CaseRecord, Params]):
     tier = "reminder"
     title = "环节超时"
     cite = "000:2200"
+    citation = '《违反权力运行责任追究制度》第五条第（六）项'
     basis = "延时…依环节分别进行责任追究"
     entity = "cases"
 
@@ -248,9 +291,18 @@ class ExtensionInvalid(Check[CaseRecord, ExtensionParams]):
     tier = "level3"
     title = "违规延期"
     cite = "000:1162"
+    citation = '《非煤矿矿山企业安全生产许可证初审制度》第六部分'
     basis = "特殊情况经局主要负责人书面批准可适当延期,延长时限不得超过10个工作日"
     entity = "cases"
     Params = ExtensionParams
+
+    def rule_for(self, case: CaseRecord, max_extension: Decimal) -> dict[str, str | bool | None]:
+        """The seed's rule when the office keeps its 10 working days; else the office's own figure."""
+        if max_extension == 10 and case.limit_unit is LimitUnit.workday:
+            return self.rule()
+        return {"cite": "config", "citation": None, "quote": False,
+                "text": f"延期须经批准，延长时限累计不得超过{zh_number(max_extension)}"
+                        f"{UNIT_ZH[case.limit_unit]}"}
 
     def feed(self, case: CaseRecord, params: ExtensionParams,
              ctx: EvalContext) -> Iterator[Finding]:
@@ -262,7 +314,7 @@ class ExtensionInvalid(Check[CaseRecord, ExtensionParams]):
         yield self.finding(
             case.case_id, case.unit_id,
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）{reasons}",
-            item_code=case.item_code,
+            item_code=case.item_code, rule=self.rule_for(case, params.max_extension),
             evidence={
                 "case_id": case.case_id,
                 "max_extension": float(params.max_extension),
@@ -283,6 +335,7 @@ class RefusalWithoutReason(Check[CaseRecord, Params]):
     tier = "level3"
     title = "不予许可未说明理由"
     cite = "000:1158; 002:248"
+    citation = '《非煤矿矿山企业安全生产许可证初审制度》第五部分第（五）项'
     basis = "对集体不同意的,应当在2个工作日内书面通知申请人并说明理由"
     entity = "cases"
 
@@ -309,6 +362,7 @@ class RepeatedSupplement(Check[CaseRecord, SupplementParams]):
     tier = "level3"
     title = "多次要求补正(违反一次性告知)"
     cite = "000:1148; 000:230"
+    citation = '《非煤矿矿山企业安全生产许可证初审制度》第五部分第（一）项'
     basis = "材料不齐全或不符合法定形式的,当场或在5个工作日内一次性告知申请人进行补正"
     entity = "cases"
     Params = SupplementParams

@@ -71,7 +71,8 @@ class ComplaintTransferLate(_Late[ComplaintRecord, TransferParams]):
     tier = "level3"
     title = "投诉举报转办超时"
     cite = "002:245"
-    basis = "對需要轉辦的,應在收到舉報之日起5個工作日內轉交有關單位處理"
+    citation = '《保定市政务公开暨行政权力公开透明运行工作投诉举报受理工作制度（试行）》第七条第（三）项'
+    basis = '对需要转办的,应在收到举报之日起5个工作日内转交有关单位处理'
     entity = "complaints"
     what = "转交有关单位"
     unit = LimitUnit.workday
@@ -94,7 +95,8 @@ class ComplaintReplyLate(_Late[ComplaintRecord, ReplyParams]):
     tier = "level3"
     title = "实名举报未按时告知处理情况"
     cite = "002:247"
-    basis = "對實名舉報的,應當自收到舉報之日起7日內將處理情況以書面形式告知舉報人"
+    citation = '《保定市政务公开暨行政权力公开透明运行工作投诉举报受理工作制度（试行）》第七条第（五）项'
+    basis = '对实名举报的,应当自收到举报之日起7日内将处理情况以书面形式告知举报人'
     entity = "complaints"
     what = "书面告知举报人处理情况"
     unit = LimitUnit.day
@@ -117,7 +119,8 @@ class ComplaintRejectionLate(_Late[ComplaintRecord, RejectionParams]):
     tier = "level3"
     title = "不予受理未按时告知理由"
     cite = "002:248"
-    basis = "對不予受理的投訴舉報,應當自收到舉報之日起5日內將不受理的理由告知本人"
+    citation = '《保定市政务公开暨行政权力公开透明运行工作投诉举报受理工作制度（试行）》第七条第（六）项'
+    basis = '对不予受理的投诉举报,应当自收到举报之日起5日内将不受理的理由告知本人'
     entity = "complaints"
     what = "告知不予受理的理由"
     unit = LimitUnit.day
@@ -142,6 +145,7 @@ class InfoRequestOverdue(_Late[InfoRequestRecord, InfoParams]):
     tier = "level3"
     title = "依申请公开逾期未答复"
     cite = "《政府信息公开条例》(2019) 第三十三条 (outside the seeds)"
+    citation = '《中华人民共和国政府信息公开条例》第三十三条'
     basis = ("行政机关不能当场答复的,应当自收到申请之日起20个工作日内予以答复；需要延长答复期限的,"
              "应当经政府信息公开工作机构负责人同意并告知申请人,延长的期限最长不得超过20个工作日")
     entity = "info_requests"

@@ -37,8 +37,10 @@ class PostRotationDue(Check[PostTenure, RotationParams]):
     tier = "reminder"
     title = "重点岗位到期未轮岗"
     cite = "003:487; 003:517"
+    citation = '《关于“五权”工作分岗交流合理配置重点岗位权力实施方案》第二部分第5项'
     basis = "对在同一岗位尤其是重点岗位工作年限较长的人员,及时进行轮岗交流"
     entity = "post_tenures"
+    needs = ("people",)
     Params = RotationParams
 
     def feed(self, t: PostTenure, params: RotationParams, ctx: EvalContext) -> Iterator[Finding]:
@@ -53,7 +55,7 @@ class PostRotationDue(Check[PostTenure, RotationParams]):
         over = (today - last).days
         yield self.finding(
             t.key, t.unit_id,
-            f"{ctx.unit_name(t.unit_id)}{t.person_id}自{start.year}年{start.month}月{start.day}日起"
+            f"{ctx.unit_name(t.unit_id)}{ctx.person_name(t.person_id)}自{start.year}年{start.month}月{start.day}日起"
             f"任{t.post}（{t.risk_class}类风险岗位），已超过{years}年未轮岗交流",
             deadline=dt.datetime.combine(last, dt.time(23, 59, 59), tzinfo=ctx.tz),
             overdue=over, measure=LimitUnit.day,

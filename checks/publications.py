@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -39,6 +39,20 @@ from sunlight.monitor.records.publications import Period, PeriodKind, Publicatio
 from sunlight.monitor.zh import zh_date
 
 # --- obligations (config) ---------------------------------------------------------
+
+#: what letters call the subject codes the demo and the reference config use; an
+#: obligation's own ``name`` comes first (:meth:`Obligation.label`)
+SUBJECT_ZH = {"case_result": "办理结果公示", "draft_decision": "决策草案公示",
+              "village_affairs": "村务公开", "village_finance": "村级财务公开",
+              "fund_use": "部门经费使用情况公开", "decision": "决策公开"}
+
+
+_EACH = {PeriodKind.month: "月", PeriodKind.quarter: "季度", PeriodKind.half_year: "半年",
+         PeriodKind.year: "年"}
+
+
+def subject_zh(subject: str) -> str:
+    return SUBJECT_ZH.get(subject, subject)
 
 
 class UnitSelector(BaseModel):
@@ -85,7 +99,10 @@ class Obligation(BaseModel):
     due: DueRule
     since: str  # the first period the duty applies to (same kind)
     until: str | None = None  # the last one, if the duty ended
-    cite: str | None = None  # where the duty comes from, for the record
+    cite: str | None = None  # where the duty comes from (seed file:line), for the record
+    #: the duty's rule as a letter quotes it, and the regulation and article it is in
+    basis: str | None = None
+    citation: str | None = None
 
     @field_validator("since", "until", mode="before")
     @classmethod
@@ -121,7 +138,24 @@ class Obligation(BaseModel):
 
     @property
     def label(self) -> str:
-        return self.name or self.subject
+        return self.name or subject_zh(self.subject)
+
+    def rule(self) -> dict[str, str | bool | None]:
+        """The rule a missing publication breaks: this duty's own, never another duty's.
+
+        Without a configured ``basis`` the letter states the duty as configured
+        (its period and due rule) and cites nothing it cannot name.
+        """
+        if self.basis:
+            return {"cite": self.cite, "citation": self.citation, "text": self.basis}
+        each = _EACH[self.period]
+        if self.due.day_of_next_period is not None:
+            first = "" if self.period is PeriodKind.month else "第一个月"
+            when = f"次{each}{first}{self.due.day_of_next_period}日前"
+        else:
+            when = f"{each}结束后{self.due.workdays_after_period}个工作日内"
+        return {"cite": self.cite, "citation": self.citation, "quote": False,
+                "text": f"{self.label}每{each}公开一次，{when}公开上一{each}情况"}
 
     def limit(self, period: Period) -> tuple[int, LimitUnit]:
         """The due rule as a limit counted from the period's last day (time-rules.md)."""
@@ -190,8 +224,8 @@ class PublicationMissing(_Earliest[ObligationParams]):
     tier = "level3"
     title = "应公开未公开"
     cite = "003:1085; 003:1259; 000:2432; 002:264–272"
-    basis = ("每季度第一个月15日前召开一次村务公开发布会,对上一季度村务情况予以发布（003:1085）；"
-             "常规性工作按每季度一次公开,时间为次季度首月15日前（000:2432）")
+    citation = None
+    basis = "应公开的事项按规定期限公开"  # never quoted: each duty states its own rule (Obligation.rule)
     Params = ObligationParams
 
     def finish(self, ctx: EvalContext) -> Iterator[Finding]:
@@ -220,7 +254,7 @@ class PublicationMissing(_Earliest[ObligationParams]):
         return self.finding(
             f"{unit_id}:{ob.subject}:{period.code}", unit_id,
             f"{ctx.unit_name(unit_id)}{_due_text(ob, period, deadline)}，至今未公开，"
-            f"逾期{late}{unit_zh}",
+            f"逾期{late}{unit_zh}", rule=ob.rule(),
             deadline=deadline.display, overdue=late, measure=deadline.unit,
             calendar_uncovered=deadline.uncovered, evidence=ev,
         )
@@ -232,7 +266,8 @@ class PublicationLate(_Earliest[ObligationParams]):
     tier = "reminder"
     title = "未按时公开"
     cite = "002:21; 002:131"
-    basis = "未按規定的程序、范圍和時間要求公開的"
+    citation = '《保定市政务公开暨行政权力公开透明运行工作责任追究办法》第六条第（一）项'
+    basis = '未按规定的程序、范围和时间要求公开的'
 
     def finish(self, ctx: EvalContext) -> Iterator[Finding]:
         obs = obligations(ctx)
@@ -276,6 +311,7 @@ class CaseResultUnpublished(Check[CaseRecord, CaseResultParams]):
     tier = "level3"
     title = "办理结果未按时公开"
     cite = "003:483"
+    citation = '《关于“五权”工作分岗交流合理配置重点岗位权力实施方案》第二部分第3项'
     basis = "办理结果在办结后公开,切实强化办事过程监督,未按规定公开的,视为违反办事程序"
     entity = "cases"
     needs = ("publications",)
@@ -350,10 +386,24 @@ class PostingTooShort(Check[PublicationRecord, PostingParams]):
     tier = "reminder"
     title = "公示期不足"
     cite = "000:1168; 000:364"
-    basis = ("初审结果在该网站公示、公告不少于7个工作日（000:1168）；"
-             "拟做出的行政决策事项对外公开时间不少于5个工作日（000:364）")
+    citation = '《非煤矿矿山企业安全生产许可证初审制度》第七部分'
+    basis = "初审结果在该网站公示、公告不少于7个工作日"
     entity = "publications"
     Params = PostingParams
+    #: the rule of each subject's minimum: a draft decision's is another regulation's (000:364)
+    RULES: ClassVar[dict[str, dict[str, str | bool | None]]] = {
+        "draft_decision": {"cite": "000:364", "citation": "《决策公开制度》第七条",
+                           "text": "拟做出的行政决策事项对外公开时间不少于5个工作日"},
+    }
+
+    def rule_for(self, subject: str, minimum: int,
+                 default_minimum: int | None) -> dict[str, str | bool | None]:
+        """The subject's own rule; a minimum the office changed is stated as the office's."""
+        rule = self.RULES.get(subject, self.rule())
+        if default_minimum is not None and minimum != default_minimum:
+            return {"cite": "config", "citation": None, "quote": False,
+                    "text": f"{subject_zh(subject)}公示时间不少于{minimum}个工作日"}
+        return rule
 
     def feed(self, p: PublicationRecord, params: PostingParams, ctx: EvalContext) -> Iterator[Finding]:
         minimum = params.min_posting.get(p.subject)
@@ -372,9 +422,12 @@ class PostingTooShort(Check[PublicationRecord, PostingParams]):
                   posted_workdays=posted, min_posting=minimum)
         yield self.finding(
             p.publication_id, p.unit_id,
-            f"{ctx.unit_name(p.unit_id)}公示{p.publication_id}（{p.subject}）于{zh_date(p.published_at)}"
+            f"{ctx.unit_name(p.unit_id)}公示{p.publication_id}（{subject_zh(p.subject)}）"
+            f"于{zh_date(p.published_at)}"
             f"发布、{zh_date(until)}撤下，公示{posted}个工作日，不足{minimum}个工作日"
             f"（应至少公示至{zh_date(deadline.display)}）",
             deadline=deadline.display, overdue=minimum - posted, measure=LimitUnit.workday,
             calendar_uncovered=deadline.uncovered, evidence=ev,
+            rule=self.rule_for(p.subject, minimum,
+                               PostingParams().min_posting.get(p.subject)),
         )

@@ -46,6 +46,19 @@ def role_zh(role: str) -> str:
     return ROLE_ZH.get(role, role)
 
 
+#: roles in the order a voucher is signed (003:567, then the village chain of 003:1253)
+SIGNING_ORDER = ("handler", "reviewer", "area_leader", "finance_leader", "head",
+                 "supervisor", "director", "secretary")
+
+
+def signing_order(roles: Iterator[str] | list[str] | set[str], plan: ChainPlan | None = None
+                  ) -> list[str]:
+    """Roles in the order they sign: the voucher's chain first, then the usual order."""
+    chain = list(plan.roles) if plan is not None else []
+    rank = {r: i for i, r in enumerate(chain + [r for r in SIGNING_ORDER if r not in chain])}
+    return sorted(set(roles), key=lambda r: (rank.get(r, len(rank)), r))
+
+
 def yuan(amount: Decimal) -> str:
     return f"{amount:,.2f}元"
 
@@ -88,6 +101,9 @@ class ChainProfile(BaseModel):
     min_amount: Decimal = Field(default=Decimal(0), ge=0)  # band: min_amount <= amount
     below: Decimal | None = Field(default=None, gt=0)  # ... and amount < below (None: no top)
     chain: list[str | list[str]] = Field(min_length=1)
+    #: the rule this chain comes from, as letters quote it (None: the department rule, 003:567)
+    basis: str | None = None
+    citation: str | None = None
 
     @model_validator(mode="after")
     def _band(self) -> ChainProfile:
@@ -112,7 +128,11 @@ class ChainProfile(BaseModel):
 
 DEFAULT_PROFILES = [
     ChainProfile(name="village", unit_kinds=["village"],
-                 chain=["handler", "supervisor", ["director", "secretary"]]),
+                 chain=["handler", "supervisor", ["director", "secretary"]],
+                 basis=("村组各项支出必须由经手人签字和村务监督委员审核盖章或签字，"
+                        "经村委会主任、村支部书记联签会审后方可入账"),  # 003:1253
+                 citation=("《关于“五权”工作全面实行“3+1”模式深入推进农村基层党风廉政建设实施方案》"
+                           "第二部分第（二）项")),
     ChainProfile(name="department", chain=["handler", "reviewer", "area_leader", "finance_leader"]),
 ]
 
@@ -189,10 +209,16 @@ class SignatureChainIncomplete(_VoucherCheck[ChainParams]):
     tier = "level3"
     title = "报销签字审批程序不全"
     cite = "003:567; 003:1253; 003:1299"
-    basis = ("财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
-             "（003:567）；村组各项支出必须由经手人签字和村务监督委员审核盖章或签字,"
-             "经村委会主任、村支部书记联签会审后方可入账（003:1253）")
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第二项'
+    basis = "财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
     Params = ChainParams
+
+    def rule_for(self, profile: ChainProfile) -> dict[str, str | bool | None]:
+        """The chain's own rule: a village voucher is held to the village rule, not the department's."""
+        if profile.basis:
+            return {"cite": "003:1253" if profile.name == "village" else "config",
+                    "citation": profile.citation, "text": profile.basis}
+        return self.rule()
 
     def feed(self, v: ExpenseRecord, params: ChainParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if v.signatures is None:
@@ -201,7 +227,7 @@ class SignatureChainIncomplete(_VoucherCheck[ChainParams]):
         if plan is None:
             return ()
         signed = v.by_role
-        missing = [r for r in plan.roles if r not in signed]
+        missing = [r for r in plan.roles if r not in signed]  # in the chain's (signing) order
         if not missing:
             return ()
         names = "、".join(role_zh(r) for r in missing)
@@ -209,6 +235,7 @@ class SignatureChainIncomplete(_VoucherCheck[ChainParams]):
             v.voucher_id, v.unit_id, f"{_what(v)}缺少{names}签字",
             evidence=_evidence(v, profile=plan.profile.name, chain=plan.profile.chain,
                                missing_roles=missing),
+            rule=self.rule_for(plan.profile),
         ),)
 
 
@@ -222,7 +249,9 @@ class SingleSignature(_VoucherCheck[SingleParams]):
     tier = "level2"
     title = "一支笔审批"
     cite = "000:2252; 003:567"
-    basis = "有效地避免了原先一定程度存在的一把手“一支笔”现象,较好地实现了分权制约"
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第二项'
+    basis = '财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销'
+    needs = ("people",)
     Params = SingleParams
 
     def feed(self, v: ExpenseRecord, params: SingleParams, ctx: EvalContext) -> tuple[Finding, ...]:
@@ -231,7 +260,7 @@ class SingleSignature(_VoucherCheck[SingleParams]):
         people = v.signers
         if len(people) >= params.min_signers:
             return ()
-        who = f"仅由{next(iter(people))}一人签字" if people else "无人签字"
+        who = f"仅由{ctx.person_name(next(iter(people)))}一人签字" if people else "无人签字"
         return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{who}即报销",
                              evidence=_evidence(v, signers=sorted(people))),)
 
@@ -242,7 +271,9 @@ class DuplicateRoleSigner(_VoucherCheck[Params]):
     tier = "level3"
     title = "一人兼签多个审批环节"
     cite = "003:467; 003:477"
+    citation = '《关于“五权”工作分岗交流合理配置重点岗位权力实施方案》第一部分'
     basis = "实行审查与批准相分离、定事与办事相分离、承办与监督相分离"
+    needs = ("people",)
 
     def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> tuple[Finding, ...]:
         if not v.signatures or len(v.signatures) < 2 or len(v.signers) == len(v.signatures):
@@ -253,10 +284,10 @@ class DuplicateRoleSigner(_VoucherCheck[Params]):
         for s in v.signatures:
             if chain is None or s.role in chain:
                 roles_of.setdefault(s.person_id, set()).add(s.role)
-        doubled = {p: sorted(r) for p, r in sorted(roles_of.items()) if len(r) > 1}
+        doubled = {p: signing_order(r, plan) for p, r in sorted(roles_of.items()) if len(r) > 1}
         if not doubled:
             return ()
-        text = "；".join(f"{p}同时作为{'、'.join(role_zh(r) for r in rs)}签字"
+        text = "；".join(f"{ctx.person_name(p)}同时作为{'、'.join(role_zh(r) for r in rs)}签字"
                         for p, rs in doubled.items())
         return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
                              evidence=_evidence(v, doubled=doubled)),)
@@ -275,6 +306,7 @@ class HeadSignsDirectly(_VoucherCheck[HeadParams]):
     tier = "level3"
     title = "一把手直接分管财务签字"
     cite = "003:561; 000:900"
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第二部分'
     basis = "“一把手”不直接分管行政审批、财务、干部人事、建筑工程、物资采购等具体工作"
     needs = ("people",)
     Params = HeadParams
@@ -306,6 +338,8 @@ class HeadSignsDirectly(_VoucherCheck[HeadParams]):
                 hits.append((head, s.role))
         if not hits:
             return ()
+        order = signing_order([r for _, r in hits], chain_plan(v, ctx, self.plans))
+        hits.sort(key=lambda hit: order.index(hit[1]))
         text = "、".join(f"主要负责人{h.name}以{role_zh(r)}身份签字" for h, r in hits)
         return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{text}",
                              evidence=_evidence(v, head_signed=[{"person_id": h.person_id,
@@ -366,9 +400,9 @@ class LargeAmountWithoutDecision(_VoucherCheck[LargeParams]):
     tier = "level2"
     title = "大额资金未经集体决策"
     cite = "003:567; 003:811; 004:102; 000:2460"
-    basis = ("对于大额的需要经过领导班子会议集体审定（003:567）；在大额资金的使用上,未经集体讨论,"
-             "可能导致资金使用不当（004:102）")
-    needs = ("decisions",)
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第二项'
+    basis = '对于大额的需要经过领导班子会议集体审定'
+    needs = ("decisions", "people")  # people: a faulty decision names its 分管领导
     Params = LargeParams
 
     def __init__(self) -> None:
@@ -408,9 +442,9 @@ class SplitPayment(_VoucherCheck[SplitParams]):
     tier = "level2"
     title = "拆分支付规避集体决策"
     cite = "ours (evading 003:567, 004:102)"
-    basis = ("对于大额的需要经过领导班子会议集体审定（003:567）。"
-             "拆分为多笔小额支付以规避集体审定（本系统规则）")
-    needs = ("decisions",)
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第二项'
+    basis = '对于大额的需要经过领导班子会议集体审定'
+    needs = ("decisions", "people")  # people: a faulty decision names its 分管领导
     Params = SplitParams
 
     def __init__(self) -> None:
@@ -489,6 +523,7 @@ class SignatureOrder(_VoucherCheck[Params]):
     tier = "reminder"
     title = "签字审批顺序颠倒"
     cite = "003:567"
+    citation = '《关于“五权”工作从分解制衡入手合理配置一把手权力实施方案》第三部分第二项'
     basis = "财务报账按经办人、审核人、分管领导、分管财务工作领导的程序履行签字审批后方能报销"
 
     def feed(self, v: ExpenseRecord, params: Params, ctx: EvalContext) -> tuple[Finding, ...]:

@@ -36,7 +36,7 @@ from sunlight.monitor.cli_common import (
 )
 from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
 from sunlight.monitor.console import table
-from sunlight.monitor.cycle import deliver_report, run_cycle
+from sunlight.monitor.cycle import deliver_report, run_cycle, unit_names
 from sunlight.monitor.daemon import run as run_daemon
 from sunlight.monitor.demo.run import run_demo
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
@@ -102,11 +102,19 @@ def scan(
     except UnknownCheckError as exc:
         raise fail(f"--check: {exc}", 2) from None
     rows: list[Finding] = []
+    lookup = unit_names(engine)
+    names: dict[str, str | None] = {}
+
+    def name_of(unit_id: str) -> str | None:
+        """A unit's name for the JSON line, read once per unit (the units tables are small)."""
+        if unit_id not in names:
+            names[unit_id] = lookup([unit_id]).get(unit_id) if unit_id else None
+        return names[unit_id]
 
     def sink(f: Finding) -> None:
         if fmt is OutputFormat.json:
             try:
-                sys.stdout.write(f.to_json_line())
+                sys.stdout.write(f.to_json_line(name_of(f.unit_id)))
             except BrokenPipeError:
                 # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
                 # SystemExit is not an Exception, so the engine does not count it as a
@@ -129,10 +137,11 @@ def scan(
     finally:
         engine.close()
     if fmt is OutputFormat.table:
+        seen = {u: info.name for o in outcomes for u, info in o.units.items()}
         rows.sort(key=lambda f: (f.check, f.unit_id, f.subject))
         typer.echo(table(
             ["检查项", "单位", "对象", "等级", "期限", "超期", "摘要"],
-            [[f.check, f.unit_id, f.subject, settings.tiers.label(f.tier),
+            [[f.check, seen.get(f.unit_id, f.unit_id), f.subject, settings.tiers.label(f.tier),
               (f.deadline.strftime("%Y-%m-%d") + ("*" if f.calendar_uncovered else ""))
               if f.deadline else "",
               "" if f.overdue is None else f"{f.overdue}", f.summary] for f in rows],

@@ -42,7 +42,7 @@ from sunlight.monitor.textsafe import KEY_MAX, SUMMARY_MAX, cap, cut
 _RECORD_KEYS = ("case_id", "voucher_id", "publication_id", "decision_id", "complaint_id",
                 "request_id", "person_id")
 #: what a record beyond the calendar's counting becomes (a data-quality reason, in Chinese)
-BEYOND_CALENDAR = "时限推算超出工作日历可计算的范围（至2060年12月31日），请核对时限及其单位"
+BEYOND_CALENDAR = "推算出的期限超出工作日历可计算的范围（至2060年12月31日）"
 
 log = structlog.get_logger("sunlight.engine")
 
@@ -183,7 +183,8 @@ class Engine:
                     except (OutOfSpan, OverflowError):
                         # a limit no calendar can count (9,000 working days, 1e12 hours):
                         # the row is the problem, not the check (issue 10, item 4)
-                        emit(self.quality.from_problem(_beyond_calendar(entity, record), src.name))
+                        emit(self.quality.from_problem(_beyond_calendar(entity, record), src.name,
+                                                       src.config))
             for c in instances:
                 self._guard(c, out, emit, partial(c.finish, ctx))
         except SourceError as exc:
@@ -217,7 +218,7 @@ class Engine:
         for item in READERS["units"](src, ReadContext(tz, None)):
             if isinstance(item, RowProblem):
                 out.rows_read["units"] += not item.kept  # a kept row is counted as its record
-                emit(self.quality.from_problem(item, src.name))
+                emit(self.quality.from_problem(item, src.name, src.config))
                 continue
             out.rows_read["units"] += 1
             units[item.unit_id] = item
@@ -238,7 +239,7 @@ class Engine:
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
             if isinstance(item, RowProblem):
                 rows[entity] += not item.kept  # a kept row is counted as its record
-                emit(self.quality.from_problem(item, src.name))
+                emit(self.quality.from_problem(item, src.name, src.config))
                 continue
             rows[entity] += 1
             if progress is not None and rows[entity] % PROGRESS_EVERY == 0:
@@ -279,7 +280,7 @@ class Engine:
         def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
             if isinstance(item, RowProblem):
                 out.handed_over += not item.kept  # a kept row was counted as its record
-                emit(self.quality.from_problem(item, src.name))
+                emit(self.quality.from_problem(item, src.name, src.config))
                 return
             out.handed_over += 1
             record = item.as_of(at)
@@ -293,7 +294,8 @@ class Engine:
                         watch(record, ctx)
             except (OutOfSpan, OverflowError):
                 # as on the record path: a limit no calendar can count is the row's problem
-                emit(self.quality.from_problem(_beyond_calendar("cases", record), src.name))
+                emit(self.quality.from_problem(_beyond_calendar("cases", record), src.name,
+                                                    src.config))
 
         def count(n: int) -> None:
             out.rows_read["cases"] += n
@@ -349,7 +351,7 @@ def _beyond_calendar(entity: str, record: Any) -> RowProblem:
               if (v := getattr(record, k, None)) is not None}
     field = "promised_limit" if "promised_limit" in limits else "limit"
     return RowProblem(entity=entity, key=cap(key, KEY_MAX), unit_id=unit, field=field,
-                      reason=BEYOND_CALENDAR, values=limits)
+                      reason=BEYOND_CALENDAR, values=limits, kind="invalid")
 
 
 def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,

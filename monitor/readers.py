@@ -78,6 +78,7 @@ def problem(entity: str, row: dict[str, Any], key_field: str, err: BadField,
         field=err.field,
         reason=cap(err.reason, 1000),
         values={str(k): safe_json(_jsonable(v), EVIDENCE_TEXT_MAX) for k, v in row.items()},
+        kind=err.kind,
         kept=kept,
         position=position,
     )

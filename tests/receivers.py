@@ -45,7 +45,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from sunlight.alerts.channels.base import Message
+from sunlight.alerts.message import Formats, Message
 
 LOOPBACK = "127.0.0.1"
 ROBOT_OK = {"errcode": 0, "errmsg": "ok", "code": 0, "msg": "success"}
@@ -397,8 +397,20 @@ def sample_docx() -> bytes:
 
 
 def sample_message(**changes: Any) -> Message:
-    """A level-3 letter to 县民政局 for channel ``test``; keyword arguments replace fields."""
+    """A level-3 letter to 县民政局 for channel ``test``; keyword arguments replace fields or formats."""
     number = changes.get("letter_number", "监预〔2026〕17号")
+    bodies: dict[str, Any] = {
+        "text": "县民政局：\n经电子监察系统比对，你单位办件 MZ-2026-0315 超过承诺时限 3 个工作日。\n"
+                "请于 2026年3月16日前整改。",
+        "markdown": "### 三级预警函 监预〔2026〕17号\n**县民政局**：\n- 办件 MZ-2026-0315 超期 3 个工作日\n\n"
+                    "请于 2026年3月16日前整改。",
+        "html": "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>预警函</title></head>"
+                "<body><h1>三级预警函</h1><p>县民政局：办件 MZ-2026-0315 超期 3 个工作日。</p></body></html>",
+        "docx": sample_docx(),
+    }
+    for fmt in list(bodies):
+        if fmt in changes:
+            bodies[fmt] = changes.pop(fmt)
     message = Message(
         idempotency_key=f"{number}:test",
         letter_number=number,
@@ -407,13 +419,7 @@ def sample_message(**changes: Any) -> Message:
         tier="level3",
         tier_label="三级预警函",
         title="关于县民政局办件超期问题的三级预警函",
-        text="县民政局：\n经电子监察系统比对，你单位办件 MZ-2026-0315 超过承诺时限 3 个工作日。\n"
-             "请于 2026年3月16日前整改。",
-        markdown="### 三级预警函 监预〔2026〕17号\n**县民政局**：\n- 办件 MZ-2026-0315 超期 3 个工作日\n\n"
-                 "请于 2026年3月16日前整改。",
-        html="<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>预警函</title></head>"
-             "<body><h1>三级预警函</h1><p>县民政局：办件 MZ-2026-0315 超期 3 个工作日。</p></body></html>",
-        docx=sample_docx(),
         issued_at=dt.datetime(2026, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        formats=Formats(**bodies),
     )
     return replace(message, **changes)

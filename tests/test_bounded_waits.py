@@ -91,6 +91,7 @@ def test_a_hung_source_is_down_within_its_timeout_and_the_others_are_recorded(
     config.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: sqlite:///{tmp_path / 'state.db'}\n"
+        "routes: none\n"  # letters kept, not delivered: these tests look at the sources
         "sources:\n"
         f"  hung_pg:\n    url: postgresql+psycopg://reader:secret@127.0.0.1:{hung.port}/db\n"
         "    connect_timeout: 2s\n"

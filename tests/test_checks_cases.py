@@ -234,7 +234,8 @@ def test_unreadable_time_text(sqlite_db: SourceDB, write_config) -> None:
     found: list[Finding] = []
     Engine(load_settings(write_config(sqlite_db.url))).scan(at(2026, 10, 10, 9), found.append)
     [dq] = by_check(found, "data_quality")
-    assert dq.subject == "main:cases:TXT" and "时间无法识别" in dq.summary
+    assert dq.subject == "main:cases:TXT" and "时间无法识别" in dq.evidence["reason"]
+    assert "受理时间无法读取（填写为'二〇二六年九月'，不是可识别的时间）" in dq.summary
 
 
 def test_duplicate_case_numbers(sqlite_db: SourceDB, write_config) -> None:

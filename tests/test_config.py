@@ -51,7 +51,8 @@ def sunlight(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         (GOOD + "checks:\n  overrides:\n    - match: {item_code: X}\n"
                 "      case_due_soon: {warn_remaining: x}\n",
          "checks.overrides[0].case_due_soon.warn_remaining", "decimal"),
-        (GOOD + "routes:\n  - to: [nowhere]\n", "routes[0].to[0]", "no channel named 'nowhere'"),
+        (GOOD.replace("routes: none\n", "") + "routes:\n  - to: [nowhere]\n", "routes[0].to[0]",
+         "no channel named 'nowhere'"),
         (GOOD + "channels:\n  f: {type: folder}\n", "channels.f.path", "Field required"),
         (GOOD + "channels:\n  f: {type: pigeon}\n", "channels.f.type", "unknown channel type"),
         (GOOD + "tiers:\n  rectify_workdays: {level9: 3}\n", "tiers.rectify_workdays.level9",
@@ -125,7 +126,7 @@ def test_reference_and_demo_configs_are_valid() -> None:
 
 
 def test_channel_secrets_do_not_leak_through_settings_repr(tmp_path: Path) -> None:
-    path = write(tmp_path, GOOD + "channels:\n  im:\n    type: wecom\n"
+    path = write(tmp_path, GOOD.replace("routes: none\n", "") + "channels:\n  im:\n    type: wecom\n"
                  "    webhook: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=${WECOM_KEY}\n"
                  "routes:\n  - to: [im]\n")
     settings = load_settings(path, env={"WECOM_KEY": "k-3f9a-secret"})

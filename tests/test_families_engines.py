@@ -77,7 +77,18 @@ DECISIONS = [
      "meeting_at": D(2026, 10, 9, 15), "amount": Decimal("100000.00")},
     {"decision_id": "J-2", "unit_id": "D1", "category": "major_decision", "method": "meeting",
      "meeting_at": D(2026, 10, 8, 10), "materials_sent_at": D(2026, 10, 8, 8),
-     "should_attend": 8, "present": 4, "votes_for": 4},
+     "should_attend": 8, "present": 3, "votes_for": 3},
+    # the 分管领导 H1 stayed away (000:898 分管领导必须参加); 4 of 8 is a quorum (半数以上)
+    {"decision_id": "J-3", "unit_id": "D1", "category": "major_decision", "method": "meeting",
+     "meeting_at": D(2026, 10, 13, 10), "materials_sent_at": D(2026, 10, 9, 8), "body": "局务会",
+     "should_attend": 8, "present": 4, "votes_for": 4, "leader_in_charge": "H1",
+     "leader_present": False},
+    # an emergency of Fri 16 Oct not reported at the 局务会 of Tue 20 Oct (000:898)
+    {"decision_id": "J-4", "unit_id": "D1", "category": "major_project", "method": "individual",
+     "meeting_at": D(2026, 10, 16, 18), "emergency": True, "body": "局务会"},
+    {"decision_id": "J-5", "unit_id": "D1", "category": "other", "method": "meeting",
+     "meeting_at": D(2026, 10, 20, 10), "materials_sent_at": D(2026, 10, 16, 8), "body": "局务会",
+     "should_attend": 8, "present": 7, "votes_for": 7},
 ]
 COMPLAINTS = [
     {"complaint_id": "K-1", "unit_id": "D1", "received_at": D(2026, 9, 24, 10), "real_name": True,
@@ -126,9 +137,12 @@ EXPECTED = sorted([
     ("split_payment", "D1:某建筑公司:E-04", "D1", "level2", None, None),    # 30,000 + 25,000 in 16 days
     ("signature_order", "E-07", "D1", "reminder", None, None),             # reviewer after area leader
     ("decision_not_collective", "J-1", "D1", "level2", None, None),
-    ("quorum_not_met", "J-2", "D1", "level2", None, None),                 # 4 of 8: not more than half
+    ("quorum_not_met", "J-2", "D1", "level2", None, None),                 # 3 of 8: under half
     ("votes_insufficient", "J-2", "D1", "level2", None, None),
     ("materials_late", "J-2", "D1", "reminder", 1, _end(2026, 9, 30)),
+    ("leader_in_charge_absent", "J-3", "D1", "level2", None, None),
+    ("votes_insufficient", "J-3", "D1", "level2", None, None),            # 4 votes of 8: not 超过
+    ("emergency_not_reported", "J-4", "D1", "reminder", None, _end(2026, 10, 20)),
     # K-1 received Thu 24 Sep, transferred Sat 10 Oct (worked): due end of Fri 9 Oct, 1 working day
     ("complaint_transfer_late", "K-1", "D1", "level3", 1, _end(2026, 10, 9)),
     # K-2 received Mon 2 Nov, 5 days → Sat 7 Nov → Mon 9 Nov; notified Tue 10 Nov: 1 day
@@ -183,7 +197,7 @@ def test_the_demo_shows_every_family(tmp_path) -> None:
     mine = {cid for cid, cls in load_all().items()
             if cls.__module__.split(".")[-1] in ("publications", "spending", "decisions",
                                                  "complaints", "posts")}
-    assert len(mine) == 20  # P 4, F 7, D 4, K 4, R 1
+    assert len(mine) == 22  # P 4, F 7, D 6, K 4, R 1
     assert mine - {f.check for f in found} == set()
     dq = {(f.source, f.evidence["entity"]) for f in found if f.check == "data_quality"}
     assert {("approvals", "publications"), ("finance", "expenses"), ("finance", "decisions")} <= dq

@@ -93,10 +93,10 @@ def hostile(tmp_path: Path, state: State) -> Iterator[tuple[State, Path]]:
     config.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: \"{state.url}\"\n"
+        "routes: none\n"
         f"sources:\n  hostile:\n    url: \"sqlite:///{source}\"\n    data_owner: 县政务服务中心信息科\n"
         f"  clean:\n    url: \"sqlite:///{tmp_path / 'clean.db'}\"\n    data_owner: 县财政局\n"
-        "letters:\n  number_prefix: 监预\n  issuer: 中共示范县纪律检查委员会 示范县监察委员会\n"
-        "routes: none\n",  # letters issued, not delivered: what the test looks at is the letters
+        "letters:\n  number_prefix: 监预\n  issuer: 中共示范县纪律检查委员会 示范县监察委员会\n",
         encoding="utf-8")
     clean = sqlite3.connect(tmp_path / "clean.db")
     clean.executescript(

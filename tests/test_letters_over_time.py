@@ -180,5 +180,5 @@ def test_three_months_of_weekly_cycles_with_scripted_units(tmp_path: Path) -> No
     assert len({x.matter_id for x in jtj}) == 3 and jtj[-1].reason == "repeat"
     # the escalated letter's text cites the old number
     text = (tmp_path / "letters" / "监预〔2026〕9号.txt").read_text(encoding="utf-8")
-    assert "《监预〔2026〕6号》" in text and "M1" in text and "诫勉谈话" in text
+    assert "二级预警函（监预〔2026〕6号）" in text and "M1" in text and "诫勉谈话" in text
     assert run_cli("audit", "verify", "-c", str(cfg)).exit_code == 0

@@ -150,7 +150,7 @@ def test_cycle_at_walks_level3_past_rectify_by_to_level2(tmp_path: Path) -> None
     assert "监预〔2026〕2号  二级预警函  县市场监督管理局" in second.output
     assert "由监预〔2026〕1号升级" in second.output and "2026-10-15" in second.output
     text = (tmp_path / "letters" / "监预〔2026〕2号.txt").read_text(encoding="utf-8")
-    assert "《监预〔2026〕1号》" in text and "SJJ202609010001" in text and "书面整改报告" in text
+    assert "三级预警函（监预〔2026〕1号）" in text and "SJJ202609010001" in text and "书面整改报告" in text
 
     shown = run_cli("letters", "show", "-c", str(cfg), "1")
     assert shown.exit_code == 0 and "已升级" in shown.output and "升级为监预〔2026〕2号" in shown.output

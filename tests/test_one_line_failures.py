@@ -87,6 +87,7 @@ def config(tmp_path: Path, state_url: str, extra: str = "") -> Path:
     path.write_text(
         "timezone: Asia/Shanghai\n"
         f"state:\n  url: \"{state_url}\"\n{extra}"
+        "routes: none\n"
         f"sources:\n  main:\n    url: sqlite:///{tmp_path / 'source.db'}\n",
         encoding="utf-8")
     return path

@@ -6,6 +6,8 @@ import datetime as dt
 import random
 from typing import Any
 
+from sunlight.monitor.demo.spending import person_name
+
 POSTS = [("会计", "A"), ("出纳", "A"), ("政府采购经办", "A"), ("审批窗口", "B"), ("档案管理", "C")]
 
 
@@ -24,4 +26,11 @@ def tenures(units: list[str], seed: int = 487) -> list[dict[str, Any]]:
     return out
 
 
-__all__ = ["POSTS", "tenures"]
+def people(units: list[str], first: int) -> list[dict[str, Any]]:
+    """The post holders as people (so letters name them), numbered on from ``first``."""
+    return [{"person_id": f"{unit_id}-staff-{k}", "name": person_name(first + i * len(POSTS) + k),
+             "unit_id": unit_id, "is_head": False, "is_finance_leader": False}
+            for i, unit_id in enumerate(units) for k in range(len(POSTS))]
+
+
+__all__ = ["POSTS", "people", "tenures"]

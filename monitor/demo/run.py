@@ -40,12 +40,18 @@ sources:
     url: sqlite:///approvals.db
     interval: 5m
     data_owner: 县政务服务中心信息科
+    display_name: 县政务服务中心行政审批系统
   finance:                         # the county finance and village 三资 agency system (财务库)
     url: sqlite:///finance.db
     interval: 1h
     data_owner: 县财政局信息中心
+    display_name: 县财政局财务及村级“三资”代理服务系统
 checks:
   case_due_soon: {warn_remaining: 2}
+  case_overdue_statutory:          # each item's own statutory basis, quoted in letters
+    bases:
+      YJ-002: {basis: 非煤矿矿山企业安全生产许可证颁发的法定时限为45个工作日,
+               citation: 《非煤矿矿山企业安全生产许可证初审制度》第六部分, cite: "000:1162"}
   extension_invalid: {max_extension: 10}
   case_result_unpublished: {within: 5, since: 2026-08-01}
   large_amount_without_decision: {large_amount: "50000.00"}  # an example figure: the seeds give none
@@ -53,9 +59,13 @@ checks:
   publication_missing:
     obligations:
       - {subject: village_affairs, name: 村务公开, units: {kind: village}, period: quarter,
-         due: {day_of_next_period: 15}, since: 2026-Q1, cite: "003:1085"}
+         due: {day_of_next_period: 15}, since: 2026-Q1, cite: "003:1085",
+         basis: 每季度第一个月15日前召开一次村务公开发布会，对上一季度村务情况予以发布,
+         citation: 《关于“五权”工作推进村务公开发言人制度实施方案》第三部分第1项}
       - {subject: village_finance, name: 村级财务公开, units: {kind: village}, period: month,
-         due: {day_of_next_period: 10}, since: 2026-07, cite: "003:1259"}
+         due: {day_of_next_period: 10}, since: 2026-07, cite: "003:1259",
+         basis: 各行政村的财务公开内容由“三资”代理服务中心统一提供，财务要逐笔逐项每月公开,
+         citation: 《关于“五权”工作全面实行“3+1”模式深入推进农村基层党风廉政建设实施方案》第二部分第（二）项}
       - {subject: fund_use, name: 部门经费使用情况公开, units: {kind: department}, period: half_year,
          due: {workdays_after_period: 10}, since: 2026-H1, cite: "002:264-272"}
   overrides:
@@ -64,6 +74,8 @@ checks:
 letters:
   number_prefix: 监预
   issuer: 中共示范县纪律检查委员会 示范县监察委员会
+  copy_to: [县人民政府办公室]      # 抄送, printed in the 版记
+  printer: 中共示范县纪委监委办公室  # 印发机关, in the 版记
 routes:
   - to: [letters_folder]           # catch-all: every letter is written to the folder
 channels:
@@ -163,7 +175,9 @@ def build_finance(folder: Path, n_vouchers: int = 300) -> Path:
     with engine.begin() as conn:
         conn.execute(sa.insert(t["units"]), [
             {"unit_id": u, "name": name, "kind": kind, "parent_id": None} for u, name, kind in units])
-        conn.execute(sa.insert(t["people"]), spending.people(units))
+        signers = spending.people(units)
+        conn.execute(sa.insert(t["people"]), signers + posts.people([u for u, _, _ in units],
+                                                                     len(signers)))
         conn.execute(sa.insert(t["decisions"]), decisions.generate(units) + decisions.BAD_DECISIONS)
         for batch in [*spending.generate(n_vouchers, units, payees_per_unit=6, seed=567,
                                          large_share=0.06), spending.split_example()]:

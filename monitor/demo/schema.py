@@ -46,6 +46,7 @@ cases = sa.Table(
     sa.Column("outcome", sa.String(32)),
     sa.Column("outcome_reason", sa.String(500)),
     sa.Column("updated_at", TS),
+    sa.Column("statutory_basis", sa.String(200)),
 )
 case_pauses = sa.Table(
     "case_pauses", metadata,
@@ -115,6 +116,10 @@ decisions = sa.Table(
     sa.Column("votes_for", sa.Integer),
     sa.Column("amount", MONEY),
     sa.Column("emergency", sa.Boolean),
+    sa.Column("body", sa.String(64)),
+    sa.Column("leader_in_charge", ID),
+    sa.Column("leader_present", sa.Boolean),
+    sa.Column("reported_at", TS),
 )
 complaints = sa.Table(
     "complaints", metadata,

@@ -37,16 +37,27 @@ def signer(unit_id: str, role: str, k: int = 0) -> str:
     return f"{unit_id}-{role}-{k}" if role != "head" else f"{unit_id}-head"
 
 
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘"
+GIVEN = ("建国", "秀英", "志强", "丽娟", "海燕", "文军", "晓东", "红梅", "国庆", "玉兰", "永红",
+         "德明", "春花", "振华", "桂芳", "立新", "淑珍", "学文", "晓燕", "宏伟", "金凤", "光明",
+         "玉梅", "建华", "小平", "凤英", "卫东", "秀兰", "俊杰", "美玲", "长青")
+
+
+def person_name(n: int) -> str:
+    """The n-th demo person's name: letters name people, so the demo's have names, not roles."""
+    return SURNAMES[n % len(SURNAMES)] + GIVEN[(n * 7 + n // len(SURNAMES)) % len(GIVEN)]
+
+
 def people(units: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
     """The people table: per unit a head (一把手), a finance leader and the other signers."""
-    out = []
-    for unit_id, name, kind in units:
-        out.append({"person_id": signer(unit_id, "head"), "name": f"{name}主要负责人",
+    out: list[dict[str, Any]] = []
+    for unit_id, _name, kind in units:
+        out.append({"person_id": signer(unit_id, "head"), "name": person_name(len(out)),
                     "unit_id": unit_id, "is_head": True, "is_finance_leader": False})
         chain = VILLAGE_CHAIN if kind == "village" else DEPARTMENT_CHAIN
         for role in chain:
             for k in range(3 if role == "handler" else 1):
-                out.append({"person_id": signer(unit_id, role, k), "name": f"{name}{role}{k}",
+                out.append({"person_id": signer(unit_id, role, k), "name": person_name(len(out)),
                             "unit_id": unit_id, "is_head": False,
                             "is_finance_leader": role == "finance_leader"})
     return out

@@ -29,9 +29,30 @@ class BadField(ValueError):
     ``reason`` is shown to the data owner, so it is in Chinese.
     """
 
-    def __init__(self, field: str, reason: str) -> None:
+    def __init__(self, field: str, reason: str, kind: str | None = None) -> None:
         self.field, self.reason = field, reason
+        self.kind = kind or problem_kind(reason)
         super().__init__(f"{field}: {reason}")
+
+
+#: what went wrong with a field, as the data owner's notice words it (checks/quality.py)
+PROBLEM_KINDS = ("missing", "unreadable", "invalid", "inconsistent")
+
+
+def problem_kind(reason: str) -> str:
+    """``missing`` (empty), ``unreadable`` (cannot be read as its type), ``invalid`` (read, but
+    not a possible value) or ``inconsistent`` (read, but contradicts another field or table).
+
+    Only ``missing`` and ``unreadable`` rows "cannot be read"; the notice words
+    the other two as what they are.
+    """
+    if reason == "缺失":
+        return "missing"
+    if "无法识别" in reason or reason.startswith(("不是", "取值")):
+        return "unreadable"
+    if reason.startswith(("为负数", "时间")):
+        return "invalid"
+    return "inconsistent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +65,7 @@ class RowProblem:
     field: str
     reason: str
     values: dict[str, Any]
+    kind: str = "unreadable"  # see problem_kind
     #: the row was read all the same (its text had to be cleaned or cut): a notice, not a loss
     kept: bool = False
     #: where the row came in its read (1-based), for rows that have no key to name them by
@@ -85,21 +107,23 @@ def _screen(row: dict[str, Any]) -> tuple[dict[str, Any], BadField | None, BadFi
         if k in KEY_FIELDS or k.endswith("_at"):
             s = v.strip()
             if fatal is None and CONTROL_OR_BREAK.search(s):
-                fatal = BadField(k, "含控制字符（如NUL），无法读取")
+                fatal = BadField(k, "含控制字符（如NUL），无法读取", "unreadable")
             elif fatal is None and k in KEY_FIELDS and len(s) > KEY_MAX:
-                fatal = BadField(k, f"长度{len(s)}字符，超过{KEY_MAX}字符上限")
+                fatal = BadField(k, f"长度{len(s)}字符，超过{KEY_MAX}字符上限", "unreadable")
             if len(v) > NAME_MAX or not v.isprintable():
                 out[k] = cap(strip_controls(v)[0], KEY_MAX)  # what the evidence shows of it
             continue
         cleaned, removed = strip_controls(v)
         if removed:
-            notes.append((k, f"字段{k}含{removed}个控制字符（如NUL），已删除"))
+            notes.append((k, f"含{removed}个控制字符（如NUL），已删除"))
         limit = NAME_MAX if k in NAME_FIELDS else TEXT_MAX
         if len(cleaned) > limit:
-            notes.append((k, f"字段{k}长{len(cleaned)}字，超过{limit}字，已截断"))
+            notes.append((k, f"长{len(cleaned)}字，超过{limit}字，已截断"))
             cleaned = cap(cleaned, limit)
         out[k] = cleaned
-    notice = BadField(notes[0][0], "；".join(n for _, n in notes)) if notes else None
+    # the notice names the first such field (the site's column, in checks/quality.py) and says
+    # what was done to each; the evidence keeps the row
+    notice = BadField(notes[0][0], "；".join(n for _, n in notes), "invalid") if notes else None
     return out, fatal, notice
 
 
@@ -165,7 +189,7 @@ def timestamp(
     # against ~0.3 µs, and a big scan reads millions of timestamps.
     out = dt.datetime.combine(out.date(), out.time(), tz) if out.tzinfo is None else out.astimezone(tz)
     if not SPAN_FIRST <= out.date() <= SPAN_LAST:
-        raise BadField(field, f"时间{out.date()}超出{SPAN_FIRST.year}–{SPAN_LAST.year}年范围")
+        raise BadField(field, f"时间{out.date()}超出{SPAN_FIRST.year}–{SPAN_LAST.year}年范围", "invalid")
     return out
 
 
@@ -192,7 +216,7 @@ def decimal(row: dict[str, Any], field: str, *, required: bool = True,
     if not d.is_finite():
         raise BadField(field, f"不是有效数字：{v!r}")
     if d < 0 and not negative_ok:
-        raise BadField(field, f"为负数：{plain(d)}")
+        raise BadField(field, f"为负数（{plain(d)}）")
     return d
 
 

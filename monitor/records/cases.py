@@ -18,7 +18,7 @@ _UNIT_BY_NAME = {u.value: u for u in LimitUnit}  # LimitUnit(name) is a slow Enu
 CASE_FIELDS = (
     "case_id", "unit_id", "item_code", "item_name", "handler", "accepted_at",
     "promised_limit", "statutory_limit", "limit_unit", "completed_at", "outcome",
-    "outcome_reason", "updated_at",
+    "outcome_reason", "updated_at", "statutory_basis",
 )
 PAUSE_FIELDS = ("case_id", "kind", "started_at", "ended_at")
 EXTENSION_FIELDS = ("case_id", "extra", "approved_by", "approved_at", "reason")
@@ -74,6 +74,9 @@ class CaseRecord:
     pauses: tuple[CasePause, ...] = ()
     extensions: tuple[CaseExtension, ...] = ()
     steps: tuple[CaseStep, ...] = ()
+    #: the item's 法定依据 as the item catalogue states it (e.g. 《…》第X条): what sets its
+    #: statutory limit; letters cite it for this case's statutory lateness
+    statutory_basis: str | None = None
 
     @property
     def clock_pauses(self) -> tuple[Pause, ...]:
@@ -147,6 +150,7 @@ def parse_case(row: dict[str, Any], tz: dt.tzinfo, *, pauses: tuple[CasePause, .
         completed_at=completed_at,
         outcome=outcome,
         outcome_reason=text(row, "outcome_reason", required=False),
+        statutory_basis=text(row, "statutory_basis", required=False),
         pauses=pauses,
         extensions=extensions,
         steps=steps,

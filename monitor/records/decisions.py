@@ -11,7 +11,7 @@ from sunlight.monitor.records.base import BadField, boolean, choice, decimal, in
 
 DECISION_FIELDS = ("decision_id", "unit_id", "category", "method", "meeting_at",
                    "materials_sent_at", "should_attend", "present", "votes_for", "amount",
-                   "emergency")
+                   "emergency", "body", "leader_in_charge", "leader_present", "reported_at")
 CATEGORIES = frozenset({"major_decision", "appointment", "major_project", "large_fund", "other"})
 METHODS = frozenset({"meeting", "circulation", "countersign", "individual"})
 CATEGORY_ZH = {"major_decision": "重大决策", "appointment": "重要干部任免",
@@ -35,17 +35,28 @@ class DecisionRecord:
     votes_for: int | None
     amount: Decimal | None
     emergency: bool
+    #: the body that decided (党委会, 局务会…): "the next meeting" of 000:898 is this body's
+    body: str | None = None
+    #: person_id of the leader in charge of the matter (分管领导), and whether they attended
+    leader_in_charge: str | None = None
+    leader_present: bool | None = None
+    #: an emergency decision: when it was reported to a meeting of the body (000:898)
+    reported_at: dt.datetime | None = None
 
     def as_of(self, at: dt.datetime) -> DecisionRecord | None:
-        """Taken after ``at`` → None (it does not exist yet); materials sent later are not sent.
+        """Taken after ``at`` → None (it does not exist yet); materials sent (or a report made)
+        later are not sent (made) yet.
 
         A decision with no date cannot be placed in time and is kept.
         """
         if self.meeting_at is not None and self.meeting_at > at:
             return None
+        late: dict[str, Any] = {}
         if self.materials_sent_at is not None and self.materials_sent_at > at:
-            return replace(self, materials_sent_at=None)
-        return self
+            late["materials_sent_at"] = None
+        if self.reported_at is not None and self.reported_at > at:
+            late["reported_at"] = None
+        return replace(self, **late) if late else self
 
 
 def parse_decision(row: dict[str, Any], tz: dt.tzinfo) -> DecisionRecord:
@@ -68,6 +79,10 @@ def parse_decision(row: dict[str, Any], tz: dt.tzinfo) -> DecisionRecord:
         votes_for=votes,
         amount=decimal(row, "amount", required=False),
         emergency=bool(boolean(row, "emergency", default=False)),
+        body=text(row, "body", required=False),
+        leader_in_charge=text(row, "leader_in_charge", required=False),
+        leader_present=boolean(row, "leader_present", default=None),
+        reported_at=timestamp(row, "reported_at", tz, required=False),
     )
 
 
