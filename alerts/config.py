@@ -54,6 +54,11 @@ class TiersConfig(_Model):
     rectify_workdays: dict[Tier, int] = {"level3": 10, "level2": 10, "level1": 5}
     repeat: RepeatRule = RepeatRule()
     overrides: list[TierOverride] = []
+    #: the tier a new matter's first letter (随时预警) starts at. ``level3``: every matter starts
+    #: at 三级 and climbs one rung at a time (seed 004:66-68, 第十一条: 随时预警 "发出三级廉政风险
+    #: 预警函"); ``check``: at its check's default tier (rules.md). A matching override still
+    #: sets the start, reminders stay reminders, the repeat rule still lifts to 一级.
+    matter_start: Literal["level3", "check"] = "level3"
 
     def label(self, tier: str) -> str:
         """A tier's name as the office calls it (its configured label); an unknown key as it is."""

@@ -23,8 +23,11 @@ The rules (letters.md; seed 004:64-68, 000:150):
    not on an open letter are grouped per unit and tier (data-quality
    findings per source, to its data owner). A finding whose explanation the
    office accepted is skipped while its facts are unchanged. The tier is the
-   policy's (overrides), then the repeat rule by matters lifts level3/level2
-   to level1; two groups lifted to one tier become one letter.
+   matter's start (:func:`sunlight.alerts.tiers.start_tier`: 三级 by default,
+   seed 004:68, whatever the finding's severity; an override sets it;
+   reminders stay reminders), then the repeat rule by matters lifts
+   level3/level2 to level1; two groups lifted to one tier become one letter.
+   So a unit reaches 一级 only through the rungs of one matter or by repeat.
 3. **Periodic letters** (定期预警, seed 004:68): :func:`plan_periodic` gives one
    letter per unit whose period assessment reaches a threshold, once per
    unit and period; the loader decides when a period is due.
@@ -48,8 +51,8 @@ from sunlight.alerts.tiers import (
     higher,
     rectified,
     repeat_tier,
-    resolve_tier,
     serious_matters,
+    start_tier,
     unmet_requirements,
 )
 
@@ -82,7 +85,7 @@ class NewFinding:
     unit_id: str
     item_code: str | None
     source: str
-    tier: Tier  # the check's default tier, as the scan found it
+    tier: Tier  # the check's default tier, as the scan found it (its severity)
     facts: str  # facts_digest(...)
 
 
@@ -228,7 +231,7 @@ def _new_letters(inp: PlanInput, plan: Plan) -> None:
         if f.check == DATA_QUALITY:
             notices[f.source].append(f)
             continue
-        tier = resolve_tier(inp.policy, f.check, f.tier, f.unit_id, f.item_code)
+        tier = start_tier(inp.policy, f.check, f.tier, f.unit_id, f.item_code)
         per_unit[f.unit_id][tier if tier in TIERS else "level3"].append(f)
     for source, found in sorted(notices.items()):
         plan.letters.append(PlannedLetter(

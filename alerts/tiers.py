@@ -4,8 +4,15 @@ All of it is applied when letters are planned (:mod:`sunlight.alerts.planner`),
 never at scan time: a finding keeps its check's default tier (rules.md), and
 the planner resolves it here.
 
-- A finding's tier is its check's default unless a config override matches
-  its check, unit or item (first match wins).
+- A finding's tier (its severity: store, metrics, console, periodic
+  assessments) is its check's default unless a config override matches its
+  check, unit or item (first match wins): :func:`resolve_tier`.
+- A new matter's first letter (随时预警) starts at 三级 (seed 004:66-68, 第十一条:
+  随时预警 "向所在单位(部门)或当事人发出三级廉政风险预警函"), whatever its finding's
+  severity, unless an override matches (the office's deliberate choice) or
+  ``tiers.matter_start`` is ``check``; reminders stay reminders:
+  :func:`start_tier`. A unit reaches 一级 only by ignoring 三级 and 二级 of one
+  matter, or by the repeat rule.
 - The ladder is 提醒 < 三级 < 二级 < 一级 (seed 004:64-66); labels and colours
   are config, the ladder is not.
 - What a letter asks (seed 004:66): 三级 rectification; 二级 also the written
@@ -25,20 +32,45 @@ from dataclasses import dataclass
 
 from sunlight.alerts.config import TIERS, Tier, TiersConfig
 
+LETTER_TIERS: tuple[Tier, ...] = ("level3", "level2", "level1")  # least to most severe
+
+
+def _override(config: TiersConfig, check: str, unit_id: str | None, item_code: str | None) -> Tier | None:
+    """The tier of the first ``tiers.overrides`` entry that matches, if any."""
+    for ov in config.overrides:
+        if ov.match.matches(check=check, unit_id=unit_id, item_code=item_code):
+            return ov.tier
+    return None
+
 
 def resolve_tier(
     config: TiersConfig, check: str, default: Tier, unit_id: str | None, item_code: str | None
 ) -> Tier:
-    """First matching override wins; otherwise the check's default tier (rules.md)."""
-    for ov in config.overrides:
-        if ov.match.matches(check=check, unit_id=unit_id, item_code=item_code):
-            return ov.tier
-    return default
+    """A finding's severity: the first matching override, else its check's default tier (rules.md)."""
+    return _override(config, check, unit_id, item_code) or default
+
+
+def start_tier(
+    config: TiersConfig, check: str, default: Tier, unit_id: str | None, item_code: str | None
+) -> Tier:
+    """The tier a new matter's first letter starts at (before the repeat rule).
+
+    - A matching ``tiers.overrides`` entry sets it: an office that wants a
+      check to start at 二级 says so.
+    - A reminder (提醒) stays a reminder: it is a notice, not a matter.
+    - Otherwise ``tiers.matter_start``: ``level3`` (default; seed 004:68
+      随时预警 sends 三级廉政风险预警函), or ``check`` (the check's default tier).
+    """
+    chosen = _override(config, check, unit_id, item_code)
+    if chosen is not None:
+        return chosen
+    if default not in LETTER_TIERS or config.matter_start == "check":
+        return default
+    return "level3"
 
 
 # --- the ladder: severity, escalation, requirements (letters.md; seed 004:64-66) ----------
 
-LETTER_TIERS: tuple[Tier, ...] = ("level3", "level2", "level1")  # least to most severe
 
 
 def is_letter_tier(tier: str) -> bool:

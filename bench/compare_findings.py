@@ -1,11 +1,18 @@
-"""Compare two ``sunlight scan --format json`` outputs as sets of findings.
+"""Compare findings: two ``sunlight scan --format json`` outputs, or the two evaluation paths.
 
 Used to prove that a performance change changed nothing a user can see: each
-line is parsed and re-serialised with sorted keys, so key order, whitespace
-and line order do not matter, but every value (summary, deadline, evidence,
-skipped days, ...) must be equal.
+finding is re-serialised with sorted keys, so key order, whitespace and line
+order do not matter, but every value (summary, deadline, evidence, skipped
+days, ...) must be equal.
 
     python bench/compare_findings.py before.jsonl after.jsonl
+    python bench/compare_findings.py --paths [--n 20000] [--url SQLALCHEMY_URL]
+
+``--paths`` (what CI runs) generates N sample cases (``monitor.demo.cases``:
+pauses, extensions, steps, result notices for a third of the completed cases,
+the demo's bad rows) into a fresh SQLite file (or a new schema of the
+PostgreSQL server ``--url`` names), scans them as of 2026-11-16 09:00 with
+the record path (``columnar: false``) and with the columnar path, and compares.
 
 Exit 0 when the two hold the same findings, 1 otherwise (the first
 differences are printed, by fingerprint).
@@ -13,25 +20,55 @@ differences are printed, by fingerprint).
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
 import sys
+import tempfile
+import time
+import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from sunlight.monitor.demo import cases as sample
+from sunlight.monitor.demo.schema import create_all
+from sunlight.monitor.demo.schema import metadata as canonical
+from sunlight.monitor.engine import Engine
+from sunlight.monitor.settings import load_settings
+
+AT = "2026-11-16T09:00:00+08:00"
+CONFIG = """\
+timezone: Asia/Shanghai
+state:
+  url: sqlite:///{state}
+sources:
+  approvals:
+    url: "{url}"
+    columnar: {columnar}
+checks:
+  case_due_soon: {{warn_remaining: 2}}
+  extension_invalid: {{max_extension: 10}}
+  overrides:
+    - match: {{item_code: YJ-002}}
+      case_due_soon: {{warn_remaining: 5}}
+"""
+
+
+def _canon(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False)
 
 
 def load(path: Path) -> Counter[str]:
     with path.open(encoding="utf-8") as f:
-        return Counter(json.dumps(json.loads(line), sort_keys=True, ensure_ascii=False)
-                       for line in f if line.strip())
+        return Counter(_canon(json.loads(line)) for line in f if line.strip())
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__, file=sys.stderr)
-        return 2
-    a, b = (load(Path(p)) for p in argv)
+def compare(a: Counter[str], b: Counter[str], name_a: str, name_b: str) -> int:
     only_a, only_b = a - b, b - a
-    print(f"{argv[0]}: {sum(a.values()):,} findings; {argv[1]}: {sum(b.values()):,} findings")
+    print(f"{name_a}: {sum(a.values()):,} findings; {name_b}: {sum(b.values()):,} findings")
     if not only_a and not only_b:
         print("identical")
         return 0
@@ -42,6 +79,98 @@ def main(argv: list[str]) -> int:
         fp = json.loads(s)["fingerprint"]
         print(f"- {s}\n+ {by_fp.get(fp, '(missing)')}")
     return 1
+
+
+def _fill(engine: sa.Engine, n: int) -> None:
+    create_all(engine, ["units", "cases", "case_pauses", "case_extensions", "case_steps",
+                        "publications"])
+
+    def insert(table: str, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            cols = [c.name for c in canonical.tables[table].columns]
+            with engine.begin() as conn:
+                conn.execute(sa.insert(canonical.tables[table]), [{c: r.get(c) for c in cols} for r in rows])
+
+    insert("units", [{"unit_id": u, "name": nm, "kind": k} for u, nm, k in sample.UNITS])
+    k = 0
+    for batch in sample.generate(n, id_prefix="C"):
+        insert("cases", batch.cases)
+        insert("case_pauses", batch.pauses)
+        insert("case_extensions", batch.extensions)
+        insert("case_steps", batch.steps)
+        pubs = []
+        for c in batch.cases:
+            if c["completed_at"] is not None:
+                k += 1
+                if k % 3 == 0:
+                    pubs.append({"publication_id": f"P{k:08d}", "unit_id": c["unit_id"],
+                                 "subject": "case_result", "ref_id": c["case_id"],
+                                 "published_at": c["completed_at"] + dt.timedelta(days=k % 13)})
+        insert("publications", pubs)
+    insert("cases", sample.BAD_CASES)
+
+
+def _scan(url: str, folder: Path, columnar: bool) -> tuple[Counter[str], float]:
+    cfg = folder / f"compare-{columnar}.yaml"
+    cfg.write_text(CONFIG.format(url=url, state=folder / "state.db",
+                                 columnar="true" if columnar else "false"), encoding="utf-8")
+    out: Counter[str] = Counter()
+    engine = Engine(load_settings(cfg))
+    started = time.perf_counter()
+    try:
+        for o in engine.scan(dt.datetime.fromisoformat(AT),
+                             lambda f: out.update([_canon(f.to_json())])):
+            if not o.ok:
+                raise SystemExit(f"scan failed: {o.error}")
+    finally:
+        engine.close()
+    return out, time.perf_counter() - started
+
+
+def paths(n: int, url: str | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        schema = None
+        if url is None:
+            url = f"sqlite:///{folder / 'source.db'}"
+            admin = sa.create_engine(url)
+            source_url = url
+        else:
+            admin = sa.create_engine(url)
+            schema = f"cmp_{uuid.uuid4().hex[:10]}"
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+            source_url = sa.engine.make_url(url).update_query_dict(
+                {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+        try:
+            started = time.perf_counter()
+            _fill(sa.create_engine(source_url), n)
+            print(f"{n:,} cases generated in {time.perf_counter() - started:.1f} s")
+            ref, t_ref = _scan(source_url, folder, False)
+            col, t_col = _scan(source_url, folder, True)
+            print(f"record path {t_ref:.2f} s, columnar path {t_col:.2f} s (in process, one run)")
+            return compare(ref, col, "record path", "columnar path")
+        finally:
+            if schema is not None:
+                with admin.begin() as conn:
+                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+            admin.dispose()
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("files", nargs="*", type=Path, help="two scan --format json outputs")
+    ap.add_argument("--paths", action="store_true", help="compare the record and columnar paths")
+    ap.add_argument("--n", type=int, default=20_000, help="cases for --paths (default 20,000)")
+    ap.add_argument("--url", help="a PostgreSQL URL for --paths (default: a temporary SQLite file)")
+    args = ap.parse_args(argv)
+    if args.paths:
+        return paths(args.n, args.url)
+    if len(args.files) != 2:
+        ap.print_usage(sys.stderr)
+        return 2
+    a, b = args.files
+    return compare(load(a), load(b), str(a), str(b))
 
 
 if __name__ == "__main__":

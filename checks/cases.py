@@ -290,9 +290,12 @@ class ExtensionInvalid(Check[CaseRecord, ExtensionParams]):
     id = "extension_invalid"
     tier = "level3"
     title = "违规延期"
+    # 000:1162 words the rule for one licence; the general rule every approving body is
+    # bound by is the Administrative Licensing Law's (art. 42; its days are working days, art. 82)
     cite = "000:1162"
-    citation = '《非煤矿矿山企业安全生产许可证初审制度》第六部分'
-    basis = "特殊情况经局主要负责人书面批准可适当延期,延长时限不得超过10个工作日"
+    citation = '《中华人民共和国行政许可法》第四十二条'
+    basis = ("二十日内不能作出决定的，经本行政机关负责人批准，可以延长十日，"
+             "并应当将延长期限的理由告知申请人")
     entity = "cases"
     Params = ExtensionParams
 
@@ -334,9 +337,11 @@ class RefusalWithoutReason(Check[CaseRecord, Params]):
     id = "refusal_without_reason"
     tier = "level3"
     title = "不予许可未说明理由"
+    # 000:1158 (one licence's rule) and 002:248 say the same for their cases; the general
+    # rule is the Administrative Licensing Law's art. 38
     cite = "000:1158; 002:248"
-    citation = '《非煤矿矿山企业安全生产许可证初审制度》第五部分第（五）项'
-    basis = "对集体不同意的,应当在2个工作日内书面通知申请人并说明理由"
+    citation = '《中华人民共和国行政许可法》第三十八条'
+    basis = "行政机关依法作出不予行政许可的书面决定的，应当说明理由"
     entity = "cases"
 
     def feed(self, case: CaseRecord, params: Params, ctx: EvalContext) -> Iterator[Finding]:
@@ -361,9 +366,10 @@ class RepeatedSupplement(Check[CaseRecord, SupplementParams]):
     id = "repeated_supplement"
     tier = "level3"
     title = "多次要求补正(违反一次性告知)"
-    cite = "000:1148; 000:230"
-    citation = '《非煤矿矿山企业安全生产许可证初审制度》第五部分第（一）项'
-    basis = "材料不齐全或不符合法定形式的,当场或在5个工作日内一次性告知申请人进行补正"
+    cite = "000:230; 000:1148"
+    citation = '《权力查究问责制度》第三部分第（六）项'
+    basis = ("对手续、材料不完备或不符合法定条件、未按规定程序和受理要求办理的,"
+             "应一次性告知需补办的手续、材料、办理程序、受理要求等")
     entity = "cases"
     Params = SupplementParams
 

@@ -40,6 +40,7 @@ from sunlight.monitor.cycle import deliver_report, run_cycle, unit_names
 from sunlight.monitor.daemon import run as run_daemon
 from sunlight.monitor.demo.run import run_demo
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.progress import terminal_progress
 from sunlight.monitor.sources import safe_url
 from sunlight.monitor.store.db import current_revision, masked
 from sunlight.monitor.webconsole.cli_data import findings_app, report_app, units_app
@@ -130,13 +131,15 @@ def scan(
             rows.append(f)
 
     try:
-        if record:
-            store = open_state(settings)
-            with store_failures(settings):
-                outcomes = scan_and_record(engine, store, when, sink,
-                                           wait=settings.state.claim_wait.total_seconds())
-        else:
-            outcomes = engine.scan(when, sink)
+        with terminal_progress() as progress:  # rows read, on a terminal only
+            engine.progress = progress
+            if record:
+                store = open_state(settings)
+                with store_failures(settings):
+                    outcomes = scan_and_record(engine, store, when, sink,
+                                               wait=settings.state.claim_wait.total_seconds())
+            else:
+                outcomes = engine.scan(when, sink)
     finally:
         engine.close()
     if fmt is OutputFormat.table:
@@ -181,7 +184,8 @@ def cycle(config: ConfigOpt, at: AtOpt = None) -> None:
     wait = settings.state.claim_wait.total_seconds()  # for another process on the same source
     try:
         store = open_state(settings)
-        with store_failures(settings):
+        with store_failures(settings), terminal_progress() as progress:  # rows read, on a terminal only
+            engine.progress = progress
             report = run_cycle(engine, store, settings, when, wait=wait)
     finally:
         engine.close()

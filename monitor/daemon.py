@@ -164,7 +164,7 @@ class Daemon:
     def _build(self, settings: Settings, old: Runtime | None) -> Runtime:
         calendar = self._calendar_for(settings)
         engine = Engine(settings, calendar=calendar, watchers=[self.tallies],
-                        stop_requested=self.stopping.is_set)
+                        stop_requested=self.stopping.is_set, progress=self.metrics.scan_progress)
         url = settings.state_url()
         store = (old.store if old is not None and old.store_url == url
                  else open_store(url, lock_timeout=settings.state.lock_timeout.total_seconds()))

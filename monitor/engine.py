@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -27,6 +27,8 @@ from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import OutOfSpan, WorkCalendar
+from sunlight.monitor.columnar import scan as columnar
+from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import UnitInfo
@@ -45,6 +47,10 @@ BEYOND_CALENDAR = "推算出的期限超出工作日历可计算的范围（至2
 log = structlog.get_logger("sunlight.engine")
 
 Sink = Callable[[Finding], None]
+#: told how far a scan is: (source, entity, rows of that entity read so far); cheap, called often
+Progress = Callable[[str, str, int], None]
+#: the record path reports progress every this many rows
+PROGRESS_EVERY = 2000
 
 
 class ScanWatcher(Protocol):
@@ -74,6 +80,9 @@ class SourceOutcome:
     checks_run: set[str] = field(default_factory=set)
     uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
     claimed_elsewhere: bool = False  # not scanned: another process was scanning the source
+    #: cases read by the columnar path, and how many of them it handed to the record path
+    columnar_rows: int = 0
+    handed_over: int = 0
     seconds: float = 0.0
     #: the source's units as this scan read them (the letters name their recipients from it)
     units: dict[str, UnitInfo] = field(default_factory=dict)
@@ -88,8 +97,10 @@ class Engine:
 
     def __init__(self, settings: Settings, calendar: WorkCalendar | None = None,
                  only: Iterable[str] | None = None, watchers: Iterable[ScanWatcher] = (),
-                 stop_requested: Callable[[], bool] | None = None) -> None:
+                 stop_requested: Callable[[], bool] | None = None,
+                 progress: Progress | None = None) -> None:
         self.settings = settings
+        self.progress = progress  # a terminal's progress bar, the daemon's rows-read gauge
         self.watchers = list(watchers)
         # checked between records: a daemon that is shutting down abandons the scan
         # (its run then counts as incomplete and resolves nothing)
@@ -113,6 +124,7 @@ class Engine:
         #: sources whose last scan failed: not asked again in the same cycle (a hung source
         #: would cost its timeout a second time when letters look up unit names)
         self.down: set[str] = set()
+        self._arrays: CalendarArrays | None = None  # the calendar as arrays, for the columnar path
 
     def close(self) -> None:
         for src in self.sources.values():
@@ -155,6 +167,12 @@ class Engine:
                 ctx.tables[entity] = list(self._records(src, entity, rctx, at, out, emit))
             for entity in sorted({c.entity for c in instances}):
                 feeders = [c for c in instances if c.entity == entity]
+                tally = self._columnar_tally(src.name) if watching else None
+                if (entity == "cases" and entity not in ctx.tables
+                        and (not watching or tally is not None)
+                        and src.config.columnar and columnar.applies(feeders)):
+                    self._columnar_cases(src, rctx, ctx, feeders, out, emit, watching, tally)
+                    continue
                 records = (ctx.tables[entity] if entity in ctx.tables
                            else self._records(src, entity, rctx, at, out, emit))
                 for record in records:
@@ -185,7 +203,9 @@ class Engine:
                         findings=out.uncovered,
                         covered_until=self.calendar.covered_until(at.date()).isoformat())
         log.info("source scanned", source=src.name, ok=out.ok, seconds=round(out.seconds, 3),
-                 rows=sum(out.rows_read.values()), findings=sum(out.findings.values()))
+                 rows=sum(out.rows_read.values()), findings=sum(out.findings.values()),
+                 **({"columnar_rows": out.columnar_rows, "handed_over": out.handed_over}
+                    if out.columnar_rows else {}))
         return out
 
     # --- steps -------------------------------------------------------------------
@@ -212,18 +232,79 @@ class Engine:
         if read is None:
             raise SourceError(src.name, f"no reader for entity {entity!r}")
         stop = self.stop_requested
+        progress = self.progress
+        rows = out.rows_read
         for item in read(src, rctx):
             if stop is not None and stop():
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
             if isinstance(item, RowProblem):
-                out.rows_read[entity] += not item.kept  # a kept row is counted as its record
+                rows[entity] += not item.kept  # a kept row is counted as its record
                 emit(self.quality.from_problem(item, src.name, src.config))
                 continue
-            out.rows_read[entity] += 1
+            rows[entity] += 1
+            if progress is not None and rows[entity] % PROGRESS_EVERY == 0:
+                progress(src.name, entity, rows[entity])
             as_of = getattr(item, "as_of", None)
             item = as_of(at) if as_of is not None else item
             if item is not None:
                 yield item
+        if progress is not None:
+            progress(src.name, entity, rows[entity])
+
+    def _columnar_tally(self, source: str) -> columnar.Tally | None:
+        """The watchers' figures for the columnar path, if every watcher can take them (else None)."""
+        tallies = [w.columns(source) for w in self.watchers if hasattr(w, "columns")]
+        if len(tallies) != len(self.watchers) or len({t.days for t in tallies}) != 1:
+            return None
+
+        def add(rows: list[dict[str, Any]]) -> None:
+            for t in tallies:
+                t.add(rows)
+
+        return columnar.Tally(tallies[0].days, add)
+
+    def _columnar_cases(self, src: Source, rctx: ReadContext, ctx: EvalContext,
+                        feeders: list[Check], out: SourceOutcome, emit: Sink,
+                        watching: Sequence[Callable[[Any, EvalContext], None]] = (),
+                        tally: columnar.Tally | None = None) -> None:
+        """The cases by the columnar path: only the rows it hands back reach the checks here.
+
+        Watchers see the records of the rows handed over whole; the figures of
+        the others reach them through ``tally``, computed column by column.
+        """
+        if self._arrays is None:
+            self._arrays = CalendarArrays.build(self.calendar)
+        by_id = {c.id: c for c in feeders}
+        at = ctx.at
+
+        def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
+            if isinstance(item, RowProblem):
+                out.handed_over += not item.kept  # a kept row was counted as its record
+                emit(self.quality.from_problem(item, src.name, src.config))
+                return
+            out.handed_over += 1
+            record = item.as_of(at)
+            if record is None:
+                return
+            try:
+                self._feed(feeders if chosen is None else [by_id[c] for c in chosen],
+                           record, ctx, out, emit)
+                if chosen is None:
+                    for watch in watching:
+                        watch(record, ctx)
+            except (OutOfSpan, OverflowError):
+                # as on the record path: a limit no calendar can count is the row's problem
+                emit(self.quality.from_problem(_beyond_calendar("cases", record), src.name,
+                                                    src.config))
+
+        def count(n: int) -> None:
+            out.rows_read["cases"] += n
+            out.columnar_rows += n
+            if self.progress is not None:
+                self.progress(src.name, "cases", out.rows_read["cases"])
+
+        columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
+                            self.stop_requested, tally)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:

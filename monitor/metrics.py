@@ -53,6 +53,7 @@ from sqlalchemy.engine import Engine as SAEngine
 from sunlight.checks.base import EvalContext
 from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.columnar.scan import Tally
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.records.org import UnitInfo
@@ -124,6 +125,21 @@ class CaseTallies:
 
         return count
 
+    def columns(self, source: str) -> Tally:
+        """The same figures from the columnar case path (engine): per unit, added in batches."""
+
+        def add(rows: list[dict[str, Any]]) -> None:
+            tally = self._counting.get(source)
+            if tally is None:
+                return
+            for r in rows:
+                unit = r["unit_id"]
+                for name in ("open", "overdue", "completed", "on_time"):
+                    if r[name]:
+                        getattr(tally, name)[unit] += r[name]
+
+        return Tally(SCORECARD_DAYS, add)
+
     def end(self, source: str, outcome: SourceOutcome) -> None:
         tally = self._counting.pop(source, None)
         if tally is not None and outcome.ok:
@@ -177,6 +193,10 @@ class Metrics:
             ["source", "result"], registry=r)
         self.rows_read = PromCounter(
             "sunlight_rows_read_total", "Rows read from a source, by canonical entity.",
+            ["source", "entity"], registry=r)
+        self.scan_rows = Gauge(
+            "sunlight_scan_rows_read",
+            "Rows of an entity read so far by the running (or the last) scan of a source.",
             ["source", "entity"], registry=r)
         self.check_errors = PromCounter(
             "sunlight_check_errors_total", "Records on which a check raised an error (a bug).",
@@ -237,6 +257,10 @@ class Metrics:
             for name, ts in last.items():
                 if name in self.sources:
                     self.sources[name].last_success = max(self.sources[name].last_success, ts)
+
+    def scan_progress(self, source: str, entity: str, rows: int) -> None:
+        """The engine's progress hook (engine.Progress): rows read so far, while the scan runs."""
+        self.scan_rows.labels(source=source, entity=entity).set(rows)
 
     def observe_cycle(self, source: str, outcomes: list[SourceOutcome], seconds: float,
                       ok: bool) -> None:

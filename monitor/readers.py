@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from sunlight.monitor.records.base import BadField, RowProblem, plain, screen
 from sunlight.monitor.records.cases import (
@@ -42,8 +42,13 @@ Reader = Callable[[Source, ReadContext], Iterator[Any]]
 READERS: dict[str, Reader] = {}
 
 
-def reader(entity: str) -> Callable[[Reader], Reader]:
-    def register(fn: Reader) -> Reader:
+_R = TypeVar("_R", bound=Reader)
+
+
+def reader(entity: str) -> Callable[[_R], _R]:
+    """Register a reader; the function keeps its own signature (read_cases takes ``positions``)."""
+
+    def register(fn: _R) -> _R:
         READERS[entity] = fn
         return fn
 
@@ -163,6 +168,15 @@ def _child_stream(src: Source, entity: str, fields: tuple[str, ...]) -> _Childre
 ORPHAN = "对应的上级记录不存在（孤立记录）"
 
 
+def orphan(entity: str, pos: int, row: dict[str, Any], parent_key: str, parent: str) -> RowProblem:
+    """A child row whose parent does not exist, named by its key and its position in its stream."""
+    key = row.get(parent_key)
+    named = {**row, parent_key: f"{'' if key is None else key}#{pos}"}
+    return problem(entity, named, parent_key,
+                   BadField(parent_key, f"{ORPHAN}：{parent}中没有编号{key!r}"[:300]),
+                   position=pos)
+
+
 def _orphans(streams: Iterator[_Children | None], parent_key: str, parent: str,
              at_end: bool = False) -> Iterator[RowProblem]:
     """The orphan rows the streams set aside, one problem each (named by key and position)."""
@@ -170,11 +184,7 @@ def _orphans(streams: Iterator[_Children | None], parent_key: str, parent: str,
         if stream is None:
             continue
         for pos, row in (stream.rest() if at_end else stream.drain()):
-            key = row.get(parent_key)
-            named = {**row, parent_key: f"{'' if key is None else key}#{pos}"}
-            yield problem(stream.entity, named, parent_key,
-                          BadField(parent_key, f"{ORPHAN}：{parent}中没有编号{key!r}"[:300]),
-                          position=pos)
+            yield orphan(stream.entity, pos, row, parent_key, parent)
 
 
 def simple_reader(entity: str, fields: tuple[str, ...], key: str,
@@ -206,14 +216,23 @@ simple_reader("people", PERSON_FIELDS, "person_id", parse_person)
 
 
 @reader("cases")
-def read_cases(src: Source, ctx: ReadContext) -> Iterator[CaseRecord | RowProblem]:
-    """Cases with their pauses, extensions and steps attached."""
+def read_cases(src: Source, ctx: ReadContext, positions: Sequence[int] | None = None
+               ) -> Iterator[CaseRecord | RowProblem]:
+    """Cases with their pauses, extensions and steps attached.
+
+    ``positions``: where each case row came in the whole read, when ``src``
+    gives only some of them (the columnar path's replay), so a keyless row is
+    named as the full read names it.
+    """
     pauses = _child_stream(src, "case_pauses", PAUSE_FIELDS)
     extensions = _child_stream(src, "case_extensions", EXTENSION_FIELDS)
     steps = _child_stream(src, "case_steps", STEP_FIELDS)
     previous: str | None = None
     streams = (pauses, extensions, steps)
-    for pos, raw in enumerate(src.rows("cases", CASE_FIELDS, order_key="case_id"), 1):
+    rows = src.rows("cases", CASE_FIELDS, order_key="case_id")
+    numbered: Iterator[tuple[int, dict[str, Any]]] = (
+        enumerate(rows, 1) if positions is None else zip(positions, rows, strict=True))
+    for pos, raw in numbered:
         raw_key = raw.get("case_id")
         key = "" if raw_key is None else str(raw_key)
         kids = {

@@ -126,7 +126,7 @@ def test_explain_one_finding_rectifies_it_and_it_is_not_lettered_again(state: St
 
 def test_extend_a_deadline_with_a_reason_and_an_overdue_letter_opens_again(state: State,
                                                                           tmp_path: Path) -> None:
-    s = quick_settings(settings_for(tmp_path, state.url))
+    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  matter_start: check\n"))  # starts at 一级
     record(state.engine, [finding("case_overdue", "SJ-1", "SJJ", tier="level1")], at(2026, 9, 24, 9))
     [one] = issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names, now=NOW).issued
     assert one.rectify_by == dt.date(2026, 10, 9)
@@ -168,7 +168,7 @@ def test_reopen_a_closed_letter_returns_it_to_its_stage_and_holds_its_findings(s
 
 
 def test_the_report_itself_is_stored_within_the_size_limit(state: State, tmp_path: Path) -> None:
-    s = quick_settings(settings_for(tmp_path, state.url))
+    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  matter_start: check\n"))  # a 二级 letter
     record(state.engine, [finding("case_overdue_statutory", "SJ-1", "SJJ", tier="level2")],
            at(2026, 9, 24, 9))
     [one] = issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names, now=NOW).issued
@@ -295,7 +295,7 @@ def test_concurrent_acts_and_a_cycle_keep_one_unbroken_chain(state: State, tmp_p
 
     from sunlight.monitor.store import open_store
 
-    s = quick_settings(settings_for(tmp_path, state.url))
+    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  matter_start: check\n"))  # 3 letters
     record(state.engine, [finding("case_overdue", f"U{i}", "SJJ" if i % 2 else "MZJ") for i in range(4)]
            + [finding("case_overdue_statutory", "V", "SJJ", tier="level2")], at(2026, 9, 24, 9))
     issued = issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names, now=NOW).issued

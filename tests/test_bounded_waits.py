@@ -18,11 +18,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import adbc_driver_postgresql.dbapi as adbc_pg
 import pytest
 import sqlalchemy as sa
 
+from sunlight.monitor.columnar import fetch
 from sunlight.monitor.settings import SourceConfig
-from sunlight.monitor.sources import Source
+from sunlight.monitor.sources import Source, SourceError
 
 MARIADB_URL = os.environ.get("SUNLIGHT_TEST_MARIADB_URL")
 POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
@@ -166,4 +168,36 @@ def test_sqlite_busy_timeout_is_the_statement_timeout(tmp_path: Path) -> None:
     finally:
         writer.execute("ROLLBACK")
         writer.close()
+        src.close()
+
+
+def test_the_columnar_adbc_connection_is_read_only_and_carries_the_source_limits() -> None:
+    """The columnar path reads PostgreSQL through ADBC on a connection of its own: same limits."""
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL tests need SUNLIGHT_TEST_POSTGRES_URL (set by .ci/run)")
+    src = _source(POSTGRES_URL, statement_timeout="7s", connect_timeout="3s")
+    uri = fetch._adbc_uri(src)
+    assert "connect_timeout=3" in uri
+    conn = adbc_pg.connect(uri)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT current_setting('statement_timeout'), "
+                    "current_setting('default_transaction_read_only')")
+        assert cur.fetchone() == ("7s", "on")
+        with pytest.raises(Exception, match="read-only"):
+            cur.execute("CREATE TABLE sunlight_adbc_probe (x int)")
+        cur.close()
+    finally:
+        conn.close()
+        src.close()
+
+
+def test_the_columnar_adbc_connection_to_a_hung_server_is_a_source_error(hung: HungServer) -> None:
+    """A hung server is down once (not waited for again through SQLAlchemy), named with its limits."""
+    src = _source(f"postgresql+psycopg://reader:secret@127.0.0.1:{hung.port}/db", connect_timeout="2s")
+    try:
+        with pytest.raises(SourceError, match="timeout") as caught:
+            list(fetch._adbc_batches(src, "SELECT 1 AS case_id", "case_id"))
+        assert "connect_timeout 2s" in str(caught.value) and "secret" not in str(caught.value)
+    finally:
         src.close()

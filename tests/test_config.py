@@ -57,6 +57,7 @@ def sunlight(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         (GOOD + "channels:\n  f: {type: pigeon}\n", "channels.f.type", "unknown channel type"),
         (GOOD + "tiers:\n  rectify_workdays: {level9: 3}\n", "tiers.rectify_workdays.level9",
          "Input should be"),
+        (GOOD + "tiers:\n  matter_start: level2\n", "tiers.matter_start", "'level3' or 'check'"),
         (GOOD + "calendar:\n  overrides: [missing-2027.yaml]\n", "calendar.overrides",
          "cannot read"),
     ],

@@ -122,6 +122,8 @@ def test_every_bad_row_is_one_finding_and_the_other_units_get_their_letters(host
         engine.close()
     assert all(o.ok for o in report.outcomes), [o.error for o in report.outcomes]
     assert not any(o.check_errors for o in report.outcomes)
+    # on the columnar path (the default): every hostile row was handed to the record path
+    assert all(o.columnar_rows for o in report.outcomes)
 
     with state.engine.connect() as conn:
         rows = conn.execute(sa.select(FindingRow.__table__).where(FindingRow.resolved_at.is_(None))).all()
@@ -239,6 +241,8 @@ def test_keyless_nul_and_orphan_rows_on_every_source_engine(source_db, write_con
     finally:
         engine.close()
     assert outcome.ok and not outcome.check_errors
+    # the columnar path (the default) read them and handed these rows to the record path
+    assert outcome.columnar_rows == len(rows) + 1  # the orphan extension is a row read too
     dq = sorted(f.subject for f in found if f.check == "data_quality")
     assert dq == ["main:case_extensions:C-GHOST#1", "main:cases:?@1", "main:cases:C-CTRL"], dq
     ctrl = next(f for f in found if f.subject == "main:cases:C-CTRL")

@@ -22,12 +22,13 @@ from sunlight.alerts.lifecycle import Act, apply_act
 from sunlight.alerts.numbering import format_number, next_number
 from sunlight.alerts.render import Renderer, letter_view
 from sunlight.alerts.routing import channels_for
-from sunlight.alerts.tiers import months_before, resolve_tier
+from sunlight.alerts.tiers import months_before, resolve_tier, start_tier
 from sunlight.checks.base import Finding
 from sunlight.monitor.calendar import WorkCalendar
 from sunlight.monitor.configure import ConfigError, load_settings
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.letters_models import AuditEntry, LetterFindingRow, LetterRow
+from sunlight.monitor.store.models import FindingRow
 from tests.test_letters_kit import (
     POSTGRES_URL,
     State,
@@ -80,11 +81,12 @@ def test_one_letter_per_unit_and_tier_numbered_with_deadlines(state: State, tmp_
     report = issue_letters(state.engine, s, CAL, when, names)
     got = [(x.number, x.tier, x.recipient, x.findings, x.rectify_by) for x in report.issued]
     # Thu 24 Sep + 10 working days: 25–27 Sep 中秋, 28, 29, 30 Sep, 1–7 Oct 国庆, 8, 9, Sat 10, 12–15 Oct
+    # the statutory-limit case (a 二级 check) starts its matter at 三级 with the unit's other
+    # findings (seed 004:68, 随时预警 sends 三级); the reminder stays a reminder
     assert got == [
         ("监提〔2026〕1号", "reminder", "县政务服务中心信息科", 1, None),  # data quality → data owner
         ("监预〔2026〕1号", "level3", "县民政局", 1, dt.date(2026, 10, 15)),
-        ("监预〔2026〕2号", "level2", "县市场监督管理局", 1, dt.date(2026, 10, 15)),
-        ("监预〔2026〕3号", "level3", "县市场监督管理局", 2, dt.date(2026, 10, 15)),
+        ("监预〔2026〕2号", "level3", "县市场监督管理局", 3, dt.date(2026, 10, 15)),
         ("监提〔2026〕2号", "reminder", "县市场监督管理局", 1, None),
     ]
     rows = letters(state.engine)
@@ -92,16 +94,20 @@ def test_one_letter_per_unit_and_tier_numbered_with_deadlines(state: State, tmp_
     assert (notice.audience, notice.unit_id, notice.source) == ("data_owner", None, "main")
     assert not any(link.snapshot["check"] == "data_quality"
                    for r in rows if r.audience == "unit" for link in links(state.engine, r.id))
-    assert [(r.requires_report, r.requires_admonition) for r in rows[1:4]] == [
-        (False, False), (True, False), (False, False)]
+    assert [(r.requires_report, r.requires_admonition) for r in rows[1:3]] == [(False, False)] * 2
+    with state.engine.connect() as conn:  # the finding keeps its check's tier as its severity
+        assert conn.execute(sa.select(FindingRow.tier).where(FindingRow.subject == "SJ-3")).scalar_one() \
+            == "level2"
     # the same findings, seen again by later scans, never make another letter
     record(state.engine, [finding("case_overdue", "SJ-1", "SJJ", overdue=5)], at(2026, 9, 25, 9))
     assert issue_letters(state.engine, s, CAL, at(2026, 9, 25, 9), names).issued == []
-    assert len(letters(state.engine)) == 5
+    assert len(letters(state.engine)) == 4
 
 
 def test_level1_deadline_and_new_year_numbering(state: State, tmp_path: Path) -> None:
-    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  rectify_workdays: {level2: 10}\n"))
+    # matter_start: check, so each letter starts at its finding's tier (the deadlines by tier)
+    s = quick_settings(settings_for(tmp_path, state.url,
+                                    "tiers:\n  matter_start: check\n  rectify_workdays: {level2: 10}\n"))
     record(state.engine, [finding("case_overdue", "A", "SJJ", tier="level1")], at(2026, 9, 24, 9))
     [one] = issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names).issued
     # level1 keeps its default of 5 working days: 28, 29, 30 Sep, 8, 9 Oct
@@ -185,7 +191,9 @@ def test_level3_whose_findings_all_resolved_does_not_escalate(state: State, tmp_
 
 
 def test_level1_overdue_stays_overdue(state: State, tmp_path: Path) -> None:
-    s = quick_settings(settings_for(tmp_path, state.url))
+    # an office's override sets the start: this matter starts (and stays) at 一级
+    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  overrides:\n"
+                                    "    - {match: {check: case_overdue}, tier: level1}\n"))
     record(state.engine, [finding("case_overdue", "SJ-1", "SJJ", tier="level1")], at(2026, 9, 24, 9))
     issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names)
     report = issue_letters(state.engine, s, CAL, at(2026, 10, 12, 9), names)  # rectify_by 9 Oct
@@ -195,7 +203,9 @@ def test_level1_overdue_stays_overdue(state: State, tmp_path: Path) -> None:
 
 
 def test_repeat_rule_gives_level1(state: State, tmp_path: Path) -> None:
-    s = quick_settings(settings_for(tmp_path, state.url))
+    # the office starts statutory-limit cases at 二级 (an override), so each is a serious matter
+    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  overrides:\n"
+                                    "    - {match: {check: case_overdue_statutory}, tier: level2}\n"))
     history = [(at(2025, 9, 1, 9), "ZJJ"), (at(2026, 1, 10, 9), "ZJJ"),  # ZJJ: one is out of window
                (at(2026, 1, 12, 9), "SJJ"), (at(2026, 6, 10, 9), "SJJ")]  # SJJ: both within 12 months
     for i, (when, unit) in enumerate(history):
@@ -234,6 +244,14 @@ def test_tier_overrides_by_check_unit_and_item() -> None:
     assert resolve_tier(config, "case_overdue", "level3", "YJJ", "YJ-001") == "level3"
     assert resolve_tier(config, "case_overdue", "level3", "ZJJ", None) == "level2"
     assert resolve_tier(config, "repeated_supplement", "level3", "SJJ", None) == "reminder"
+    # the matter's start: an override sets it; otherwise 三级 (seed 004:68), a reminder stays one
+    assert start_tier(config, "case_overdue", "level3", "ZJJ", None) == "level2"
+    assert start_tier(config, "case_overdue_statutory", "level2", "SJJ", None) == "level3"
+    assert start_tier(config, "decision_not_collective", "level1", "SJJ", None) == "level3"
+    assert start_tier(config, "case_due_soon", "reminder", "SJJ", None) == "reminder"
+    assert start_tier(config, "repeated_supplement", "level3", "SJJ", None) == "reminder"
+    as_checked = config.model_copy(update={"matter_start": "check"})
+    assert start_tier(as_checked, "case_overdue_statutory", "level2", "SJJ", None) == "level2"
 
 
 def test_labels_and_colours_from_config(tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ read as of each cycle; the acts are the office registering what the unit sent):
 - 县教育局 (JYJ) completed its case late before the first letter: lettered
   once, rectified from the start, never escalated (the issue's 监预〔2026〕32号);
 - 县民政局 (MZJ) ignores every letter: 三级 → 二级 → 一级, one matter, three rungs,
-  then 一级 stays overdue;
+  then 一级 stays overdue. Its case M1 is past its statutory limit too (a 二级
+  check): the matter still starts at 三级 (seed 004:68, 随时预警 sends 三级; no
+  override), the finding keeps 二级 as its severity, and 一级 comes only after
+  the 三级 and the 二级 were both ignored (before this rule it would have
+  started at 二级 on 28 Sep and reached 一级 on 19 Oct, after one letter);
 - 县住房和城乡建设局 (ZJJ) acknowledges and reports every time but never completes
   the case: escalated the same way (a report is not the rectification);
 - 县交通运输局 (JTJ) rectifies every time but offends again: two serious matters
@@ -39,6 +43,7 @@ from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.letters_models import LetterFindingRow, LetterRow
+from sunlight.monitor.store.models import FindingRow
 from tests.test_letters_kit import at, run_cli
 
 UNITS = [("SJJ", "县市场监督管理局"), ("JYJ", "县教育局"), ("MZJ", "县民政局"),
@@ -46,10 +51,10 @@ UNITS = [("SJJ", "县市场监督管理局"), ("JYJ", "县教育局"), ("MZJ", "
 
 
 def case(case_id: str, unit: str, accepted: dt.datetime, completed: dt.datetime | None,
-         promised: int = 5) -> dict:
+         promised: int = 5, statutory: int | None = None) -> dict:
     return {"case_id": case_id, "unit_id": unit, "item_code": "X-001", "item_name": "行政许可",
             "handler": "张三", "accepted_at": accepted, "promised_limit": promised,
-            "statutory_limit": None, "limit_unit": "workday", "completed_at": completed,
+            "statutory_limit": statutory, "limit_unit": "workday", "completed_at": completed,
             "outcome": "approved" if completed else None, "outcome_reason": None, "updated_at": None}
 
 
@@ -58,7 +63,7 @@ CASES = [
     case("S1", "SJJ", D(2026, 9, 14, 10), D(2026, 10, 14, 10)),  # done before rectify_by 16 Oct
     case("S2", "SJJ", D(2026, 11, 2, 10), D(2026, 11, 27, 10)),  # done before rectify_by 30 Nov
     case("Y1", "JYJ", D(2026, 9, 1, 10), D(2026, 9, 18, 10)),  # completed late before any letter
-    case("M1", "MZJ", D(2026, 9, 14, 10), None),  # never completed
+    case("M1", "MZJ", D(2026, 9, 14, 10), None, statutory=5),  # never completed; past both limits
     case("Z1", "ZJJ", D(2026, 9, 14, 10), None),  # never completed (reports anyway)
     # JTJ: its late cases are 二级 by a tier override (applied when letters are planned)
     case("J1", "JTJ", D(2026, 9, 14, 10), D(2026, 10, 9, 10)),
@@ -87,13 +92,13 @@ MONDAYS = [at(2026, 9, 28, 9) + dt.timedelta(weeks=w) for w in range(14)]  # 28 
 EXPECTED = {
     "监预〔2026〕1号": ("level2", "JTJ", "new", None, ["J1"], "report_received"),
     "监预〔2026〕2号": ("level3", "JYJ", "new", None, ["Y1"], "issued"),
-    "监预〔2026〕3号": ("level3", "MZJ", "new", None, ["M1"], "escalated"),
+    "监预〔2026〕3号": ("level3", "MZJ", "new", None, ["M1", "M1"], "escalated"),
     "监预〔2026〕4号": ("level3", "SJJ", "new", None, ["S1"], "acknowledged"),
     "监预〔2026〕5号": ("level3", "ZJJ", "new", None, ["Z1"], "escalated"),
-    "监预〔2026〕6号": ("level2", "MZJ", "escalation", "监预〔2026〕3号", ["M1"], "escalated"),
+    "监预〔2026〕6号": ("level2", "MZJ", "escalation", "监预〔2026〕3号", ["M1", "M1"], "escalated"),
     "监预〔2026〕7号": ("level2", "ZJJ", "escalation", "监预〔2026〕5号", ["Z1"], "escalated"),
     "监预〔2026〕8号": ("level2", "JTJ", "new", None, ["J2"], "report_received"),
-    "监预〔2026〕9号": ("level1", "MZJ", "escalation", "监预〔2026〕6号", ["M1"], "overdue"),
+    "监预〔2026〕9号": ("level1", "MZJ", "escalation", "监预〔2026〕6号", ["M1", "M1"], "overdue"),
     "监预〔2026〕10号": ("level1", "ZJJ", "escalation", "监预〔2026〕7号", ["Z1"], "overdue"),
     "监预〔2026〕11号": ("level3", "SJJ", "new", None, ["S2"], "acknowledged"),
     "监预〔2026〕12号": ("level1", "JTJ", "repeat", None, ["J3"], "admonition_held"),
@@ -175,6 +180,11 @@ def test_three_months_of_weekly_cycles_with_scripted_units(tmp_path: Path) -> No
     chain = [x for x in letters.values() if x.unit_id == "MZJ"]
     assert [x.tier for x in chain] == ["level3", "level2", "level1"]
     assert {x.matter_id for x in chain} == {chain[0].id}
+    assert all(x.checks == "case_overdue,case_overdue_statutory" for x in chain)
+    with store.connect() as conn:  # the statutory finding keeps its check's tier as its severity
+        severity = dict(conn.execute(sa.select(FindingRow.check_id, FindingRow.tier)
+                                     .where(FindingRow.subject == "M1")).all())
+    assert severity == {"case_overdue": "level3", "case_overdue_statutory": "level2"}
     # the repeat offender's 一级 came from two distinct serious matters, not from rungs
     jtj = [x for x in letters.values() if x.unit_id == "JTJ"]
     assert len({x.matter_id for x in jtj}) == 3 and jtj[-1].reason == "repeat"

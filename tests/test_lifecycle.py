@@ -35,7 +35,8 @@ CAL = WorkCalendar()
 
 
 def issue_one(state: State, tmp_path: Path, tier: str = "level1"):
-    s = quick_settings(settings_for(tmp_path, state.url))
+    """A letter of ``tier`` for one finding: ``matter_start: check`` lets it start there."""
+    s = quick_settings(settings_for(tmp_path, state.url, "tiers:\n  matter_start: check\n"))
     record(state.engine, [finding("case_overdue", "SJJ-1", "SJJ", tier=tier)], at(2026, 9, 24, 9))
     [letter] = issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9)).issued
     return letter

@@ -23,6 +23,7 @@ from sunlight.alerts.planner import (
 from tests.conftest import at
 
 POLICY = TiersConfig()
+CHECK_START = TiersConfig(matter_start="check")  # today's behaviour before 第十一条: the check's tier
 NAMES = {"SJJ": "县市场监督管理局", "MZJ": "县民政局"}
 
 
@@ -116,7 +117,8 @@ def test_a_finished_act_is_rectified_by_the_report() -> None:
 
 
 def test_one_letter_per_unit_and_tier_and_data_quality_to_the_owner() -> None:
-    p = plan(at(2026, 9, 24, 9), new_findings=[
+    """With ``matter_start: check`` a 二级 check (statutory limit) starts its own 二级 letter."""
+    p = plan(at(2026, 9, 24, 9), policy=CHECK_START, new_findings=[
         new(1), new(2), new(3, "case_overdue_statutory", tier="level2"), new(4, unit="MZJ"),
         new(5, "data_quality", tier="reminder")], data_owners={"main": "县政务服务中心信息科"})
     assert [(x.tier, x.recipient, x.finding_ids, x.reason) for x in p.letters] == [
@@ -128,11 +130,54 @@ def test_one_letter_per_unit_and_tier_and_data_quality_to_the_owner() -> None:
     assert all(x.matter_id is None for x in p.letters)  # each starts a matter of its own
 
 
+def test_a_new_matter_starts_at_level3_whatever_its_checks_tier() -> None:
+    """Seed 004:68 (第十一条): 随时预警 sends a 三级 letter; the finding keeps its severity.
+
+    Statutory-limit overdue (二级 check) and a 一级 finding join the unit's one
+    三级 letter; a reminder (提醒) stays a reminder, a data-quality notice a notice.
+    """
+    p = plan(at(2026, 9, 24, 9), new_findings=[
+        new(1), new(3, "case_overdue_statutory", tier="level2"),
+        new(6, "decision_not_collective", tier="level1", item=None),
+        new(7, "case_due_soon", tier="reminder"), new(8, "case_overdue_statutory", unit="MZJ", tier="level2"),
+        new(9, "data_quality", tier="reminder")], data_owners={"main": "县政务服务中心信息科"})
+    assert [(x.tier, x.recipient, x.finding_ids, x.reason) for x in p.letters] == [
+        ("reminder", "县政务服务中心信息科", (9,), "new"),
+        ("level3", "县民政局", (8,), "new"),
+        ("level3", "县市场监督管理局", (1, 3, 6), "new"),
+        ("reminder", "县市场监督管理局", (7,), "new"),
+    ]
+
+
+def test_a_matter_climbs_one_rung_at_a_time_from_level3() -> None:
+    """A 二级 check ignored throughout: 三级 (28 Sep) → 二级 → 一级, never 二级 → 一级 in one step.
+
+    28 Sep + 10 working days → 16 Oct (国庆 1–7 Oct, Sat 10 Oct worked); the
+    二级 issued Mon 19 Oct + 10 → 2 Nov; the 一级 at the first cycle after, 9 Nov.
+    """
+    [first] = plan(at(2026, 9, 28, 9), new_findings=[new(1, "case_overdue_statutory", tier="level2")]).letters
+    assert (first.tier, first.reason) == ("level3", "new")
+    l3 = letter(1, "level3", [lf(1, check="case_overdue_statutory")], rectify_by=dt.date(2026, 10, 16))
+    [second] = plan(at(2026, 10, 19, 9), open_letters=[l3]).letters
+    assert (second.tier, second.cites, second.matter_id) == ("level2", 1, 1)
+    l2 = letter(2, "level2", [lf(1, check="case_overdue_statutory")], rectify_by=dt.date(2026, 11, 2),
+                matter=1)
+    [third] = plan(at(2026, 11, 9, 9), open_letters=[l2]).letters
+    assert (third.tier, third.cites, third.matter_id, third.reason) == ("level1", 2, 1, "escalation")
+
+
 def test_tier_overrides_are_applied_at_planning_time() -> None:
     policy = TiersConfig(overrides=[TierOverride(match=TierMatch(check="case_overdue", unit_id="MZJ"),
                                                  tier="level2")])
     p = plan(at(2026, 9, 24, 9), policy=policy, new_findings=[new(1, unit="MZJ"), new(2)])
     assert [(x.unit_id, x.tier) for x in p.letters] == [("MZJ", "level2"), ("SJJ", "level3")]
+    # an override is the office's deliberate choice: it sets the start even above 三级
+    policy = TiersConfig(overrides=[TierOverride(match=TierMatch(check="case_overdue_statutory"),
+                                                 tier="level2")])
+    p = plan(at(2026, 9, 24, 9), policy=policy,
+             new_findings=[new(1, "case_overdue_statutory", tier="level2"),
+                           new(2, "decision_not_collective", tier="level2", item=None)])
+    assert [(x.tier, x.finding_ids) for x in p.letters] == [("level2", (1,)), ("level3", (2,))]
 
 
 def test_repeat_counts_matters_not_letters() -> None:
