@@ -53,6 +53,10 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_sources(folder)
     build_finance(folder)
     config = write_config(folder)
+    # each letter starts at its finding's tier (not every matter at 三级), so the demo has the 二级
+    # letters the walks need (a written report, then 办结), as main's lifecycle tests do
+    with config.open("a", encoding="utf-8") as f:
+        f.write("tiers:\n  matter_start: check\n")
     settings = load_settings(config)
     engine = Engine(settings)
     try:
