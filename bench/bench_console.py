@@ -118,7 +118,8 @@ def main() -> None:
         total = conn.execute(sa.select(sa.func.count()).select_from(FindingRow)).scalar()
         finding = conn.execute(sa.select(sa.func.max(FindingRow.id))
                                .where(FindingRow.unit_id == "MZJ")).scalar()
-        letter = conn.execute(sa.text("SELECT MIN(id) FROM letters WHERE tier = 'level2' "
+        # a warning letter of MZJ (every matter now starts at 三级: the tier is not fixed)
+        letter = conn.execute(sa.text("SELECT MIN(id) FROM letters WHERE tier <> 'reminder' "
                                       "AND unit_id = 'MZJ'")).scalar()
     print(f"store: {total} findings in {folder / 'state.db'} (ready in {time.perf_counter() - t:.1f} s)")
 
