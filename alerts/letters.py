@@ -246,7 +246,7 @@ class _Issuer:
                 continue
             new = self.create(by_cites[change.letter_id], cites_number=change.number)
             detail["new_letter"] = new.number
-            label = self.settings.tiers.labels.get(new.tier, new.tier)  # type: ignore[call-overload]
+            label = self.settings.tiers.label(new.tier)
             audit(self.conn, self.now, SYSTEM_ACTOR, "escalate", change.letter_id, change.before,
                   "escalated", note=f"升级为{new.number}（{label}），{change.note}", detail=detail,
                   as_of=self.at)

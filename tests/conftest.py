@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -175,3 +176,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(f"\nSUNLIGHT_REQUIRE_SERVERS is set but {len(_server_skips)} server-backed tests "
               "were skipped:\n  " + "\n  ".join(_server_skips))
         session.exitstatus = 1
+
+
+#: one unit and one open case, accepted Thu 24 Sep 2026 with 5 working days: late by October
+ONE_OPEN_CASE = (
+    "INSERT INTO units VALUES ('MZJ', '县民政局', NULL, 'department');"
+    "INSERT INTO cases (case_id, unit_id, item_code, item_name, accepted_at, promised_limit,"
+    " limit_unit) VALUES ('C1', 'MZJ', 'MZ-001', '最低生活保障审批', '2026-09-24 10:00:00', 5,"
+    " 'workday');"
+)
+
+
+def small_source(path: Path, inserts: str = ONE_OPEN_CASE) -> None:
+    """A SQLite source with the units and cases tables and the rows ``inserts`` adds."""
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE units (unit_id TEXT, name TEXT, parent_id TEXT, kind TEXT);"
+        "CREATE TABLE cases (case_id TEXT, unit_id TEXT, item_code TEXT, item_name TEXT,"
+        " handler TEXT, accepted_at TEXT, promised_limit NUMERIC, statutory_limit NUMERIC,"
+        " limit_unit TEXT, completed_at TEXT, outcome TEXT, outcome_reason TEXT, updated_at TEXT);"
+        + inserts)
+    con.commit()
+    con.close()

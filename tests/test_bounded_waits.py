@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sunlight.monitor.columnar import fetch
 from sunlight.monitor.settings import SourceConfig
 from sunlight.monitor.sources import Source, SourceError
+from tests.conftest import small_source
 
 MARIADB_URL = os.environ.get("SUNLIGHT_TEST_MARIADB_URL")
 POSTGRES_URL = os.environ.get("SUNLIGHT_TEST_POSTGRES_URL")
@@ -70,18 +71,7 @@ def hung() -> Iterator[HungServer]:
 
 
 def _good_source(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.executescript(
-        "CREATE TABLE units (unit_id TEXT, name TEXT, parent_id TEXT, kind TEXT);"
-        "CREATE TABLE cases (case_id TEXT, unit_id TEXT, item_code TEXT, item_name TEXT,"
-        " handler TEXT, accepted_at TEXT, promised_limit NUMERIC, statutory_limit NUMERIC,"
-        " limit_unit TEXT, completed_at TEXT, outcome TEXT, outcome_reason TEXT, updated_at TEXT);"
-        "INSERT INTO units VALUES ('MZJ', '县民政局', NULL, 'department');"
-        "INSERT INTO cases (case_id, unit_id, item_code, item_name, accepted_at, promised_limit,"
-        " limit_unit) VALUES ('C1', 'MZJ', 'MZ-001', '最低生活保障审批', '2026-09-24 10:00:00', 5,"
-        " 'workday');")
-    con.commit()
-    con.close()
+    small_source(path)
 
 
 def test_a_hung_source_is_down_within_its_timeout_and_the_others_are_recorded(

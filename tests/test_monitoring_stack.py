@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.conftest import small_source
 from tests.receivers import HttpReceiver, free_port
 from tests.test_deploy import RULES
 
@@ -77,19 +77,12 @@ def _test_rules(target: Path) -> None:
 
 
 def _source(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.executescript(
-        "CREATE TABLE units (unit_id TEXT, name TEXT, parent_id TEXT, kind TEXT);"
-        "CREATE TABLE cases (case_id TEXT, unit_id TEXT, item_code TEXT, item_name TEXT,"
-        " handler TEXT, accepted_at TEXT, promised_limit NUMERIC, statutory_limit NUMERIC,"
-        " limit_unit TEXT, completed_at TEXT, outcome TEXT, outcome_reason TEXT, updated_at TEXT);"
+    small_source(path, (
         "INSERT INTO units VALUES ('MZJ', '县民政局', NULL, 'department');"
         "INSERT INTO units VALUES ('CGZ', '城关镇人民政府', NULL, 'township');"
         "INSERT INTO cases (case_id, unit_id, item_code, item_name, accepted_at, promised_limit,"
         " limit_unit, completed_at, outcome) VALUES ('C1', 'MZJ', 'MZ-001', '最低生活保障审批',"
-        " '2026-09-24 10:00:00', 5, 'workday', '2026-09-25 10:00:00', 'approved');")
-    con.commit()
-    con.close()
+        " '2026-09-24 10:00:00', 5, 'workday', '2026-09-25 10:00:00', 'approved');"))
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import small_source
+
 CYCLE_AT = "2026-10-20T09:00"
 
 
@@ -67,18 +69,7 @@ def read_only(*paths: Path) -> Iterator[None]:
 
 
 def _source(path: Path) -> None:
-    con = sqlite3.connect(path)
-    con.executescript(
-        "CREATE TABLE units (unit_id TEXT, name TEXT, parent_id TEXT, kind TEXT);"
-        "CREATE TABLE cases (case_id TEXT, unit_id TEXT, item_code TEXT, item_name TEXT,"
-        " handler TEXT, accepted_at TEXT, promised_limit NUMERIC, statutory_limit NUMERIC,"
-        " limit_unit TEXT, completed_at TEXT, outcome TEXT, outcome_reason TEXT, updated_at TEXT);"
-        "INSERT INTO units VALUES ('MZJ', '县民政局', NULL, 'department');"
-        "INSERT INTO cases (case_id, unit_id, item_code, item_name, accepted_at, promised_limit,"
-        " limit_unit) VALUES ('C1', 'MZJ', 'MZ-001', '最低生活保障审批', '2026-09-24 10:00:00', 5,"
-        " 'workday');")
-    con.commit()
-    con.close()
+    small_source(path)
 
 
 def config(tmp_path: Path, state_url: str, extra: str = "") -> Path:

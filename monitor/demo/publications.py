@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from sunlight.monitor.calendar import WorkCalendar
@@ -33,8 +34,8 @@ def _row(pid: str, unit_id: str, subject: str, published: dt.datetime, *, period
 
 
 def periodic(units: Iterable[str], subject: str, first: str, last: str, due_day: int,
-             skip: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
-             late: set[tuple[str, str]] = frozenset()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+             skip: AbstractSet[tuple[str, str]] = frozenset(),
+             late: AbstractSet[tuple[str, str]] = frozenset()) -> list[dict[str, Any]]:
     """One publication per unit and period, on day ``due_day - 5`` (or 8 days late, or none)."""
     out = []
     for unit_id in units:

@@ -256,8 +256,18 @@ def boolean(row: dict[str, Any], field: str, *, default: bool | None = None) -> 
     raise BadField(field, f"不是是/否值：{v!r}")
 
 
+@overload
+def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
+           default: str, required: bool = ...) -> str: ...
+@overload
+def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
+           default: None = ..., required: Literal[True]) -> str: ...
+@overload
+def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
+           default: str | None = ..., required: bool = ...) -> str | None: ...
 def choice(row: dict[str, Any], field: str, allowed: frozenset[str], *,
            default: str | None = None, required: bool = False) -> str | None:
+    """A lower-cased value from ``allowed``; a default or ``required`` makes it a plain str."""
     v = text(row, field, required=required)
     if v is None:
         return default

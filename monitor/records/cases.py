@@ -146,7 +146,7 @@ def parse_case(row: dict[str, Any], tz: dt.tzinfo, *, pauses: tuple[CasePause, .
         accepted_at=accepted_at,
         promised_limit=promised,
         statutory_limit=statutory,
-        limit_unit=_UNIT_BY_NAME[unit],  # type: ignore[index]
+        limit_unit=_UNIT_BY_NAME[unit],
         completed_at=completed_at,
         outcome=outcome,
         outcome_reason=text(row, "outcome_reason", required=False),
@@ -189,7 +189,7 @@ def parse_step(row: dict[str, Any], tz: dt.tzinfo) -> CaseStep:
         started_at=started,
         finished_at=finished,
         step_limit=decimal(row, "step_limit"),
-        limit_unit=_UNIT_BY_NAME[choice(row, "limit_unit", UNITS, default="workday")],  # type: ignore[index]
+        limit_unit=_UNIT_BY_NAME[choice(row, "limit_unit", UNITS, default="workday")],
     )
 
 

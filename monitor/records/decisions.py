@@ -70,8 +70,8 @@ def parse_decision(row: dict[str, Any], tz: dt.tzinfo) -> DecisionRecord:
     return DecisionRecord(
         decision_id=text(row, "decision_id"),
         unit_id=text(row, "unit_id"),
-        category=choice(row, "category", CATEGORIES, default="other"),  # type: ignore[arg-type]
-        method=choice(row, "method", METHODS, required=True),  # type: ignore[arg-type]
+        category=choice(row, "category", CATEGORIES, default="other"),
+        method=choice(row, "method", METHODS, required=True),
         meeting_at=timestamp(row, "meeting_at", tz, required=False),
         materials_sent_at=timestamp(row, "materials_sent_at", tz, required=False),
         should_attend=should,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from sunlight.monitor.calendar import SPAN_FIRST, SPAN_LAST
 from sunlight.monitor.records.base import decimal, text, timestamp
@@ -28,6 +28,10 @@ _FIRST = dt.datetime.combine(SPAN_FIRST, dt.time())
 _LAST = dt.datetime.combine(SPAN_LAST + dt.timedelta(days=1), dt.time())
 
 
+@overload
+def _ts(row: dict[str, Any], field: str, tz: dt.tzinfo, required: Literal[True]) -> dt.datetime: ...
+@overload
+def _ts(row: dict[str, Any], field: str, tz: dt.tzinfo, required: bool) -> dt.datetime | None: ...
 def _ts(row: dict[str, Any], field: str, tz: dt.tzinfo, required: bool) -> dt.datetime | None:
     v = row.get(field)
     if type(v) is str and len(v) >= 19:  # SQLite hands timestamps over as ISO text
@@ -40,6 +44,10 @@ def _ts(row: dict[str, Any], field: str, tz: dt.tzinfo, required: bool) -> dt.da
     return timestamp(row, field, tz, required=required)
 
 
+@overload
+def _id(row: dict[str, Any], field: str, required: Literal[True] = ...) -> str: ...
+@overload
+def _id(row: dict[str, Any], field: str, required: bool) -> str | None: ...
 def _id(row: dict[str, Any], field: str, required: bool = True) -> str | None:
     v = row.get(field)
     if type(v) is str and v and not v[0].isspace() and not v[-1].isspace():
@@ -124,12 +132,12 @@ def parse_expense(row: dict[str, Any], tz: dt.tzinfo,
         category = text(row, "category", required=False)
         category = category.lower() if category else None
     return ExpenseRecord(
-        voucher_id=voucher_id,  # type: ignore[arg-type]
-        unit_id=unit_id,  # type: ignore[arg-type]
+        voucher_id=voucher_id,
+        unit_id=unit_id,
         amount=amount,
         category=category,
         payee=text(row, "payee", required=False) if row.get("payee") is not None else None,
-        paid_at=paid_at,  # type: ignore[arg-type]
+        paid_at=paid_at,
         decision_id=_id(row, "decision_id", False) if row.get("decision_id") is not None else None,
         signatures=signatures,
     )
