@@ -324,7 +324,7 @@ def calendar_due(
 def db_upgrade(config: ConfigOpt) -> None:
     """Create or migrate the state store to the current schema."""
     settings = load_or_exit(config)
-    engine = open_state(settings)  # migrates
+    engine = open_state(settings, migrate=True)
     with store_failures(settings):
         revision = current_revision(engine)
     typer.echo(f"状态库已升级 (state store at revision {revision}): {masked(settings.state_url())}")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import sqlalchemy as sa
 import typer
@@ -49,14 +49,17 @@ def load_or_exit(path: Path) -> Settings:
 STORE_FAILED = "状态库错误 (state store failed)"
 
 
-def open_state(settings: Settings, *, read_only: bool = False) -> SAEngine:
+def open_state(settings: Settings, *, read_only: bool = False,
+               migrate: bool | Literal["create"] = "create") -> SAEngine:
     """The state store, or exit 1 with one line naming it and the cause (no traceback).
 
     ``read_only``: for the commands that only look (no migration, works on a
-    read-only file or folder).
+    read-only file or folder). The commands that write create a new store but
+    do not upgrade an existing one (``migrate="create"``): that is
+    ``sunlight db upgrade`` (``migrate=True``) or the daemon's start.
     """
     try:
-        return open_store(settings.state_url(), read_only=read_only,
+        return open_store(settings.state_url(), migrate, read_only=read_only,
                           lock_timeout=settings.state.lock_timeout.total_seconds())
     except StoreError as exc:
         raise fail(f"{STORE_FAILED}: {exc}", 1) from None

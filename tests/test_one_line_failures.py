@@ -221,3 +221,31 @@ def test_read_only_store_engines_refuse_writes(tmp_path: Path) -> None:
 @contextmanager
 def _nothing() -> Iterator[None]:
     yield None
+
+
+def test_writing_commands_create_a_store_but_leave_its_upgrade_to_db_upgrade(tmp_path: Path) -> None:
+    """A store at an older revision is upgraded by ``db upgrade`` (after a backup), not by a cycle."""
+    import sqlalchemy as sa
+
+    from sunlight.monitor.store.db import create_state_engine, upgrade
+
+    store = tmp_path / "state.db"
+    cfg = config(tmp_path, f"sqlite:///{store}")
+    engine = create_state_engine(f"sqlite:///{store}")
+    upgrade(engine, "0002")  # a store as the letters release left it
+    engine.dispose()
+    before = store.read_bytes()
+    line = one_line(sunlight("cycle", "-c", str(cfg), "--at", CYCLE_AT), 1,
+                    "状态库错误", "状态库结构版本为 0002", "sunlight db upgrade")
+    assert store.read_bytes() == before, line  # nothing was migrated or written
+    assert sunlight("db", "upgrade", "-c", str(cfg)).returncode == 0
+    assert sunlight("cycle", "-c", str(cfg), "--at", CYCLE_AT).returncode == 0
+    check = sa.create_engine(f"sqlite:///{store}")
+    with check.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM findings")).scalar_one() > 0
+    check.dispose()
+    # a new store is created by the first cycle, as cron users expect
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    assert sunlight("cycle", "-c", str(config(fresh, f"sqlite:///{fresh / 'state.db'}")),
+                    "--at", CYCLE_AT).returncode == 0

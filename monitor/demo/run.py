@@ -245,7 +245,7 @@ def run_demo(folder: Path, at: str, serve: bool = False, replace: bool = False,
     findings: list[Finding] = []
     engine = Engine(settings)
     try:
-        store = open_state(settings)
+        store = open_state(settings, migrate=True)  # the demo's own, new store
         with store_failures(settings):
             outcomes = scan_and_record(engine, store, when, findings.append)
             issued = issue(engine, store, settings, when, outcomes)

@@ -14,7 +14,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -169,12 +169,16 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config(sa.create_engine("sqlite://"))).get_current_head()
 
 
-def open_store(url: str, migrate: bool = True, *, read_only: bool = False,
+def open_store(url: str, migrate: bool | Literal["create"] = True, *, read_only: bool = False,
                lock_timeout: float = LOCK_TIMEOUT) -> Engine:
     """The store, reachable and at the current schema, or :class:`StoreError` in one line.
 
-    ``migrate``: bring the schema to head (``db upgrade``, the daemon's start,
-    the commands that write); without it the engine is returned as it is.
+    ``migrate``: ``True`` brings the schema to head (``db upgrade``, the
+    daemon's start, the demo); ``"create"`` (the commands that write:
+    ``cycle``, ``scan --record``, the letter acts) creates a new, empty store
+    but refuses one at an older revision, whose upgrade is the operator's
+    deliberate step (``sunlight db upgrade``, after a backup); ``False``
+    returns the engine as it is.
     ``read_only``: the commands that only look (``letters list``, ``letters
     show``) open the store so that it cannot be written, and work on a
     read-only file.
@@ -187,7 +191,12 @@ def open_store(url: str, migrate: bool = True, *, read_only: bool = False,
             # the migrate claim (whose attempts would each fail to connect)
             with engine.connect():
                 pass
-            upgrade(engine)
+            current = current_revision(engine) if migrate == "create" else None
+            if current is None:
+                upgrade(engine)
+            elif current != head_revision():
+                raise StoreError(url, f"状态库结构版本为 {current}，需要 {head_revision()}"
+                                      "（请先备份，再运行 sunlight db upgrade）")
         elif read_only:  # a look at a store this version cannot read is refused, not guessed at
             current, head = current_revision(engine), head_revision()
             if current != head:
