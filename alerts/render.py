@@ -143,4 +143,5 @@ class Renderer:
             unit_name=view.recipient, tier=view.tier, tier_label=view.tier_label, title=view.title,
             issued_at=letter.issued_at.astimezone(self.settings.tz),
             formats=Formats(lambda fmt: self.render(view, fmt)),
+            person_id=letter.person_id if letter.audience == "person" else None,
         )
