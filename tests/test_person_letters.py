@@ -243,3 +243,57 @@ def test_escalation_keeps_the_person_and_the_copy() -> None:
     (up,) = plan.letters
     assert (up.tier, up.audience, up.recipient, up.person_id, up.copy_to, up.cites, up.matter_id) == (
         "level2", "person", "王芳", "P1", "县民政局", 7, 7)
+
+
+# --- a case's handler: sources hold a name, matched in the case's unit ----------------------
+
+
+def test_an_overdue_case_goes_to_its_handler_when_the_unit_has_one_person_of_that_name(
+        tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'source.db'}"
+    src = sa.create_engine(url)
+    create_all(src, ["units", "people", "cases", "case_pauses", "case_extensions", "case_steps"])
+    t = metadata.tables
+    accepted = dt.datetime(2026, 10, 12, 10)  # promised 5 working days: long overdue on 4 Nov
+    with src.begin() as conn:
+        conn.execute(sa.insert(t["units"]), [{"unit_id": "MZJ", "name": "县民政局", "kind": "department"},
+                                             {"unit_id": "CGZ", "name": "城关镇人民政府",
+                                              "kind": "township"}])
+        conn.execute(sa.insert(t["people"]), [
+            {"person_id": "MZJ-P1", "name": "王芳", "unit_id": "MZJ"},
+            {"person_id": "MZJ-P4", "name": "张伟", "unit_id": "MZJ"},
+            {"person_id": "MZJ-P5", "name": "张伟", "unit_id": "MZJ"},  # two of one name
+            {"person_id": "CGZ-P1", "name": "刘洋", "unit_id": "CGZ"}])
+        conn.execute(sa.insert(t["cases"]), [
+            {"case_id": f"C{i}", "unit_id": "MZJ", "item_code": "MZ-001", "item_name": "最低生活保障审批",
+             "handler": handler, "accepted_at": accepted, "promised_limit": 5, "limit_unit": "workday"}
+            for i, handler in enumerate(["王芳", "张伟", "刘洋", None], start=1)])
+        # 刘洋 is in another unit: not the handler of a 民政局 case; C4 names no handler
+    src.dispose()
+    cfg = tmp_path / "sunlight.yaml"
+    cfg.write_text(f"""\
+timezone: Asia/Shanghai
+state: {{url: "sqlite:///{tmp_path / 'state.db'}"}}
+sources: {{approvals: {{url: "{url}"}}}}
+letters: {{to_person: [case_overdue]}}
+routes: [{{to: [files]}}]
+channels: {{files: {{type: folder, path: letters}}}}
+""", encoding="utf-8")
+    settings = load_settings(cfg)
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    engine = Engine(settings, calendar=WorkCalendar())
+    try:
+        run_cycle(engine, store, settings, at(2026, 11, 4, 9))
+    finally:
+        engine.close()
+    rows = letters(store)
+    person = [r for r in rows if r.audience == "person"]
+    assert [(r.recipient, r.person_id, r.copy_to) for r in person] == [("王芳", "MZJ-P1", "县民政局")]
+    with store.connect() as conn:
+        from_links = conn.execute(sa.text(
+            "SELECT l.audience, f.subject FROM letter_findings lf JOIN letters l ON l.id = lf.letter_id "
+            "JOIN findings f ON f.id = lf.finding_id WHERE f.check_id = 'case_overdue'")).all()
+    assert sorted(from_links) == [("person", "C1"), ("unit", "C2"), ("unit", "C3"), ("unit", "C4")]
+    assert deliver(store, settings, dt.datetime.now(dt.UTC)) == len(rows)
+    files = sorted(p.name for p in (tmp_path / "letters").rglob("*") if p.is_file())
+    assert any(person[0].number in name for name in files)
