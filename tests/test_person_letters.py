@@ -16,11 +16,13 @@ working days run 26, 27, 30 Nov, 1–4, 7, 8, 9 Dec: rectify_by Wed 9 Dec.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from email.utils import getaddresses
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from docx import Document
 
 from sunlight.alerts.config import TiersConfig
 from sunlight.alerts.planner import LetterFinding, NewFinding, OpenLetter, PastLetter, PlanInput, plan_letters
@@ -297,3 +299,33 @@ channels: {{files: {{type: folder, path: letters}}}}
     assert deliver(store, settings, dt.datetime.now(dt.UTC)) == len(rows)
     files = sorted(p.name for p in (tmp_path / "letters").rglob("*") if p.is_file())
     assert any(person[0].number in name for name in files)
+
+
+def test_a_level1_person_letter_asks_the_person_for_the_talk_in_text_and_docx(
+        tmp_path: Path, smtp_receiver: SmtpReceiver) -> None:  # noqa: F811
+    url = build_source(tmp_path / "source.db")
+    cfg = tmp_path / "sunlight.yaml"
+    cfg.write_text(CONFIG.format(state=tmp_path / "state.db", url=url, host=smtp_receiver.host,
+                                 port=smtp_receiver.port, liaison=LIAISON, wang=WANG)
+                   + "tiers:\n  overrides:\n    - {match: {check: single_signature}, tier: level1}\n",
+                   encoding="utf-8")
+    settings = load_settings(cfg)
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    engine = Engine(settings, calendar=WorkCalendar())
+    try:
+        run_cycle(engine, store, settings, at(2026, 11, 4, 9))
+    finally:
+        engine.close()
+    (p,) = [r for r in letters(store) if r.audience == "person"]
+    # 一级: 5 working days from Wed 4 Nov: 5, 6, 9, 10, 11 Nov
+    assert (p.tier, p.recipient, p.rectify_by) == ("level1", "王芳", dt.date(2026, 11, 11))
+    renderer = Renderer(settings)
+    view = renderer.worded(letter_view(store, settings, p.id))
+    text = renderer.text(view)
+    assert "请你接受我委诫勉谈话，并于2026年11月11日前完成整改、向我委提交书面整改报告。" in text
+    assert "主要负责人" not in text and "你单位" not in text
+    doc = Document(io.BytesIO(renderer.docx(view)))
+    paragraphs = [x.text for x in doc.paragraphs]
+    assert "王芳同志：" in paragraphs
+    assert any(x.startswith("抄送：县民政局") for x in paragraphs)
+    assert not any("MZJ" in x for x in paragraphs)
