@@ -24,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from docx import Document
 
+from sunlight.alerts.channels.webhook import payload
 from sunlight.alerts.config import TiersConfig
 from sunlight.alerts.planner import LetterFinding, NewFinding, OpenLetter, PastLetter, PlanInput, plan_letters
 from sunlight.alerts.render import Renderer
@@ -139,6 +140,11 @@ def test_single_signature_goes_to_the_signer_by_name_copied_to_the_unit(office, 
     # PZ-1's other findings: the doubled role and the missing signers are not in to_person)
     assert "无人签字" in unit_text and "你单位" in unit_text and "仅由王芳一人签字" not in unit_text
     assert "同时作为经办人、分管财务领导签字" in unit_text
+
+    message = Renderer(settings).message(store, p.id)
+    assert (message.person_id, message.unit_id, message.unit_name) == ("MZJ-P1", "MZJ", "县民政局")
+    assert payload(message)["person_id"] == "MZJ-P1"
+    assert "person_id" not in payload(Renderer(settings).message(store, unit[0].id))
 
     assert deliver(store, settings, dt.datetime.now(dt.UTC)) == 2
     by_subject = {str(m.message["Subject"]): m for m in smtp_receiver.messages}
