@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import os
+import subprocess
+import sys
 from email.utils import getaddresses
 from pathlib import Path
 
@@ -154,6 +158,19 @@ def test_single_signature_goes_to_the_signer_by_name_copied_to_the_unit(office, 
     assert sorted(mail.rcpt_tos) == sorted([WANG, LIAISON])
     unit_mail = next(m for s, m in by_subject.items() if "王芳" not in s)
     assert unit_mail.rcpt_tos == [LIAISON] and unit_mail.message["Cc"] is None
+
+
+def test_letters_list_finds_a_person_letter_by_its_unit(office, tmp_path: Path) -> None:
+    settings, store, engine = office
+    run_cycle(engine, store, settings, at(2026, 11, 4, 9))
+    out = subprocess.run(
+        [sys.executable, "-m", "sunlight.monitor.cli", "letters", "list", "--config",
+         str(tmp_path / "sunlight.yaml"), "--unit", "县民政局", "--format", "json"],
+        capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = sorted((x["recipient"], x["unit_name"], x["person_id"])
+                    for x in map(json.loads, out.stdout.splitlines()))
+    assert listed == [("县民政局", "县民政局", None), ("王芳", "县民政局", "MZJ-P1")]
 
 
 def test_an_ignored_person_letter_escalates_one_rung_to_the_same_person(office, smtp_receiver) -> None:  # noqa: F811
