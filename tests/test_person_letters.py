@@ -40,7 +40,7 @@ from sunlight.monitor.demo.schema import create_all, metadata
 from sunlight.monitor.engine import Engine
 from sunlight.monitor.store.db import open_store
 from sunlight.monitor.store.letters_models import LetterRow
-from tests.conftest import at
+from tests.conftest import at, postgres_schema
 from tests.receivers import SmtpReceiver, smtp_receiver  # noqa: F401 (fixture)
 
 WANG = "wangfang@mzj.example.gov.cn"
@@ -76,7 +76,7 @@ def build_source(path: Path) -> str:
 CONFIG = """\
 timezone: Asia/Shanghai
 state:
-  url: sqlite:///{state}
+  url: "{state}"
 sources:
   finance:
     url: "{url}"
@@ -102,17 +102,33 @@ def letters(store: sa.Engine) -> list:
         return list(conn.execute(sa.select(LetterRow).order_by(LetterRow.id)).all())
 
 
-@pytest.fixture
-def office(tmp_path: Path, smtp_receiver: SmtpReceiver):  # noqa: F811 (fixture)
+def _office(tmp_path: Path, smtp_receiver: SmtpReceiver, state_url: str):  # noqa: F811
     url = build_source(tmp_path / "source.db")
     cfg = tmp_path / "sunlight.yaml"
-    cfg.write_text(CONFIG.format(state=tmp_path / "state.db", url=url, host=smtp_receiver.host,
+    cfg.write_text(CONFIG.format(state=state_url, url=url, host=smtp_receiver.host,
                                  port=smtp_receiver.port, liaison=LIAISON, wang=WANG), encoding="utf-8")
     settings = load_settings(cfg)
-    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    store = open_store(state_url)
     engine = Engine(settings, calendar=WorkCalendar())
     yield settings, store, engine
     engine.close()
+    store.dispose()
+
+
+@pytest.fixture
+def office(tmp_path: Path, smtp_receiver: SmtpReceiver):  # noqa: F811 (fixture)
+    yield from _office(tmp_path, smtp_receiver, f"sqlite:///{tmp_path / 'state.db'}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_office(request: pytest.FixtureRequest, tmp_path: Path,
+               smtp_receiver: SmtpReceiver):  # noqa: F811 (fixture)
+    """The office with its state store on SQLite, then on PostgreSQL."""
+    if request.param == "sqlite":
+        yield from _office(tmp_path, smtp_receiver, f"sqlite:///{tmp_path / 'state.db'}")
+        return
+    with postgres_schema() as url:
+        yield from _office(tmp_path, smtp_receiver, url)
 
 
 def test_single_signature_goes_to_the_signer_by_name_copied_to_the_unit(office, smtp_receiver) -> None:  # noqa: F811
@@ -173,8 +189,8 @@ def test_letters_list_finds_a_person_letter_by_its_unit(office, tmp_path: Path) 
     assert listed == [("县民政局", "县民政局", None), ("王芳", "县民政局", "MZJ-P1")]
 
 
-def test_an_ignored_person_letter_escalates_one_rung_to_the_same_person(office, smtp_receiver) -> None:  # noqa: F811
-    settings, store, engine = office
+def test_an_ignored_person_letter_escalates_one_rung_to_the_same_person(any_office, smtp_receiver) -> None:  # noqa: F811
+    settings, store, engine = any_office
     for day in (4, 11, 18):  # weekly; nothing happens before the deadline has passed
         run_cycle(engine, store, settings, at(2026, 11, day, 9))
     assert [r.status for r in letters(store)] == ["issued", "issued"]
@@ -328,7 +344,7 @@ def test_a_level1_person_letter_asks_the_person_for_the_talk_in_text_and_docx(
         tmp_path: Path, smtp_receiver: SmtpReceiver) -> None:  # noqa: F811
     url = build_source(tmp_path / "source.db")
     cfg = tmp_path / "sunlight.yaml"
-    cfg.write_text(CONFIG.format(state=tmp_path / "state.db", url=url, host=smtp_receiver.host,
+    cfg.write_text(CONFIG.format(state=f"sqlite:///{tmp_path / 'state.db'}", url=url, host=smtp_receiver.host,
                                  port=smtp_receiver.port, liaison=LIAISON, wang=WANG)
                    + "tiers:\n  overrides:\n    - {match: {check: single_signature}, tier: level1}\n",
                    encoding="utf-8")
