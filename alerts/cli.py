@@ -117,7 +117,9 @@ def letters_list(
     settings, store = _settings_and_store(config, read_only=True)
     query = sa.select(LetterRow).order_by(LetterRow.issued_at.desc(), LetterRow.id.desc())
     if unit:
-        query = query.where(sa.or_(LetterRow.unit_id == unit.strip(), LetterRow.recipient == unit.strip()))
+        name = unit.strip()  # a letter to a person is the unit's too: it is copied to the unit
+        query = query.where(sa.or_(LetterRow.unit_id == name, LetterRow.recipient == name,
+                                   sa.and_(LetterRow.audience == "person", LetterRow.copy_to == name)))
     if status:
         query = query.where(LetterRow.status == status.value)
     if tier:
@@ -135,8 +137,9 @@ def letters_list(
         for x in letters:
             typer.echo(json.dumps({
                 "id": x.id, "number": x.number, "tier": x.tier, "status": x.status,
-                "unit_id": x.unit_id, "unit_name": x.recipient if x.audience == "unit" else None,
-                "recipient": x.recipient, "issued_at": x.issued_at.isoformat(),
+                "unit_id": x.unit_id,
+                "unit_name": {"unit": x.recipient, "person": x.copy_to}.get(x.audience),
+                "recipient": x.recipient, "person_id": x.person_id, "issued_at": x.issued_at.isoformat(),
                 "rectify_by": x.rectify_by.isoformat() if x.rectify_by else None,
                 "matter_id": x.matter_id or x.id, "cites_letter_id": x.cites_letter_id,
                 "deliveries": counts.get(x.id, {})}, ensure_ascii=False))
@@ -169,7 +172,8 @@ def letters_show(config: ConfigOpt, letter: LetterArg) -> None:
                              .order_by(AuditEntry.id)).all()
     status = STATUS_ZH.get(row.status, row.status)
     typer.echo(f"{row.number}  {settings.tiers.label(row.tier)}  状态：{status}")
-    facts = [("主送", row.recipient), ("发出", local_time(settings, row.issued_at)),
+    facts = [("主送", row.recipient), *([("抄送", row.copy_to)] if row.copy_to else []),
+             ("发出", local_time(settings, row.issued_at)),
              ("整改期限", row.rectify_by.isoformat() if row.rectify_by else "（提醒，无整改期限）"),
              ("签收", local_time(settings, row.acknowledged_at)),
              ("整改报告", local_time(settings, row.report_received_at)

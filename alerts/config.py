@@ -128,6 +128,10 @@ class LettersConfig(_Model):
     #: the largest rectification report file kept in the state store (bytes; default 20 MiB)
     report_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     periodic: PeriodicConfig = PeriodicConfig()
+    #: checks whose findings about a person (a voucher's only signer, a case's handler) go in a
+    #: letter to that person, copied to the unit (seed 004:66 "对所在单位(部门)或当事人");
+    #: empty: every letter goes to the unit
+    to_person: list[str] = []
 
     @field_validator("consequences", mode="before")
     @classmethod

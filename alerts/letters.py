@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,7 @@ from sunlight.alerts.tiers import (
 from sunlight.checks.quality import source_label
 from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.records.org import PersonInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import (
     OPEN_STATUSES,
@@ -74,6 +75,7 @@ from sunlight.monitor.store.models import FindingRow
 log = structlog.get_logger("sunlight.letters")
 
 UnitNames = Callable[[Iterable[str]], dict[str, str]]  # unit ids → names (missing ids: unknown)
+People = Callable[[], Sequence[PersonInfo]]  # the sources' people tables (letters to a person)
 
 
 @dataclass
@@ -127,8 +129,10 @@ class _Issuer:
     """One issuing transaction: load the planner's input, then persist its plan."""
 
     def __init__(self, conn: Connection, settings: Settings, calendar: WorkCalendar,
-                 at: dt.datetime, now: dt.datetime, names: dict[str, str]) -> None:
+                 at: dt.datetime, now: dt.datetime, names: dict[str, str],
+                 people: Mapping[str, PersonInfo] | None = None) -> None:
         self.conn, self.settings, self.calendar = conn, settings, calendar
+        self.people = people or {}
         self.tz = settings.tz
         self.at = at.astimezone(self.tz)
         self.now = now
@@ -177,6 +181,7 @@ class _Issuer:
             matter_id=x.matter_id or x.id, rectify_by=x.rectify_by,
             report_received=x.report_received_at is not None,
             admonition_held=x.admonition_held_at is not None, findings=tuple(links[x.id]),
+            person_id=x.person_id, copy_to=x.copy_to,
         ) for x in letters]
 
     def new_findings(self) -> list[Any]:
@@ -187,18 +192,43 @@ class _Issuer:
             .order_by(FindingRow.unit_id, FindingRow.check_id, FindingRow.subject)
         ).all())
 
-    def history(self, units: set[str]) -> list[PastLetter]:
-        if not units:
+    def history(self, units: set[str], persons: Iterable[str] = ()) -> list[PastLetter]:
+        """The units' letters and the persons' letters in the repeat window (each its own history)."""
+        persons = set(persons)
+        if not units and not persons:
             return []
         since = months_before(self.at, self.settings.tiers.repeat.window_months)
+        whose = sa.or_(sa.and_(LetterRow.unit_id.in_(sorted(units)), LetterRow.audience == "unit"),
+                       sa.and_(LetterRow.person_id.in_(sorted(persons)), LetterRow.audience == "person"))
         rows = self.conn.execute(
             sa.select(LetterRow.unit_id, LetterRow.matter_id, LetterRow.id, LetterRow.tier,
-                      LetterRow.issued_at)
-            .where(LetterRow.unit_id.in_(sorted(units)), LetterRow.audience == "unit",
-                   LetterRow.status != "withdrawn", LetterRow.tier.in_(LETTER_TIERS),
+                      LetterRow.issued_at, LetterRow.person_id, LetterRow.audience)
+            .where(whose, LetterRow.status != "withdrawn", LetterRow.tier.in_(LETTER_TIERS),
                    LetterRow.issued_at >= since, LetterRow.issued_at <= self.at)
         ).all()
-        return [PastLetter(r.unit_id, r.matter_id or r.id, r.tier, r.issued_at) for r in rows]
+        return [PastLetter(r.unit_id or "", r.matter_id or r.id, r.tier, r.issued_at,
+                           r.person_id if r.audience == "person" else None) for r in rows]
+
+    def person_of(self, row: Any) -> str | None:
+        """The person a finding is about, if its check's letters go to the person and it names one.
+
+        ``evidence.person_id`` (a voucher's only signer); else a case's ``handler``,
+        which sources hold as a name: the one person of that name in the case's
+        unit (none, or two of one name, and the finding stays on the unit's letter).
+        """
+        if row.check_id not in self.settings.letters.to_person or not self.people:
+            return None
+        ev = row.evidence or {}
+        pid = ev.get("person_id")
+        if isinstance(pid, str) and pid in self.people:
+            return pid
+        handler = ev.get("handler")
+        if isinstance(handler, str) and handler:
+            same = [p.person_id for p in self.people.values()
+                    if p.name == handler and p.unit_id == row.unit_id]
+            if len(same) == 1:
+                return same[0]
+        return None
 
     def explained(self, fingerprints: set[str]) -> dict[str, str]:
         if not fingerprints:
@@ -211,13 +241,17 @@ class _Issuer:
         return {fp: facts for fp, facts in rows}  # the latest accepted facts per fingerprint
 
     def plan_input(self, found: list[Any]) -> PlanInput:
+        persons = {r.id: self.person_of(r) for r in found}
         return PlanInput(
             at=self.at, policy=self.settings.tiers, open_letters=self.open_letters(),
             new_findings=[NewFinding(r.id, r.fingerprint, r.check_id, r.unit_id, r.item_code, r.source,
                                      r.tier, facts_digest(r.check_id, r.subject, r.unit_id,
-                                                          r.item_code, r.deadline))
+                                                          r.item_code, r.deadline), persons[r.id])
                           for r in found],
-            history=self.history({r.unit_id for r in found if r.check_id != DATA_QUALITY}),
+            history=self.history({r.unit_id for r in found if r.check_id != DATA_QUALITY},
+                                 {p for p in persons.values() if p}),
+            to_person=frozenset(self.settings.letters.to_person),
+            person_names={pid: p.name for pid, p in self.people.items()},
             explained=self.explained({r.fingerprint for r in found}),
             unit_names=self._names,
             # who a source's data-quality notice is addressed to: its data owner, else the
@@ -318,7 +352,7 @@ class _Issuer:
              "reason": planned.reason, "issued_at": self.at, "rectify_by": rectify_by,
              "requires_report": req.report, "requires_admonition": req.admonition,
              "cites_letter_id": planned.cites, "matter_id": planned.matter_id, "created_at": self.now,
-             "period": planned.period,
+             "period": planned.period, "person_id": planned.person_id, "copy_to": planned.copy_to,
              "assessment": dict(planned.assessment) if planned.assessment is not None else None},
         ).scalar_one()
         if planned.matter_id is None:  # the first letter of a matter names it
@@ -386,19 +420,36 @@ def _unit_names_for_new_letters(store: Engine, settings: Settings,
         return {}
 
 
+def _people_for_person_letters(settings: Settings, people: People | None) -> dict[str, PersonInfo]:
+    """The people tables, read before the issuing transaction, only if letters go to persons.
+
+    A source down (or no people table) leaves the findings on their units' letters.
+    """
+    if people is None or not settings.letters.to_person:
+        return {}
+    try:
+        return {p.person_id: p for p in people()}
+    except Exception as exc:  # a source down must not stop the letters
+        log.warning("people unavailable: letters go to the units", error=str(exc))
+        return {}
+
+
 def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at: dt.datetime,
-                  unit_names: UnitNames | None = None, now: dt.datetime | None = None) -> IssueReport:
+                  unit_names: UnitNames | None = None, now: dt.datetime | None = None,
+                  people: People | None = None) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings, in one transaction.
 
     ``at`` is the cycle's as-of time (issue dates, deadlines, the repeat
-    window); ``now`` is the wall clock (audit and outbox times).
+    window); ``now`` is the wall clock (audit and outbox times). ``people``
+    reads the people tables, for letters to a person (``letters.to_person``).
     """
     now = now or dt.datetime.now(dt.UTC)
     names = _unit_names_for_new_letters(store, settings, unit_names)
+    persons = _people_for_person_letters(settings, people)
     with store.begin() as conn:
         take_issue_lock(conn)
         take_audit_lock(conn)
-        issuer = _Issuer(conn, settings, calendar, at, now, names)
+        issuer = _Issuer(conn, settings, calendar, at, now, names, persons)
         issuer.record_resolutions()
         plan = plan_letters(issuer.plan_input(issuer.new_findings()))
         plan.letters.extend(issuer.periodic())

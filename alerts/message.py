@@ -54,6 +54,7 @@ class Message:
     title: str  # e.g. 关于县民政局办件超期问题的三级预警函
     issued_at: dt.datetime
     formats: Formats = field(compare=False)
+    person_id: str | None = None  # a letter to a person (当事人): the channel addresses that person
 
     @property
     def text(self) -> str:

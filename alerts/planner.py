@@ -28,6 +28,12 @@ The rules (letters.md; seed 004:64-68, 000:150):
    reminders stay reminders), then the repeat rule by matters lifts
    level3/level2 to level1; two groups lifted to one tier become one letter.
    So a unit reaches 一级 only through the rungs of one matter or by repeat.
+   **Letters to a person** (当事人, seed 004:66 "对所在单位(部门)或当事人"): a
+   finding of a check in ``letters.to_person`` that names a known person
+   (``NewFinding.person_id``) is grouped per person instead of per unit, into a
+   letter to that person copied to the unit. Tier, matter, escalation and the
+   repeat rule work the same, with the person's own letters as the history;
+   a finding with no known person stays on its unit's letter.
 3. **Periodic letters** (定期预警, seed 004:68): :func:`plan_periodic` gives one
    letter per unit whose period assessment reaches a threshold, once per
    unit and period; the loader decides when a period is due.
@@ -87,6 +93,7 @@ class NewFinding:
     source: str
     tier: Tier  # the check's default tier, as the scan found it (its severity)
     facts: str  # facts_digest(...)
+    person_id: str | None = None  # the person it is about (a voucher's only signer), if known
 
 
 @dataclass(frozen=True)
@@ -117,16 +124,19 @@ class OpenLetter:
     report_received: bool
     admonition_held: bool
     findings: tuple[LetterFinding, ...]
+    person_id: str | None = None  # a letter to a person
+    copy_to: str | None = None  # … copied to the person's unit
 
 
 @dataclass(frozen=True)
 class PastLetter:
-    """One of a unit's letters, for the repeat rule (withdrawn letters are left out)."""
+    """One of a unit's (or a person's) letters, for the repeat rule (withdrawn letters are left out)."""
 
     unit_id: str
     matter_id: int
     tier: Tier
     issued_at: dt.datetime
+    person_id: str | None = None  # a letter to a person: that person's history, not the unit's
 
 
 @dataclass(frozen=True)
@@ -139,6 +149,8 @@ class PlanInput:
     explained: Mapping[str, str] = field(default_factory=dict)  # fingerprint → accepted facts
     unit_names: Mapping[str, str] = field(default_factory=dict)
     data_owners: Mapping[str, str] = field(default_factory=dict)  # source → its data owner
+    to_person: frozenset[str] = frozenset()  # checks whose findings go to the person (letters.to_person)
+    person_names: Mapping[str, str] = field(default_factory=dict)  # person id → name (people table)
 
 
 # --- output --------------------------------------------------------------------------
@@ -147,7 +159,7 @@ class PlanInput:
 @dataclass(frozen=True)
 class PlannedLetter:
     tier: Tier
-    audience: str  # unit | data_owner
+    audience: str  # unit | data_owner | person
     unit_id: str | None
     recipient: str
     source: str | None
@@ -158,6 +170,8 @@ class PlannedLetter:
     serious_matters: int = 0  # the unit's prior serious matters in the window (repeat rule)
     period: str | None = None  # 定期预警: the period it assesses
     assessment: Mapping[str, object] | None = None  # 定期预警: the figures it states
+    person_id: str | None = None  # a letter to a person (当事人)
+    copy_to: str | None = None  # … copied to the person's unit (抄送)
 
 
 @dataclass(frozen=True)
@@ -218,12 +232,15 @@ def _escalate(inp: PlanInput, plan: Plan) -> None:
         plan.letters.append(PlannedLetter(
             tier=nxt, audience=letter.audience, unit_id=letter.unit_id, recipient=letter.recipient,
             source=letter.source, finding_ids=tuple(f.finding_id for f in left), reason="escalation",
-            cites=letter.id, matter_id=letter.matter_id))
+            cites=letter.id, matter_id=letter.matter_id, person_id=letter.person_id,
+            copy_to=letter.copy_to))
 
 
 def _new_letters(inp: PlanInput, plan: Plan) -> None:
     notices: dict[str, list[NewFinding]] = defaultdict(list)
-    per_unit: dict[str, dict[Tier, list[NewFinding]]] = defaultdict(lambda: defaultdict(list))
+    # (unit, person): person None is the unit's own letter
+    per_unit: dict[tuple[str, str | None], dict[Tier, list[NewFinding]]] = defaultdict(
+        lambda: defaultdict(list))
     for f in sorted(inp.new_findings, key=lambda f: (f.unit_id, f.check, f.finding_id)):
         if inp.explained.get(f.fingerprint) == f.facts:
             plan.skipped_explained.append(f.fingerprint)
@@ -232,17 +249,20 @@ def _new_letters(inp: PlanInput, plan: Plan) -> None:
             notices[f.source].append(f)
             continue
         tier = start_tier(inp.policy, f.check, f.tier, f.unit_id, f.item_code)
-        per_unit[f.unit_id][tier if tier in TIERS else "level3"].append(f)
+        per_unit[(f.unit_id, _person_of(inp, f))][tier if tier in TIERS else "level3"].append(f)
     for source, found in sorted(notices.items()):
         plan.letters.append(PlannedLetter(
             tier="reminder", audience="data_owner", unit_id=None,
             recipient=inp.data_owners.get(source) or f"{source}数据源的数据责任单位", source=source,
             finding_ids=tuple(f.finding_id for f in found), reason="new"))
-    history: dict[str, list[tuple[int, str, dt.datetime]]] = defaultdict(list)
+    history: dict[tuple[str, str | None], list[tuple[int, str, dt.datetime]]] = defaultdict(list)
     for h in inp.history:
-        history[h.unit_id].append((h.matter_id, h.tier, h.issued_at))
-    for unit_id, by_tier in sorted(per_unit.items()):
-        serious = serious_matters(inp.policy, inp.at, history[unit_id])
+        # a person's letters are the person's history; the unit's are the unit's
+        history[("", h.person_id) if h.person_id else (h.unit_id, None)].append(
+            (h.matter_id, h.tier, h.issued_at))
+    for (unit_id, person_id), by_tier in sorted(per_unit.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        serious = serious_matters(inp.policy, inp.at,
+                                  history[("", person_id) if person_id else (unit_id, None)])
         merged: dict[Tier, tuple[list[NewFinding], str]] = {}
         for tier in sorted(by_tier, key=TIERS.index, reverse=True):
             effective = repeat_tier(inp.policy, tier, serious)
@@ -251,9 +271,21 @@ def _new_letters(inp: PlanInput, plan: Plan) -> None:
         name = inp.unit_names.get(unit_id) or unit_id or "单位不明"
         for tier, (found, reason) in sorted(merged.items(), key=lambda kv: -TIERS.index(kv[0])):
             plan.letters.append(PlannedLetter(
-                tier=tier, audience="unit", unit_id=unit_id, recipient=name, source=None,
+                tier=tier, audience="person" if person_id else "unit", unit_id=unit_id,
+                recipient=inp.person_names[person_id] if person_id else name, source=None,
                 finding_ids=tuple(sorted(f.finding_id for f in found)), reason=reason,
-                serious_matters=serious))
+                serious_matters=serious, person_id=person_id, copy_to=name if person_id else None))
+
+
+def _person_of(inp: PlanInput, f: NewFinding) -> str | None:
+    """The person a finding's letter goes to: its check is in ``to_person`` and the person is known.
+
+    A person the ``people`` table does not name stays on the unit's letter: a
+    letter is addressed by name, never by an id.
+    """
+    if f.check in inp.to_person and f.person_id and inp.person_names.get(f.person_id):
+        return f.person_id
+    return None
 
 
 def plan_letters(inp: PlanInput) -> Plan:

@@ -140,7 +140,10 @@ class Renderer:
             letter = conn.execute(sa.select(LetterRow).where(LetterRow.id == letter_id)).one()
         return Message(
             idempotency_key="", letter_number=view.number, unit_id=letter.unit_id or "",
-            unit_name=view.recipient, tier=view.tier, tier_label=view.tier_label, title=view.title,
+            # a letter to a person: the unit is the one it is copied to, the person its recipient
+            unit_name=(letter.copy_to or view.recipient) if letter.audience == "person" else view.recipient,
+            tier=view.tier, tier_label=view.tier_label, title=view.title,
             issued_at=letter.issued_at.astimezone(self.settings.tz),
             formats=Formats(lambda fmt: self.render(view, fmt)),
+            person_id=letter.person_id if letter.audience == "person" else None,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from sunlight.alerts.config import RouteMatch
+from sunlight.checks.registry import load_all
 from sunlight.monitor.settings import Settings, register_validator
 
 
@@ -37,6 +38,12 @@ def validate_alerts(settings: Settings) -> Iterator[tuple[str, str]]:
             yield f"tiers.rectify_workdays.{tier}", "a whole number of working days (1 or more) is required"
     if settings.letters.templates is not None and not settings.resolve(settings.letters.templates).is_dir():
         yield "letters.templates", f"no such folder: {settings.resolve(settings.letters.templates)}"
+    known = load_all()
+    for i, check in enumerate(settings.letters.to_person):
+        if check not in known:
+            yield f"letters.to_person[{i}]", f"no check named {check!r}"
+        elif check == "data_quality":
+            yield f"letters.to_person[{i}]", "data-quality notices go to the source's data owner"
     if routes and routes[-1].match != RouteMatch():
         yield (
             f"routes[{len(routes) - 1}]",

@@ -181,15 +181,19 @@ def build_view(settings: Settings, letter: Any, links: Sequence[Any], cited: Any
     findings = [_finding_view(i, link.snapshot, with_resolutions and link.resolved_at is not None)
                 for i, link in enumerate(links, start=1)]
     issued = zh_date(letter.issued_at.astimezone(tz))
+    person = letter.audience == "person"
     return LetterView(
         number=letter.number, tier=letter.tier, tier_label=labels.get(letter.tier, letter.tier),
         colour=settings.tiers.colours.get(letter.tier, "#000000"), is_notice=notice,
-        audience=letter.audience, you="你" if letter.audience == "person" else "你单位",
-        recipient=letter.recipient,
+        audience=letter.audience, you="你" if person else "你单位",
+        # a letter to a person is addressed as official letters address one: 王芳同志
+        recipient=f"{letter.recipient}同志" if person else letter.recipient,
         source_name=source_label(source, source_cfg) if letter.audience == "data_owner" else None,
         header=cfg.header or cfg.issuer, header_lines=(cfg.header or cfg.issuer).split(),
         issuer=cfg.issuer, printer=cfg.printer or cfg.issuer,
-        copy_to="、".join(cfg.copy_to), issued_date=issued, printed_date=issued,
+        # a letter to a person is copied to the person's unit first (抄送), then as configured
+        copy_to="、".join(dict.fromkeys([*([letter.copy_to] if person and letter.copy_to else []),
+                                        *cfg.copy_to])), issued_date=issued, printed_date=issued,
         rectify_by=zh_date(letter.rectify_by) if letter.rectify_by else None,
         requires_report=bool(req and req.report), requires_admonition=bool(req and req.admonition),
         reason=letter.reason, cites_number=cited.number if cited is not None else None,

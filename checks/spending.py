@@ -261,8 +261,10 @@ class SingleSignature(_VoucherCheck[SingleParams]):
         if len(people) >= params.min_signers:
             return ()
         who = f"仅由{ctx.person_name(next(iter(people)))}一人签字" if people else "无人签字"
+        # the only signer is the person the finding is about (letters.to_person, seed 004:66)
+        only = {"person_id": next(iter(people))} if len(people) == 1 else {}
         return (self.finding(v.voucher_id, v.unit_id, f"{_what(v)}{who}即报销",
-                             evidence=_evidence(v, signers=sorted(people))),)
+                             evidence=_evidence(v, signers=sorted(people), **only)),)
 
 
 @register

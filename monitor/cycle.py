@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine as SAEngine
 
-from sunlight.alerts.letters import IssuedLetter, IssueReport, UnitNames, issue_letters
+from sunlight.alerts.letters import IssuedLetter, IssueReport, People, UnitNames, issue_letters
 from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
 from sunlight.alerts.render import Renderer
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
+from sunlight.monitor.records.org import PersonInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.sources import SourceError
 from sunlight.monitor.store.claims import Claims
@@ -61,6 +62,27 @@ def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitNa
     return lookup
 
 
+def people(engine: Engine) -> People:
+    """The people tables of the sources that are up (letters to a person name them from it)."""
+
+    def lookup() -> list[PersonInfo]:
+        found: dict[str, PersonInfo] = {}
+        for src in engine.sources.values():
+            if src.name in engine.down:
+                continue
+            try:
+                if not src.has("people") or "people" not in READERS:
+                    continue
+                for item in READERS["people"](src, ReadContext(engine.settings.tz, None)):
+                    if isinstance(item, PersonInfo):
+                        found.setdefault(item.person_id, item)
+            except SourceError:
+                continue  # its findings stay on their units' letters; the scan reported the source
+        return list(found.values())
+
+    return lookup
+
+
 def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
               sources: list[str] | None = None, claims: Claims | None = None,
               wait: float = 0.0) -> CycleReport:
@@ -85,7 +107,8 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
 def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
           outcomes: Iterable[SourceOutcome] = ()) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings (one transaction)."""
-    return issue_letters(store, settings, engine.calendar, at, unit_names(engine, outcomes))
+    return issue_letters(store, settings, engine.calendar, at, unit_names(engine, outcomes),
+                         people=people(engine))
 
 
 def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime,

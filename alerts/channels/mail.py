@@ -99,6 +99,8 @@ class EmailSettings(ChannelSettings):
     from_: EmailAddress = Field(alias="from")
     to: list[EmailAddress] = []  # every letter of this route
     unit_to: dict[str, list[EmailAddress]] = {}  # unit_id -> its liaison's addresses
+    #: person_id -> the person's addresses (letters.to_person; the people table holds no contacts)
+    person_to: dict[str, list[EmailAddress]] = {}
     ca_file: Path | None = None  # a private CA (PEM), relative to the config file
     timeout: float = Field(default=30.0, gt=0)
 
@@ -114,8 +116,8 @@ class EmailSettings(ChannelSettings):
             raise ValueError("password: user and password must be ASCII (SMTP AUTH in smtplib sends ASCII)")
         if self.password is not None and url.scheme == "smtp" and not self.starttls:
             raise ValueError("password: would be sent unencrypted; use smtps:// or starttls: true")
-        if not self.to and not any(self.unit_to.values()):
-            raise ValueError("to: give at least one address in 'to' or 'unit_to'")
+        if not self.to and not any(self.unit_to.values()) and not any(self.person_to.values()):
+            raise ValueError("to: give at least one address in 'to', 'unit_to' or 'person_to'")
         return self
 
 
@@ -126,13 +128,33 @@ def message_id(idempotency_key: str, from_address: str) -> str:
     return f"<{digest}.sunlight@{domain}>"
 
 
-def recipients(settings: EmailSettings, unit_id: str) -> list[str]:
-    """The unit's own addresses first, then the route's; each once."""
+def _once(values: list[str], skip: frozenset[str] = frozenset()) -> list[str]:
     seen: dict[str, str] = {}
-    for value in [*settings.unit_to.get(unit_id, []), *settings.to]:
-        addr = parseaddr(value)[1]
-        seen.setdefault(addr.lower(), value)
+    for value in values:
+        addr = parseaddr(value)[1].lower()
+        if addr not in skip:
+            seen.setdefault(addr, value)
     return list(seen.values())
+
+
+def recipients(settings: EmailSettings, unit_id: str, person_id: str | None = None) -> list[str]:
+    """To: the unit's own addresses first (a person's, for a letter to a person), then the route's; each once.
+
+    A letter to a person with no address of its own goes to the unit's
+    addresses instead (the unit hands it over): never to nobody.
+    """
+    own = settings.person_to.get(person_id, []) if person_id else []
+    if not own:
+        own = settings.unit_to.get(unit_id, [])
+    return _once([*own, *settings.to])
+
+
+def copy_recipients(settings: EmailSettings, unit_id: str, person_id: str | None,
+                    to: list[str]) -> list[str]:
+    """Cc: a letter to a person is copied to the person's unit (抄送, seed 004:66), if not in To."""
+    if not person_id:
+        return []
+    return _once(settings.unit_to.get(unit_id, []), frozenset(parseaddr(a)[1].lower() for a in to))
 
 
 def _address_header(value: str) -> str:
@@ -141,7 +163,8 @@ def _address_header(value: str) -> str:
     return formataddr((name, addr), charset="utf-8")
 
 
-def build_email(message: Message, settings: EmailSettings, to: list[str]) -> MIMEMultipart:
+def build_email(message: Message, settings: EmailSettings, to: list[str],
+                cc: list[str] | None = None) -> MIMEMultipart:
     """The letter as a MIME message.
 
     Built with the classic (compat32) email API on purpose: the modern one
@@ -163,6 +186,8 @@ def build_email(message: Message, settings: EmailSettings, to: list[str]) -> MIM
     mail["Subject"] = Header(message.title, "utf-8")  # type: ignore[assignment]  # compat32 folds a Header
     mail["From"] = _address_header(settings.from_)
     mail["To"] = ", ".join(_address_header(a) for a in to)
+    if cc:
+        mail["Cc"] = ", ".join(_address_header(a) for a in cc)
     mail["Date"] = formatdate(localtime=True)
     mail["Message-ID"] = message_id(message.idempotency_key, settings.from_)
     mail[IDEMPOTENCY_HEADER] = Header(message.idempotency_key, "utf-8")  # type: ignore[assignment]
@@ -234,12 +259,13 @@ class EmailChannel:
         return smtp
 
     def send(self, message: Message) -> None:
-        to = recipients(self.settings, message.unit_id)
+        to = recipients(self.settings, message.unit_id, message.person_id)
         if not to:
             raise ChannelError(f"no address for unit {message.unit_id} and no 'to'", retryable=False)
-        data = email_bytes(build_email(message, self.settings, to))
+        cc = copy_recipients(self.settings, message.unit_id, message.person_id, to)
+        data = email_bytes(build_email(message, self.settings, to, cc))
         envelope_from = parseaddr(self.settings.from_)[1]
-        envelope_to = [parseaddr(a)[1] for a in to]
+        envelope_to = [parseaddr(a)[1] for a in [*to, *cc]]
         where = f"{self.url.host}:{self.url.port or ''}".rstrip(":")
         try:
             smtp = self._connect()

@@ -77,6 +77,8 @@ def payload(message: Message, include_html: bool = False, include_docx: bool = F
         "markdown": message.markdown,
         "issued_at": message.issued_at.isoformat(),
     }
+    if message.person_id:  # a letter to a person (letters.to_person): who it is addressed to
+        body["person_id"] = message.person_id
     if include_html:
         body["html"] = message.html
     if include_docx and message.docx is not None:

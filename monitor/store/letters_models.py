@@ -1,7 +1,8 @@
 """State-store models of the alerting half: letters, their findings, the outbox, the audit log.
 
 Change them only with a new migration (``0002_letters`` created them; ``0004_letter_acts``
-added matters, withdrawal, explanations, stored reports and the audit chain).
+added matters, withdrawal, explanations, stored reports and the audit chain;
+``0009_person_letters`` letters to a person).
 
 Reminders (提醒) and data-quality notices live in ``letters`` too, with tier
 ``reminder`` and their own number prefix: they are numbered so that the outbox
@@ -41,7 +42,7 @@ class LetterRow(Base):
     seq: Mapped[int]
     tier: Mapped[str] = mapped_column(sa.String(16), index=True)
     status: Mapped[str] = mapped_column(sa.String(20), index=True)
-    audience: Mapped[str] = mapped_column(sa.String(16))  # unit | data_owner
+    audience: Mapped[str] = mapped_column(sa.String(16))  # unit | data_owner | person
     unit_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)  # widths: 0008_wide_text
     recipient: Mapped[str] = mapped_column(sa.String(1000))  # 主送单位 as printed
     source: Mapped[str | None] = mapped_column(sa.String(255))  # for data-owner notices
@@ -66,6 +67,9 @@ class LetterRow(Base):
     reopened_at: Mapped[dt.datetime | None]
     period: Mapped[str | None] = mapped_column(sa.String(16))  # 定期预警: e.g. 2026-Q4
     assessment: Mapped[dict[str, Any] | None]  # 定期预警: the period's figures the letter states
+    #: a letter to a person (当事人, seed 004:66): the person's id in the source (0009_person_letters)
+    person_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
+    copy_to: Mapped[str | None] = mapped_column(sa.String(1000))  # 抄送: the person's unit, as printed
 
     __table_args__ = (sa.UniqueConstraint("prefix", "year", "seq", name="uq_letters_prefix_year_seq"),)
 
