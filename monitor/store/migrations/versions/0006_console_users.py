@@ -1,7 +1,7 @@
 """console accounts and sessions
 
 Revision ID: 0006_console_users
-Revises: 0004_letter_acts
+Revises: 0009_person_letters
 Create Date: 2026-12-02
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from sunlight.monitor.store.models import UTCDateTime
 
 revision = "0006_console_users"
-down_revision = "0004_letter_acts"
+down_revision = "0009_person_letters"
 branch_labels = None
 depends_on = None
 
