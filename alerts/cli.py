@@ -257,6 +257,13 @@ def letters_admonition(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: No
     _simple(config, letter, "admonition", by, note, as_of)
 
 
+@letters_app.command("sign-off")
+def letters_sign_off(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
+                     as_of: AsOfOpt = None) -> None:
+    """A leader signs off a level1 letter (签批); recorded in the audit log, the status stays."""
+    _simple(config, letter, "sign_off", by, note, as_of)
+
+
 @letters_app.command("close")
 def letters_close(config: ConfigOpt, letter: LetterArg, by: ByOpt, note: NoteOpt = None,
                   as_of: AsOfOpt = None) -> None:

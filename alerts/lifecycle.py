@@ -54,7 +54,7 @@ from sunlight.monitor.store.models import FindingRow
 __all__ = ["ACTIONS", "SYSTEM_ACTOR", "Act", "LetterNotFound", "ReportFile", "TransitionError",
            "apply_act", "audit", "find_letter", "next_status"]
 
-ACTIONS = ("ack", "report", "admonition", "close", "withdraw", "explain", "extend", "reopen")
+ACTIONS = ("ack", "report", "admonition", "close", "withdraw", "explain", "extend", "reopen", "sign_off")
 #: the acts that must say why (the office's own decisions)
 NEED_REASON = ("withdraw", "explain", "extend", "reopen")
 DEFAULT_REPORT_MAX_BYTES = 20 * 1024 * 1024
@@ -66,7 +66,8 @@ STATUS_ZH = {
 }
 ACTION_ZH = {"ack": "签收", "report": "登记整改报告", "admonition": "登记诫勉谈话", "close": "办结",
              "issue": "发函", "overdue": "逾期", "escalate": "升级", "withdraw": "撤销",
-             "explain": "核实不予追究", "extend": "延长整改期限", "reopen": "重新打开"}
+             "explain": "核实不予追究", "extend": "延长整改期限", "reopen": "重新打开",
+             "sign_off": "签批"}
 
 
 class TransitionError(Exception):
@@ -137,6 +138,12 @@ def next_status(letter: Any, action: str) -> tuple[str, dict[str, Any]]:
         raise TransitionError(f"{number} 已因逾期未整改升级，请办理升级后的新函")
     if action == "explain":
         return status, {}
+    if action == "sign_off":  # a leader's 签批 of the most severe letter: recorded, no change of status
+        if letter.tier != "level1":
+            raise TransitionError(f"{number} 不是一级预警函，无需领导签批")
+        if letter.signed_off_at is not None:
+            raise TransitionError(f"{number} 已签批，不能重复签批")
+        return status, {"signed_off_at": None}
     if action == "extend":
         return (progress_status(letter) if status == "overdue" else status), {"overdue_at": "clear"}
     if action == "ack":

@@ -328,3 +328,24 @@ def test_concurrent_acts_and_a_cycle_keep_one_unbroken_chain(state: State, tmp_p
     with state.engine.connect() as conn:
         prevs = conn.execute(sa.select(AuditEntry.prev_hash)).scalars().all()
     assert len(prevs) == len(set(prevs))  # no two entries follow the same one: no fork
+
+
+def test_a_leader_signs_off_a_level1_letter_once(state: State, tmp_path: Path) -> None:
+    """签批: recorded on the letter and in the audit chain; the status and the requirements stay."""
+    s = quick_settings(settings_for(tmp_path, state.url))
+    record(state.engine, [finding("case_overdue", "SJ-1", "SJJ"), finding("case_overdue", "MZ-1", "MZJ")],
+           at(2026, 9, 24, 9))
+    issue_letters(state.engine, s, CAL, at(2026, 9, 24, 9), names, now=NOW)
+    first, second = "监预〔2026〕1号", "监预〔2026〕2号"
+    with state.engine.begin() as conn:  # as if the matter had climbed to 一级
+        conn.execute(sa.update(LetterRow).where(LetterRow.number == first).values(tier="level1"))
+    refused(state.engine, second, Act("sign_off", "陈书记"), "不是一级预警函")
+    before, after = apply_act(state.engine, first, Act("sign_off", "陈书记", "同意，督促整改"), now=NOW)
+    assert after == before.status == "issued"
+    signed = letter(state.engine, first)
+    assert signed.signed_off_at is not None and signed.status == "issued"
+    entry = last_audit(state.engine)
+    assert (entry.actor, entry.action, entry.note) == ("陈书记", "sign_off", "同意，督促整改")
+    refused(state.engine, first, Act("sign_off", "陈书记"), "已签批")
+    r = run_cli("letters", "sign-off", "-c", str(settings_for(tmp_path, state.url)), first, "--by", "陈书记")
+    assert r.exit_code == 1 and "已签批" in r.output

@@ -186,7 +186,7 @@ def test_accounts_locking_and_sessions_on_postgresql(pg_store: sa.Engine) -> Non
 def _letter(**kw: object) -> SimpleNamespace:
     base = {"number": "监预〔2026〕17号", "tier": "level2", "status": "issued", "acknowledged_at": None,
             "report_received_at": None, "admonition_held_at": None, "requires_report": True,
-            "requires_admonition": False}
+            "requires_admonition": False, "signed_off_at": None}
     return SimpleNamespace(**(base | kw))
 
 
@@ -195,7 +195,7 @@ def test_buttons_follow_the_role_and_the_lifecycle() -> None:
     liaison = User(2, "liu", "刘联络", "liaison", "MZJ")
     leader = User(3, "chen", "陈书记", "leader", None)
     shown = {o.button.action: o for o in offers(_letter(), staff)}
-    # every act of the lifecycle; the leader's 签批 is not one yet, so it is not shown
+    # every act of the lifecycle that staff may do (签批 is the leader's)
     assert list(shown) == ["ack", "report", "admonition", "close", "withdraw", "extend", "explain", "reopen"]
     assert shown["ack"].enabled and shown["report"].enabled
     assert not shown["close"].enabled and "尚缺签收、书面整改报告" in (shown["close"].reason or "")
@@ -205,7 +205,13 @@ def test_buttons_follow_the_role_and_the_lifecycle() -> None:
     assert all(shown[a].button.note_required for a in ("withdraw", "extend", "explain", "reopen"))
     assert shown["extend"].button.until and shown["explain"].button.finding
     assert [o.button.action for o in offers(_letter(), liaison)] == ["ack", "report"]
-    assert offers(_letter(), leader) == []
+    # the leader signs off a 一级 letter (签批), once; a 二级 letter needs no sign-off
+    [sign] = offers(_letter(), leader)
+    assert sign.button.action == "sign_off" and not sign.enabled and "不是一级预警函" in (sign.reason or "")
+    [sign] = offers(_letter(tier="level1", requires_admonition=True), leader)
+    assert sign.enabled
+    [sign] = offers(_letter(tier="level1", signed_off_at=dt.datetime(2026, 12, 1, tzinfo=dt.UTC)), leader)
+    assert not sign.enabled and "已签批" in (sign.reason or "")
     done = {o.button.action: o.enabled for o in offers(_letter(status="closed"), staff)}
     assert [a for a, enabled in done.items() if enabled] == ["withdraw", "reopen"]
     withdrawn = offers(_letter(status="withdrawn"), staff)

@@ -65,6 +65,7 @@ class LetterRow(Base):
     matter_id: Mapped[int | None] = mapped_column(sa.Integer, index=True)
     withdrawn_at: Mapped[dt.datetime | None]  # 撤销 (as-of time); its findings are free again
     reopened_at: Mapped[dt.datetime | None]
+    signed_off_at: Mapped[dt.datetime | None]  # a leader's 签批 of a 一级 letter (0010_sign_off)
     period: Mapped[str | None] = mapped_column(sa.String(16))  # 定期预警: e.g. 2026-Q4
     assessment: Mapped[dict[str, Any] | None]  # 定期预警: the period's figures the letter states
     #: a letter to a person (当事人, seed 004:66): the person's id in the source (0009_person_letters)

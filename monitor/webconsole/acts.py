@@ -7,8 +7,7 @@ reason, the report file, the new rectification date of 延期, the finding of
 the same code as ``sunlight letters …``, with the logged-in account as the
 actor. Whether a button is enabled is asked of the lifecycle itself
 (``next_status``), so the page never offers an act the lifecycle would
-refuse. A button whose action the lifecycle does not know is not shown (the
-leader's 签批 waits for its act).
+refuse. A button whose action the lifecycle does not know is not shown.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ ACT_BUTTONS: tuple[ActButton, ...] = (
     ActButton("report", "上传整改报告", _roles("staff", "liaison"), note="说明", file=True),
     ActButton("admonition", "登记诫勉谈话", _roles("staff"), note="谈话情况"),
     ActButton("close", "办结", _roles("staff"), note="核查意见", confirm=True),
-    # a leader's sign-off of a 一级 letter, once the lifecycle has the act
+    # a leader's sign-off (签批) of a 一级 letter
     ActButton("sign_off", "签批", _roles("leader"), note="批示意见"),
     # the office's own acts (letters issue): each says why
     ActButton("withdraw", "撤销", _roles("staff"), note="撤销理由", note_required=True, confirm=True),
