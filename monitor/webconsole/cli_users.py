@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -85,30 +86,28 @@ def users_passwd(config: ConfigOpt, username: UserArg, password_stdin: StdinOpt 
     typer.echo(f"已修改 {username} 的密码")
 
 
-@users_app.command("disable")
-def users_disable(config: ConfigOpt, username: UserArg) -> None:
-    """Disable an account and end its sessions (the account and its audit trail stay)."""
+def _set_disabled(config: Path, username: str, disabled: bool) -> None:
+    verb = "停用" if disabled else "启用"
     settings = load_or_exit(config)
     store = open_state(settings)
     try:
         with store_failures(settings):
-            set_disabled(store, username, True)
+            set_disabled(store, username, disabled)
     except AccountError as exc:
-        raise fail(f"不能停用：{exc}", 1) from None
-    typer.echo(f"已停用 {username}")
+        raise fail(f"不能{verb}：{exc}", 1) from None
+    typer.echo(f"已{verb} {username}")
+
+
+@users_app.command("disable")
+def users_disable(config: ConfigOpt, username: UserArg) -> None:
+    """Disable an account and end its sessions (the account and its audit trail stay)."""
+    _set_disabled(config, username, True)
 
 
 @users_app.command("enable")
 def users_enable(config: ConfigOpt, username: UserArg) -> None:
     """Enable a disabled account again."""
-    settings = load_or_exit(config)
-    store = open_state(settings)
-    try:
-        with store_failures(settings):
-            set_disabled(store, username, False)
-    except AccountError as exc:
-        raise fail(f"不能启用：{exc}", 1) from None
-    typer.echo(f"已启用 {username}")
+    _set_disabled(config, username, False)
 
 
 @users_app.command("list")
