@@ -113,10 +113,12 @@ def test_a_liaison_sees_only_its_own_unit(console: Console) -> None:
     assert {row[2] for row in wb.active.iter_rows(min_row=2, values_only=True)} == {"县民政局"}
     units = liu.get("/units/export.csv").text
     assert "县民政局" in units and "县市场监督管理局" not in units
-    # a leader reads everything but has no act buttons
+    # a leader reads everything; its one act is 签批 of a 一级 letter (this one is not)
     chen = console.login("chen")
-    assert chen.get(f"/letters/{other.id}").status_code == 200
-    assert "act/" not in chen.get(f"/letters/{other.id}").text
+    page = chen.get(f"/letters/{other.id}")
+    assert page.status_code == 200
+    acts = re.findall(r'/act/(\w+)"', page.text)
+    assert acts == ["sign_off"] and "无需领导签批" in page.text
     r = chen.post(f"/letters/{other.id}/act/ack", data={"csrf": csrf_of(chen.get("/letters").text)})
     assert r.status_code == 403 and console.letter(other.id).acknowledged_at is None
 
