@@ -30,10 +30,10 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
 from sunlight.monitor import logs
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.cycle import issue, unit_names
 from sunlight.monitor.demo.run import build_finance, build_sources, write_config
 from sunlight.monitor.engine import Engine, load_calendar, scan_and_record
-from sunlight.monitor.settings import load_settings
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.models import FindingRow
 from sunlight.monitor.web import ProbeResult, WebServer, make_app

@@ -33,11 +33,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
 from sunlight.monitor.engine import Engine
-from sunlight.monitor.settings import load_settings
 
 AT = "2026-11-16T09:00:00+08:00"
 CONFIG = """\

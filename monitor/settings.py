@@ -5,7 +5,7 @@ One YAML file (see ``config/reference.yaml``, the single documented truth).
 so that passwords never sit in the file; values that carry secrets are
 :class:`pydantic.SecretStr` and never appear in ``repr`` or logs.
 
-Loading never half-works: :func:`load_settings` either returns a complete,
+Loading never half-works: :func:`read_settings` either returns a complete,
 checked :class:`Settings` or raises :class:`ConfigError` naming the file, the
 key path and the problem (the CLI turns that into exit code 2).
 """
@@ -38,7 +38,7 @@ from sunlight.monitor.config_error import ConfigError, first_problem
 from sunlight.monitor.durations import Duration, parse_duration
 from sunlight.monitor.webconsole.config import ConsoleConfig
 
-__all__ = ["ConfigError", "Settings", "load_settings", "register_validator"]
+__all__ = ["ConfigError", "Settings", "read_settings", "register_validator"]
 
 ENTITIES = (
     "units",
@@ -349,8 +349,12 @@ def _decode(path: Path, data: bytes) -> str:
                                     "(e.g. iconv -f GBK -t UTF-8)") from None
 
 
-def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
-    """Read, substitute and validate a config file, or raise :class:`ConfigError`."""
+def read_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
+    """Read, substitute and validate a config file, or raise :class:`ConfigError`.
+
+    Runs the validators registered so far; load configs through
+    :func:`sunlight.monitor.configure.load_settings`, which registers them all.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -391,7 +395,7 @@ _VALIDATORS: dict[str, Validator] = {}
 
 
 def register_validator(name: str) -> Callable[[Validator], Validator]:
-    """Register a cross-field check of one config section; :func:`load_settings` runs them all.
+    """Register a cross-field check of one config section; :func:`read_settings` runs them all.
 
     Each layer registers the checks of its own section (the check registry its
     ``checks:`` parameters, the letters their routes and tiers, the channels

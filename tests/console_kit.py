@@ -22,10 +22,10 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 
+from sunlight.monitor.configure import Settings, load_settings
 from sunlight.monitor.cycle import issue, unit_names
 from sunlight.monitor.demo.run import build_finance, build_sources, write_config
 from sunlight.monitor.engine import Engine, load_calendar, scan_and_record
-from sunlight.monitor.settings import Settings, load_settings
 from sunlight.monitor.store import open_store
 from sunlight.monitor.store.letters_models import LetterRow
 from sunlight.monitor.web import ProbeResult, WebServer, make_app

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from sunlight.monitor.columnar import fetch
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.engine import Engine, SourceOutcome
 from sunlight.monitor.metrics import CaseTallies
-from sunlight.monitor.settings import load_settings
 from tests.conftest import SourceDB, at
 
 CHECKS = """\

@@ -26,6 +26,7 @@ from sunlight.alerts.render import Renderer
 from sunlight.alerts.view import letter_view
 from sunlight.checks.registry import load_all
 from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.configure import load_settings
 from sunlight.monitor.cycle import run_cycle
 from sunlight.monitor.demo.schema import create_all, metadata
 from sunlight.monitor.engine import Engine
@@ -33,7 +34,6 @@ from sunlight.monitor.records.cases import CASE_FIELDS
 from sunlight.monitor.records.decisions import DECISION_FIELDS
 from sunlight.monitor.records.org import PERSON_FIELDS
 from sunlight.monitor.records.spending import EXPENSE_FIELDS, SIGNATURE_FIELDS
-from sunlight.monitor.settings import load_settings
 from sunlight.monitor.store.db import open_store
 from sunlight.monitor.store.letters_models import LetterRow
 from sunlight.monitor.zh import zh_due
