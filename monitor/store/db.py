@@ -194,8 +194,8 @@ def open_store(url: str, migrate: bool | Literal["create"] = True, *, read_only:
             current = current_revision(engine) if migrate == "create" else None
             if current is None:
                 upgrade(engine)
-            elif current != head_revision():
-                raise StoreError(url, f"状态库结构版本为 {current}，需要 {head_revision()}"
+            elif current != (head := head_revision()):
+                raise StoreError(url, f"状态库结构版本为 {current}，需要 {head}"
                                       "（请先备份，再运行 sunlight db upgrade）")
         elif read_only:  # a look at a store this version cannot read is refused, not guessed at
             current, head = current_revision(engine), head_revision()
