@@ -173,7 +173,8 @@ def measure_engine(source_url: str) -> dict[str, Any]:
         cfg.write_text(
             f"timezone: Asia/Shanghai\nstate:\n  url: sqlite:///{tmp}/state.db\n"
             f"sources:\n  finance:\n    url: \"{source_url}\"\n    chunk_size: 20000\n"
-            "checks:\n  large_amount_without_decision: {large_amount: '50000.00'}\n",
+            "checks:\n  large_amount_without_decision: {large_amount: '50000.00'}\n"
+            "routes: none\n",  # a scan issues no letters; the config is refused without routes
             encoding="utf-8",
         )
         started = time.perf_counter()

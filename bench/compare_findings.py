@@ -54,6 +54,7 @@ checks:
   overrides:
     - match: {{item_code: YJ-002}}
       case_due_soon: {{warn_remaining: 5}}
+routes: none  # a comparison issues no letters; the config is refused without routes
 """
 
 
