@@ -16,6 +16,7 @@ from sunlight.alerts.letters import IssuedLetter, IssueReport, People, UnitNames
 from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
 from sunlight.alerts.render import Renderer
 from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.incremental import incremental_scan_and_record
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import PersonInfo
@@ -85,8 +86,12 @@ def people(engine: Engine) -> People:
 
 def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
               sources: list[str] | None = None, claims: Claims | None = None,
-              wait: float = 0.0) -> CycleReport:
+              wait: float = 0.0, incremental: bool = False) -> CycleReport:
     """Scan (all or the named sources), record, then let the tier policy act.
+
+    ``incremental``: the sources with ``incremental`` configured re-read only
+    what changed since their last cycle (:mod:`sunlight.monitor.incremental`);
+    the others, and any without a full scan yet, are scanned fully.
 
     Each source is scanned under its claim (``wait``: how long to wait for
     another process scanning it, see :func:`scan_and_record`). The letters
@@ -94,7 +99,8 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
     sent (invariant 4); :func:`deliver` sends them.
     """
     report = CycleReport(at)
-    report.outcomes = scan_and_record(engine, store, at, sources=sources, claims=claims, wait=wait)
+    scan = incremental_scan_and_record if incremental else scan_and_record
+    report.outcomes = scan(engine, store, at, sources=sources, claims=claims, wait=wait)
     issued = issue(engine, store, settings, at, report.outcomes)
     report.letters = issued.issued
     report.letters_issued = [letter.number for letter in issued.issued]

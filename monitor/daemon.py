@@ -44,7 +44,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,9 @@ class Runtime:
     claims: Claims  # this process's claims on the store (shared by runtimes on one store)
     users: int = 0  # jobs running on it
     retired: bool = False  # replaced by a reload: close when the last user leaves
+    #: incremental sources fully scanned on this runtime: only then are their cycles incremental
+    #: (a new config may change what the checks find in records no edit touched)
+    full_done: set[str] = field(default_factory=set)
 
     def close(self, keep_store: bool = False) -> None:
         self.engine.close()
@@ -131,6 +134,7 @@ class Daemon:
         self._active = threading.Condition()
         self._running_jobs = 0
         self._source_locks: dict[str, threading.Lock] = {}
+        self._full_owed: set[str] = set()  # incremental sources whose next cycle must be full
         self._share_lock = threading.Lock()  # one ownership decision at a time
         self._signals: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.replica = settings.server.replica or default_replica()
@@ -216,7 +220,14 @@ class Daemon:
                 self._running_jobs -= 1
                 self._active.notify_all()
 
-    def run_source(self, name: str) -> None:
+    def run_source(self, name: str, full: bool = False) -> None:
+        """One cycle of ``name``; ``full``: the scheduled full scan of an incremental source.
+
+        A full scan that cannot run now (the previous cycle still runs) or fails
+        stays owed: the source's next cycle is full.
+        """
+        if full:
+            self._full_owed.add(name)
         self._tracked(self._cycle, name)
 
     def deliver_outbox(self) -> None:
@@ -238,18 +249,24 @@ class Daemon:
             with structlog.contextvars.bound_contextvars(source=name):
                 try:
                     at = self.clock() if self.clock is not None else dt.datetime.now(rt.settings.tz)
+                    incremental = (rt.settings.sources[name].incremental is not None
+                                   and name in rt.full_done and name not in self._full_owed)
                     report = cycle.run_cycle(rt.engine, rt.store, rt.settings, at, sources=[name],
-                                             claims=rt.claims)
+                                             claims=rt.claims, incremental=incremental)
                 except Exception as exc:  # a fault stays local (invariant 5): the next cycle retries
                     log.exception("cycle failed", error=str(exc))
                     self.metrics.observe_cycle(name, [], time.monotonic() - started, ok=False)
                     return
                 if report.outcomes and all(o.claimed_elsewhere for o in report.outcomes):
                     return  # a manual `sunlight cycle` is scanning it right now: not a failure
+                if report.ok and not incremental:
+                    rt.full_done.add(name)
+                    self._full_owed.discard(name)
                 seconds = time.monotonic() - started
                 self._units[name] = {u: info for o in report.outcomes for u, info in o.units.items()}
                 self.metrics.observe_cycle(name, report.outcomes, seconds, report.ok)
                 log.info("cycle done", ok=report.ok, seconds=round(seconds, 3),
+                         mode="incremental" if incremental else "full",
                          findings=sum(sum(o.findings.values()) for o in report.outcomes),
                          letters_issued=len(report.letters_issued),
                          letters_escalated=len(report.letters_escalated))

@@ -31,11 +31,14 @@ from sunlight.monitor.columnar import scan as columnar
 from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
+from sunlight.monitor.records.cases import CaseRecord
+from sunlight.monitor.records.due import next_due
 from sunlight.monitor.records.org import UnitInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.sources import Source, SourceError
 from sunlight.monitor.store.claims import Claims, claims_for, scan_claim
 from sunlight.monitor.store.findings import FindingRecorder, close_abandoned, finish_run, start_run
+from sunlight.monitor.store.incremental import encode_mark, finish_full
 from sunlight.monitor.textsafe import KEY_MAX, SUMMARY_MAX, cap, cut
 
 #: a record's own key, by the attribute its record type names it with
@@ -138,12 +141,7 @@ class Engine:
         names = list(sources) if sources is not None else list(self.sources)
         return [self.scan_source(self.sources[n], at, sink) for n in names]
 
-    def scan_source(self, src: Source, at: dt.datetime, sink: Sink) -> SourceOutcome:
-        out = SourceOutcome(src.name)
-        started = time.perf_counter()
-        tz = self.settings.tz
-        at = at.astimezone(tz)
-
+    def _emitter(self, src: Source, out: SourceOutcome, sink: Sink) -> Sink:
         def emit(f: Finding) -> None:
             # f.tier stays the check's default: the tier policy (overrides, repeat,
             # escalation) is applied once, when letters are planned (alerts/planner.py)
@@ -153,6 +151,21 @@ class Engine:
             out.findings[f.check] += 1
             out.uncovered += f.calendar_uncovered
             sink(f)
+
+        return emit
+
+    def scan_source(self, src: Source, at: dt.datetime, sink: Sink,
+                    index: TimeIndex | None = None) -> SourceOutcome:
+        """Evaluate one source as of ``at``; with ``index``, collect every case's time-index entry.
+
+        ``index`` (case key → :func:`sunlight.monitor.records.due.next_due`) is
+        what an incremental source's full scan leaves for the cycles after it.
+        """
+        out = SourceOutcome(src.name)
+        started = time.perf_counter()
+        tz = self.settings.tz
+        at = at.astimezone(tz)
+        emit = self._emitter(src, out, sink)
 
         watching = [cb for w in self.watchers if (cb := w.begin(src.name, at)) is not None]
         try:
@@ -171,10 +184,11 @@ class Engine:
                 if (entity == "cases" and entity not in ctx.tables
                         and (not watching or tally is not None)
                         and src.config.columnar and columnar.applies(feeders)):
-                    self._columnar_cases(src, rctx, ctx, feeders, out, emit, watching, tally)
+                    self._columnar_cases(src, rctx, ctx, feeders, out, emit, watching, tally, index)
                     continue
+                raw = _indexer(index, at) if entity == "cases" and index is not None else None
                 records = (ctx.tables[entity] if entity in ctx.tables
-                           else self._records(src, entity, rctx, at, out, emit))
+                           else self._records(src, entity, rctx, at, out, emit, raw))
                 for record in records:
                     try:
                         self._feed(feeders, record, ctx, out, emit)
@@ -226,8 +240,13 @@ class Engine:
         return units
 
     def _records(self, src: Source, entity: str, rctx: ReadContext, at: dt.datetime,
-                 out: SourceOutcome, emit: Sink) -> Iterator[Any]:
-        """An entity's records as of ``at``; unreadable rows go out as data_quality."""
+                 out: SourceOutcome, emit: Sink, raw: Callable[[Any], None] | None = None
+                 ) -> Iterator[Any]:
+        """An entity's records as of ``at``; unreadable rows go out as data_quality.
+
+        ``raw`` sees each record as read, before ``as_of`` (the time index needs
+        the events still to come, which ``as_of`` drops).
+        """
         read = READERS.get(entity)
         if read is None:
             raise SourceError(src.name, f"no reader for entity {entity!r}")
@@ -244,6 +263,8 @@ class Engine:
             rows[entity] += 1
             if progress is not None and rows[entity] % PROGRESS_EVERY == 0:
                 progress(src.name, entity, rows[entity])
+            if raw is not None:
+                raw(item)
             as_of = getattr(item, "as_of", None)
             item = as_of(at) if as_of is not None else item
             if item is not None:
@@ -266,7 +287,7 @@ class Engine:
     def _columnar_cases(self, src: Source, rctx: ReadContext, ctx: EvalContext,
                         feeders: list[Check], out: SourceOutcome, emit: Sink,
                         watching: Sequence[Callable[[Any, EvalContext], None]] = (),
-                        tally: columnar.Tally | None = None) -> None:
+                        tally: columnar.Tally | None = None, index: TimeIndex | None = None) -> None:
         """The cases by the columnar path: only the rows it hands back reach the checks here.
 
         Watchers see the records of the rows handed over whole; the figures of
@@ -276,6 +297,7 @@ class Engine:
             self._arrays = CalendarArrays.build(self.calendar)
         by_id = {c.id: c for c in feeders}
         at = ctx.at
+        raw = _indexer(index, at) if index is not None else None
 
         def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
             if isinstance(item, RowProblem):
@@ -283,6 +305,8 @@ class Engine:
                 emit(self.quality.from_problem(item, src.name, src.config))
                 return
             out.handed_over += 1
+            if chosen is None and raw is not None:  # (the others are indexed column by column)
+                raw(item)
             record = item.as_of(at)
             if record is None:
                 return
@@ -304,7 +328,7 @@ class Engine:
                 self.progress(src.name, "cases", out.rows_read["cases"])
 
         columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
-                            self.stop_requested, tally)
+                            self.stop_requested, tally, index)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:
@@ -312,6 +336,7 @@ class Engine:
         info = ctx.units.get(unit_id) if unit_id else None
         item_code = getattr(record, "item_code", None)
         kind = info.kind if info else None
+        key = getattr(record, "case_id", None)
         for c in feeders:
             params = self.params[c.id].for_(unit_id, kind, item_code)
             if not params.enabled:
@@ -320,6 +345,7 @@ class Engine:
             # of times a scan), where a closure and a call each time add up.
             try:
                 for f in c.feed(record, params, ctx):
+                    f.record_key = key  # what an incremental run resolves by
                     emit(f)
             except (SourceError, OutOfSpan, OverflowError):
                 raise
@@ -341,6 +367,27 @@ class Engine:
         out.check_errors[check.id] += 1
         if out.check_errors[check.id] == 1:
             log.exception("check failed", source=out.source, check=check.id, error=str(exc))
+
+
+#: case key → the first instant it must be evaluated again (None: only an edit can change it)
+TimeIndex = dict[str, dt.datetime | None]
+
+
+def _indexer(index: TimeIndex, at: dt.datetime) -> Callable[[Any], None]:
+    """Enter each case read (before ``as_of``) in ``index``; the earliest entry wins for a key."""
+
+    def enter(record: Any) -> None:
+        if not isinstance(record, CaseRecord):
+            return
+        due = next_due(record, at)
+        key = record.case_id
+        if key in index:
+            old = index[key]
+            due = old if due is None else (due if old is None else min(old, due))
+            # (a key read twice is a duplicate: the full scan reports it; the earliest entry stays)
+        index[key] = due
+
+    return enter
 
 
 def _beyond_calendar(entity: str, record: Any) -> RowProblem:
@@ -394,6 +441,13 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
     checks = {c.id for c in engine.checks} | {engine.quality.id}
     if engine.only:  # a partial scan reads only some entities: it cannot vouch for data quality
         checks.discard(engine.quality.id)
+    # an incremental source's full scan leaves the watermark it started from and the time index
+    # (monitor/incremental.py); a partial scan (--check) leaves the state as it was
+    incremental = src.config.incremental
+    mark: tuple[str | None, str | None] | None = None
+    index: TimeIndex | None = None
+    if incremental is not None and not engine.only:
+        mark, index = _starting_mark(src, incremental.cases.watermark), {}
     run_id = start_run(store, src.name, at, checks, replica=claims.replica)
     recorder = FindingRecorder(store, run_id, at, on_reject=engine.quality.unstorable)
 
@@ -402,7 +456,7 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
         if also is not None:
             also(f)
 
-    outcome = engine.scan_source(src, at, sink)
+    outcome = engine.scan_source(src, at, sink, index=index)
     recorder.flush()
     crash_point("mid_scan")  # test-only: findings upserted, the run not yet finished
     if outcome.ok and not claims.holds(scan_claim(src.name)):
@@ -414,6 +468,29 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
         rows_read=sum(outcome.rows_read.values()), findings=recorder.count,
         resolve_checks=(outcome.checks_run & checks) if outcome.ok else (), source=src.name, as_of=at,
     )
+    if outcome.ok and mark is not None and index is not None:
+        finish_full(store, src.name, "cases", run_id, at, mark, index)
+        log.info("time index built", source=src.name, run=run_id, cases=len(index),
+                 entries=sum(v is not None for v in index.values()))
     log.info("findings recorded", source=src.name, run=run_id, upserted=recorder.count,
              resolved=resolved)
     return outcome
+
+
+def _starting_mark(src: Source, column: str) -> tuple[str | None, str | None] | None:
+    """The watermark before a full scan reads the cases: rows changed during it are read again.
+
+    None when it cannot be had (the column is missing, its type cannot be kept):
+    the scan goes on, and the next cycle is a full scan again.
+    """
+    try:
+        value = src.max_value("cases", column)
+    except SourceError as exc:
+        log.error("incremental: no watermark; the next cycle scans fully", source=src.name,
+                  column=column, error=exc.problem)
+        return None
+    mark = encode_mark(value)
+    if mark is None:
+        log.error("incremental: the watermark's type cannot be kept; the next cycle scans fully",
+                  source=src.name, column=column, type=type(value).__name__)
+    return mark

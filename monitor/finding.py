@@ -44,6 +44,9 @@ class Finding:
     #: the violation has ended in the source (the late case completed, the late reply sent) but
     #: stays on record: its lateness counts, yet a letter about it is rectified (letters.md)
     ended_at: dt.datetime | None = None
+    #: the key of the record whose evaluation produced it (set by the engine, for the cases):
+    #: what an incremental run resolves by (monitor/incremental.py)
+    record_key: str | None = None
 
     @property
     def fingerprint(self) -> str:

@@ -36,6 +36,10 @@ def cron_job_id(source: str, index: int) -> str:
     return f"cron:{source}:{index}"
 
 
+def full_job_id(source: str) -> str:
+    return f"full:{source}"
+
+
 class WorkdayCronTrigger(BaseTrigger):
     """A cron trigger that fires only on working days of the work calendar.
 
@@ -83,9 +87,13 @@ def make_scheduler(settings: Settings) -> BackgroundScheduler:
 
 
 def schedule_jobs(scheduler: BackgroundScheduler, settings: Settings, calendar: WorkCalendar,
-                  run_source: Callable[[str], None], deliver: Callable[[], None],
+                  run_source: Callable[..., None], deliver: Callable[[], None],
                   now: dt.datetime | None = None) -> list[str]:
-    """(Re)place every job for ``settings``; returns the job ids. The first cycles run at once."""
+    """(Re)place every job for ``settings``; returns the job ids. The first cycles run at once.
+
+    A source with ``incremental`` also gets its full scan at ``server.full_scan``
+    (``run_source(name, True)``); its other cycles are incremental.
+    """
     tz = settings.tz
     start = (now or dt.datetime.now(tz)).astimezone(tz)
     scheduler.remove_all_jobs()
@@ -105,6 +113,13 @@ def schedule_jobs(scheduler: BackgroundScheduler, settings: Settings, calendar: 
                 misfire_grace_time=grace,
             )
             ids.append(cron_job_id(name, i))
+        if src.incremental is not None:
+            scheduler.add_job(
+                run_source, CronTrigger.from_crontab(settings.server.full_scan, timezone=tz),
+                args=[name, True], id=full_job_id(name),
+                name=f"scan {name} fully at {settings.server.full_scan}", misfire_grace_time=grace,
+            )
+            ids.append(full_job_id(name))
     every = settings.server.deliver_every.total_seconds()
     scheduler.add_job(
         deliver, IntervalTrigger(seconds=every, timezone=tz), id=DELIVER_JOB,

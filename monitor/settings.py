@@ -115,6 +115,50 @@ class CronSchedule(_Model):
         return v
 
 
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
+
+
+class WatermarkConfig(_Model):
+    """How an incremental cycle finds the rows changed since the last one.
+
+    ``watermark`` names the column every change of a row moves forward
+    (``updated_at``, a version number): a canonical field name mapped
+    through the entity's ``columns``, else the site's column itself. The
+    cycle reads the rows whose value is at least the greatest it read before.
+    """
+
+    watermark: str
+
+    @field_validator("watermark")
+    @classmethod
+    def _column(cls, v: str) -> str:
+        if not _COLUMN.match(v):
+            raise ValueError(f"{v!r} is not a column name (letters, digits and _, not starting "
+                             "with a digit)")
+        return v
+
+
+class IncrementalConfig(_Model):
+    """Which entities the daemon re-reads incrementally between full scans (issue 11, item 4).
+
+    Only the cases in this version: the other entities are read by the full
+    scans (``server.full_scan``) and by every cycle of a source without this
+    section.
+    """
+
+    cases: WatermarkConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            other = sorted(set(v) - {"cases"})
+            if other:
+                raise ValueError(f"{other[0]!r} cannot be read incrementally: only 'cases' can "
+                                 "(the other entities are read by every full scan)")
+        return v
+
+
 class SourceConfig(_Model):
     """One read-only source database."""
 
@@ -137,6 +181,9 @@ class SourceConfig(_Model):
     connect_timeout: Duration = parse_duration("10s")
     #: how long one statement (one fetch of a streamed read) may run; also SQLite's busy timeout
     statement_timeout: Duration = parse_duration("300s")
+    #: between full scans (``server.full_scan``), the daemon re-reads only the rows changed
+    #: since its last cycle and the records a time boundary reached (monitor/incremental.py)
+    incremental: IncrementalConfig | None = None
 
     @field_validator("connect_timeout", "statement_timeout")
     @classmethod
@@ -190,6 +237,14 @@ class ServerConfig(_Model):
     reload_endpoint: bool = True
     #: this replica's name in logs, metrics and scan runs; empty: ``host:pid``
     replica: str = ""
+    #: when the daemon scans the sources with ``incremental`` fully (their other cycles re-read
+    #: only what changed): a full scan catches child-row edits and what a watermark misses
+    full_scan: str = "10 0 * * *"
+
+    @field_validator("full_scan")
+    @classmethod
+    def _crontab(cls, v: str) -> str:
+        return CronSchedule._valid_crontab(v)
 
     @field_validator("listen")
     @classmethod

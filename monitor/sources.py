@@ -216,7 +216,8 @@ class Source:
     def has(self, entity: str) -> bool:
         return self.available_columns(entity) is not None
 
-    def _select(self, entity: str, fields: Sequence[str], order_key: str | None) -> sa.Select:
+    def _from(self, entity: str) -> tuple[Any, dict[str, str]]:
+        """The entity's table (or query as a subquery), and its columns by lower-case name."""
         m = self.mapping(entity)
         cols = self.available_columns(entity)
         if cols is None:
@@ -226,6 +227,21 @@ class Source:
             src: Any = sa.text(m.query).columns(*(sa.column(c) for c in cols)).subquery("q")
         else:
             src = self._table(m)
+        return src, lower
+
+    def column(self, entity: str, name: str) -> str:
+        """The site's column for a canonical field (mapped by ``columns``) or a column of its own."""
+        _, lower = self._from(entity)
+        m = self.mapping(entity)
+        actual = lower.get(m.columns.get(name, name).lower())
+        if actual is None:
+            raise SourceError(self.name, f"{entity}: column {name!r} not found")
+        return actual
+
+    def _select(self, entity: str, fields: Sequence[str], order_key: str | None,
+                keys: Sequence[str] | None = None) -> sa.Select:
+        m = self.mapping(entity)
+        src, lower = self._from(entity)
         exprs: list[Any] = []
         for f in fields:
             col = m.columns.get(f, f)
@@ -243,7 +259,10 @@ class Source:
             key_col = lower.get(m.columns.get(order_key, order_key).lower())
             if key_col is None:
                 raise SourceError(self.name, f"{entity}: key column for {order_key} not found")
-            stmt = stmt.order_by(self._binary_text(sa.column(key_col, _selectable=src)))
+            key: Any = sa.column(key_col, _selectable=src)
+            if keys is not None:  # the key as stored, so that an index on it serves the look-up
+                stmt = stmt.where(key.in_(list(keys)))
+            stmt = stmt.order_by(self._binary_text(key))
         return stmt
 
     def _binary_text(self, col: Any) -> Any:
@@ -280,6 +299,53 @@ class Source:
                 yield from it
             except sa.exc.SQLAlchemyError as exc:
                 raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
+
+
+    # --- incremental reads (monitor/incremental.py) --------------------------------
+
+    def max_value(self, entity: str, column: str) -> Any:
+        """The greatest value of a column (the watermark a full scan starts from); None if empty."""
+        src, _ = self._from(entity)
+        stmt: Any = sa.select(sa.func.max(sa.column(self.column(entity, column), _selectable=src)))
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(stmt.select_from(src)).scalar()
+        except sa.exc.SQLAlchemyError as exc:
+            raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
+
+    def changed(self, entity: str, key_field: str, column: str, since: Any
+                ) -> Iterator[tuple[Any, Any]]:
+        """(key, watermark value) of the rows whose watermark is at least ``since`` (all for None)."""
+        src, _ = self._from(entity)
+        key: Any = sa.column(self.column(entity, key_field), _selectable=src)
+        mark: Any = sa.column(self.column(entity, column), _selectable=src)
+        stmt = sa.select(key, mark).select_from(src)
+        if since is not None:
+            stmt = stmt.where(mark >= since)
+        with self._stream(stmt) as it:
+            try:
+                for row in it:
+                    k, v = row.values()
+                    yield k, v
+            except sa.exc.SQLAlchemyError as exc:
+                raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
+
+    def rows_for_keys(self, entity: str, fields: Sequence[str], key_field: str,
+                      keys: Sequence[str], chunk: int = 500) -> Iterator[dict[str, Any]]:
+        """The rows of the given keys (sorted in byte order), in key order, ``chunk`` keys a query.
+
+        Each query is ordered as :meth:`rows` orders a whole table, and the
+        chunks follow each other in key order, so the readers merge-join the
+        result exactly as a full read.
+        """
+        ordered = sorted(set(keys))
+        for i in range(0, len(ordered), chunk):
+            stmt = self._select(entity, fields, key_field, ordered[i:i + chunk])
+            with self._stream(stmt) as it:
+                try:
+                    yield from it
+                except sa.exc.SQLAlchemyError as exc:
+                    raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
 
 
 def _short(exc: BaseException) -> str:

@@ -148,13 +148,16 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
            checks: tuple[str, ...], params: Mapping[str, CheckParams],
            units: Mapping[str, UnitInfo], known_units: frozenset[str] | None,
            published: dict[str, dict[str, int]] | None = None,
-           tally_days: int | None = None, tallies: list[pl.DataFrame] | None = None) -> pl.DataFrame:
+           tally_days: int | None = None, tallies: list[pl.DataFrame] | None = None,
+           index: list[pl.DataFrame] | None = None) -> pl.DataFrame:
     """The rows needing the record path: ``_row``, ``handover`` and one ``f_*`` column per flag.
 
     ``published``: per publication subject, the case ids publications refer to
     with the wall time of the first (None: the source has no publications, so
     case_result_unpublished cannot fire). With ``tally_days``, the per-unit case
-    figures of the rows not handed over are appended to ``tallies``.
+    figures of the rows not handed over are appended to ``tallies``. With
+    ``index``, their time-index entries (``case_id``, wall microseconds or
+    null), as :func:`sunlight.monitor.records.due.next_due` computes them.
     """
     if tallies is None:
         tallies = []
@@ -224,16 +227,26 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         st = st.with_columns(sl=sl, su=su,
                              _b=b1 | b2 | b3 | b4 | b5 | b6 | b7 | F.unsafe(steps)
                              | (pl.col("sf") < pl.col("ss")).fill_null(False))
+        # the time index (records/due.py): a step's start or finish still to come, an unfinished step
+        tick = (at_day + 1) * DAY_US
+        later = pl.col("sf") > at_us
+        st = st.with_columns(
+            _s_ev=pl.min_horizontal(pl.when(pl.col("ss") > at_us).then(pl.col("ss")),
+                                    pl.when(later).then(pl.col("sf"))),
+            _s_tick=pl.when((pl.col("ss") <= at_us) & (pl.col("sf").is_null() | later))
+            .then(pl.when(pl.col("su") == "hour").then(pl.lit(at_us)).otherwise(pl.lit(tick))))
         # as of ``at`` (CaseRecord.as_of): a later step does not exist, a later finish has not happened
-        st = st.with_columns(sf=pl.when(pl.col("sf") > at_us).then(None).otherwise(pl.col("sf")))
+        st = st.with_columns(sf=pl.when(later).then(None).otherwise(pl.col("sf")))
         st = _deadline(st, cal, "sd", "su", "ss", "sl")
         end = pl.col("sf").fill_null(at_us)
         # a deadline beyond the calendar's span is null: the record path decides
         st = st.with_columns(_late=(pl.col("ss") <= at_us) & (end >= pl.col("sd_at")).fill_null(True))
-        sg = st.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"), pl.col("_late").any().alias("s_late"))
+        sg = st.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"), pl.col("_late").any().alias("s_late"),
+                                  pl.col("_s_ev").min(), pl.col("_s_tick").min())
         c = c.join(sg, on=KEY, how="left")
     else:
-        c = c.with_columns(s_bad=pl.lit(None, pl.Boolean), s_late=pl.lit(None, pl.Boolean))
+        c = c.with_columns(s_bad=pl.lit(None, pl.Boolean), s_late=pl.lit(None, pl.Boolean),
+                           _s_ev=pl.lit(None, pl.Int64), _s_tick=pl.lit(None, pl.Int64))
 
     # --- rare shapes and rows that may not parse go to the record path whole
     c = c.with_columns(handover=(
@@ -242,6 +255,8 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         | (pl.col("p_n").fill_null(0) > 1) | (pl.col("x_n").fill_null(0) > 1)
         | ((pl.col("p_n").fill_null(0) > 0) & (pl.col("unit") == "hour"))
     ).fill_null(True))
+    if index is not None:
+        index.append(_index(c, at_us, at_day))
     # not yet accepted at ``at``: not a record (CaseRecord.as_of returns None)
     c = c.filter(pl.col("handover") | (pl.col("acc") <= at_us))
 
@@ -336,6 +351,27 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
     if tally_days is not None:
         tallies.append(_tally(c.filter(~pl.col("handover")), at_us, tally_days))
     return c.filter(keep).select("_row", "handover", *flags).sort("_row")
+
+
+def _index(c: pl.DataFrame, at_us: int, at_day: int) -> pl.DataFrame:
+    """``records.due.next_due`` of the rows not handed over, before ``as_of`` (raw times).
+
+    The earliest of: every event after ``at`` (acceptance, completion, the one
+    pause's start and end, the one extension's approval, a step's start or
+    finish), and for an accepted case open at ``at`` or a step unfinished at
+    ``at``, ``at`` itself for an hour limit and the next midnight otherwise.
+    """
+    def later(col: str) -> pl.Expr:
+        return pl.when(pl.col(col) > at_us).then(pl.col(col))
+
+    tick = (at_day + 1) * DAY_US
+    accepted = pl.col("acc") <= at_us
+    is_open = accepted & (pl.col("comp").is_null() | (pl.col("comp") > at_us))
+    case_tick = pl.when(is_open).then(
+        pl.when(pl.col("unit") == "hour").then(pl.lit(at_us)).otherwise(pl.lit(tick)))
+    due = pl.min_horizontal(later("acc"), later("comp"), later("ps"), later("pe"), later("x_at"),
+                            case_tick, pl.col("_s_ev"), pl.when(accepted).then(pl.col("_s_tick")))
+    return c.filter(~pl.col("handover")).select("case_id", due.alias("_due"))
 
 
 def _tally(c: pl.DataFrame, at_us: int, days: int) -> pl.DataFrame:

@@ -14,6 +14,7 @@ and findings are the record path's own.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,11 +164,14 @@ class _Replay:
 def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequence[Check],
                arrays: CalendarArrays, params: Any, handle: Handle,
                count: Callable[[int], None], stop: Callable[[], bool] | None = None,
-               tally: Tally | None = None) -> None:
+               tally: Tally | None = None,
+               index: dict[str, dt.datetime | None] | None = None) -> None:
     """Evaluate every case of ``src`` as of ``ctx.at``; ``handle`` gets the rows that need Python.
 
     ``tally`` (the daemon's case figures) receives, per batch, the figures of the
     cases not handed over; ``handle`` sees the others, which it counts itself.
+    ``index`` (an incremental source's time index) receives the entry of every
+    case not handed over whole; ``handle`` enters the others.
     """
     checks = tuple(c.id for c in feeders)
     kids = {name: _Children(name, batches(src, name, fields, "case_id") if src.has(name) else None)
@@ -209,12 +213,14 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
             handle(problem("cases", row, "case_id", BadField("case_id", "办件编号重复"),
                            position=offset + r + 1), None)
         tallies: list[pl.DataFrame] = []
+        entries: list[pl.DataFrame] | None = [] if index is not None else None
         try:
             decided = decide(frame, _frame(pieces["case_pauses"]), _frame(pieces["case_extensions"]),
                              _frame(pieces["case_steps"]), at=ctx.at, tz=ctx.tz, cal=arrays,
                              checks=checks, params=params, units=ctx.units,
                              known_units=rctx.known_units, published=published,
-                             tally_days=None if tally is None else tally.days, tallies=tallies)
+                             tally_days=None if tally is None else tally.days, tallies=tallies,
+                             index=entries)
             d = decision(decided, checks)
         except Exception as exc:  # columns polars cannot join (or a bug): the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
@@ -223,6 +229,9 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
             d = decision(pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
                                        **{FLAGS[c]: [False] * frame.height for c in checks}}), checks)
             tallies = []  # every row goes to the record path, where the watchers count it
+            entries = []  # and where each is entered in the time index
+        if index is not None and entries:
+            _enter(index, entries, ctx.tz)
         if tally is not None:
             for figures in tallies:
                 tally.add(figures.rows(named=True))
@@ -240,6 +249,18 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
             count(len(found))
             for p in found:
                 handle(p, None)
+
+
+def _enter(index: dict[str, dt.datetime | None], entries: list[pl.DataFrame], tz: dt.tzinfo) -> None:
+    """The batch's time-index entries (wall microseconds in ``tz``) as aware times; earliest wins."""
+    epoch = dt.datetime(1970, 1, 1)
+    for frame in entries:
+        for key, us in frame.iter_rows():
+            due = None if us is None else (epoch + dt.timedelta(microseconds=us)).replace(tzinfo=tz)
+            old = index.get(key)
+            if due is None or (old is not None and old < due):
+                due = old
+            index[key] = due
 
 
 def _replay(src: Source, rctx: ReadContext, batch: Batch, offset: int, rows: list[int],

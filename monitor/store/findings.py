@@ -54,7 +54,7 @@ def is_row_error(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
 
 _UPDATED = ("unit_id", "item_code", "tier", "summary", "deadline", "overdue", "measure",
-            "calendar_uncovered", "evidence", "last_seen", "last_run", "ended_at")
+            "calendar_uncovered", "evidence", "last_seen", "last_run", "ended_at", "record_key")
 
 
 def _insert(engine: Engine):
@@ -67,14 +67,14 @@ def _insert(engine: Engine):
 
 
 def start_run(engine: Engine, source: str, as_of: dt.datetime, checks: Iterable[str],
-              replica: str | None = None) -> int:
+              replica: str | None = None, mode: str = "full") -> int:
     """Open a scan run; its id orders it after every run started before it."""
     with engine.begin() as conn:
         return conn.execute(
             sa.insert(ScanRun).returning(ScanRun.id),
             {"source": source, "as_of": as_of, "started_at": dt.datetime.now(dt.UTC),
              "ok": False, "rows_read": 0, "findings": 0, "checks": ",".join(sorted(checks)),
-             "replica": replica},
+             "replica": replica, "mode": mode},
         ).scalar_one()
 
 
@@ -190,6 +190,7 @@ class FindingRecorder:
             "evidence": safe_json(f.evidence, EVIDENCE_TEXT_MAX), "ended_at": f.ended_at,
             "first_seen": self.seen_at, "last_seen": self.seen_at, "resolved_at": None,
             "opened_run": self.run_id, "last_run": self.run_id, "resolved_run": None,
+            "record_key": None if f.record_key is None else _clean(f.record_key, KEY_COLUMN_MAX),
         }
 
     def __call__(self, f: Finding) -> None:

@@ -46,6 +46,8 @@ class ScanRun(Base):
     findings: Mapped[int] = mapped_column(default=0)
     checks: Mapped[str] = mapped_column(sa.Text, default="")  # comma-separated ids
     replica: Mapped[str | None] = mapped_column(sa.String(200))  # the process that ran it
+    #: "full" or "incremental" (migration 0011_incremental); None: a run before it
+    mode: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class FindingRow(Base):
@@ -77,5 +79,40 @@ class FindingRow(Base):
     last_run: Mapped[int]
     #: the complete run that resolved it; a sighting by an older run does not re-open it
     resolved_run: Mapped[int | None]
+    #: the key of the record that produced it (a case's id, also for its steps' findings):
+    #: an incremental run resolves only the findings of the records it re-evaluated
+    record_key: Mapped[str | None] = mapped_column(sa.String(255))
 
-    __table_args__ = (sa.Index("ix_findings_open", "source", "check_id", "resolved_at"),)
+    __table_args__ = (sa.Index("ix_findings_open", "source", "check_id", "resolved_at"),
+                      sa.Index("ix_findings_record", "source", "record_key"))
+
+
+class TimeIndexRow(Base):
+    """A record that time alone can change, and the first instant it must be evaluated again.
+
+    Records whose evaluation cannot change without an edit (a case completed,
+    every step finished, no event after the as-of time) have no row.
+    """
+
+    __tablename__ = "time_index"
+    source: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    entity: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    record_key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    next_due: Mapped[dt.datetime]
+
+    __table_args__ = (sa.Index("ix_time_index_due", "source", "entity", "next_due"),)
+
+
+class IncrementalState(Base):
+    """Where the incremental cycles of one source's entity stand (migration 0011_incremental)."""
+
+    __tablename__ = "incremental_state"
+    source: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    entity: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    #: the greatest watermark value read so far, as text, and its Python type (to compare with it)
+    watermark: Mapped[str | None] = mapped_column(sa.Text)
+    watermark_type: Mapped[str | None] = mapped_column(sa.String(16))
+    as_of: Mapped[dt.datetime]  # of the last cycle (full or incremental) that moved the state
+    full_as_of: Mapped[dt.datetime]  # of the full scan that built the time index
+    full_run: Mapped[int]
+    last_run: Mapped[int]
