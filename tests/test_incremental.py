@@ -328,3 +328,38 @@ def test_a_bad_watermark_is_a_config_error(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(cfg)
     assert "sources.main.incremental.cases.watermark" in str(err.value)
+
+
+def test_the_daemon_scans_fully_first_then_incrementally_and_at_full_scan(sqlite_db: SourceDB,
+                                                                          tmp_path: Path) -> None:
+    from sunlight.monitor.daemon import Daemon
+    from sunlight.monitor.scheduler import full_job_id
+
+    for table, rows in day_rows(random.Random(3), 10).items():
+        sqlite_db.load(table, rows)
+    cfg = tmp_path / "d.yaml"
+    cfg.write_text(f'timezone: Asia/Shanghai\nstate:\n  url: "sqlite:///{tmp_path / "s.db"}"\n'
+                   f'sources:\n  main:\n    url: "{sqlite_db.url}"\n'
+                   "    incremental: {cases: {watermark: updated_at}}\n"
+                   'server:\n  listen: 127.0.0.1:0\n  full_scan: "10 0 * * *"\nroutes: none\n',
+                   encoding="utf-8")
+    times = iter([at(2026, 11, 10, 0, 10), at(2026, 11, 10, 8), at(2026, 11, 11, 0, 10),
+                  at(2026, 11, 11, 8)])
+    daemon = Daemon(cfg, load_settings(cfg), clock=lambda: next(times))
+    try:
+        daemon.scheduler.start(paused=True)
+        daemon._schedule(daemon.runtime)
+        jobs = {j.id: j for j in daemon.scheduler.get_jobs()}
+        daemon.scheduler.shutdown(wait=False)
+        trigger = jobs[full_job_id("main")].trigger
+        assert (str(trigger.fields[5]), str(trigger.fields[6])) == ("0", "10")  # hour, minute
+        assert jobs[full_job_id("main")].args == ("main", True)
+        daemon.run_source("main")  # the first cycle of a runtime: full
+        daemon.run_source("main")  # then incremental
+        daemon.run_source("main", True)  # the scheduled full scan
+        daemon.run_source("main")
+        with daemon.runtime.store.connect() as conn:
+            modes = conn.execute(sa.select(ScanRun.mode, ScanRun.ok).order_by(ScanRun.id)).all()
+        assert modes == [("full", True), ("incremental", True), ("full", True), ("incremental", True)]
+    finally:
+        daemon.runtime.close()
