@@ -234,6 +234,8 @@ class Engine:
         stop = self.stop_requested
         progress = self.progress
         rows = out.rows_read
+        if progress is not None:  # the bar appears when the read starts, not 2,000 rows in
+            progress(src.name, entity, rows[entity])
         for item in read(src, rctx):
             if stop is not None and stop():
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
@@ -303,6 +305,8 @@ class Engine:
             if self.progress is not None:
                 self.progress(src.name, "cases", out.rows_read["cases"])
 
+        if self.progress is not None:
+            self.progress(src.name, "cases", out.rows_read["cases"])
         columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                             self.stop_requested, tally)
 
@@ -412,6 +416,7 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
     resolved = finish_run(
         store, run_id, ok=outcome.ok, error=outcome.error,
         rows_read=sum(outcome.rows_read.values()), findings=recorder.count,
+        entity_rows=outcome.rows_read,
         resolve_checks=(outcome.checks_run & checks) if outcome.ok else (), source=src.name, as_of=at,
     )
     log.info("findings recorded", source=src.name, run=run_id, upserted=recorder.count,
