@@ -67,6 +67,10 @@ def open_state(settings: Settings, *, read_only: bool = False,
         raise fail(f"{STORE_FAILED}: {exc}", 1) from None
 
 
+#: seconds a ``scan`` without ``--record`` waits for a PostgreSQL store to answer its look
+PROGRESS_LOOK_TIMEOUT = 3
+
+
 def progress_totals(settings: Settings, sources: Iterable[str], store: SAEngine | None = None
                     ) -> dict[tuple[str, str], int]:
     """The rows the last complete scans read, per (source, entity): a terminal bar's totals.
@@ -84,8 +88,12 @@ def progress_totals(settings: Settings, sources: Iterable[str], store: SAEngine 
             return expected_rows(store, names)
         except sa.exc.SQLAlchemyError:
             return {}
+    url = sa.engine.make_url(settings.state_url())
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        # a look for a progress bar must not hold the scan up on a store that does not answer
+        url = url.update_query_dict({"connect_timeout": str(PROGRESS_LOOK_TIMEOUT)})
     try:
-        look = open_store(settings.state_url(), read_only=True,
+        look = open_store(url.render_as_string(hide_password=False), read_only=True,
                           lock_timeout=settings.state.lock_timeout.total_seconds())
     except StoreError:
         return {}
