@@ -139,6 +139,7 @@ class _Issuer:
         self._names = names
         self.titles = _check_titles()
         self.report = IssueReport()
+        self.on_issued: Callable[[int], None] | None = None  # told how many letters are created
 
     # --- step 2 ------------------------------------------------------------------
 
@@ -379,6 +380,8 @@ class _Issuer:
         issued = IssuedLetter(letter_id, number, tier, planned.recipient, planned.reason, len(findings),
                               channels, cites_number, rectify_by, planned.unit_id)
         self.report.issued.append(issued)
+        if self.on_issued is not None:
+            self.on_issued(len(self.report.issued))
         log.info("letter issued", number=number, tier=tier, unit=planned.unit_id, findings=len(findings),
                  reason=planned.reason)
         return issued
@@ -436,12 +439,15 @@ def _people_for_person_letters(settings: Settings, people: People | None) -> dic
 
 def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at: dt.datetime,
                   unit_names: UnitNames | None = None, now: dt.datetime | None = None,
-                  people: People | None = None) -> IssueReport:
+                  people: People | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings, in one transaction.
 
     ``at`` is the cycle's as-of time (issue dates, deadlines, the repeat
     window); ``now`` is the wall clock (audit and outbox times). ``people``
     reads the people tables, for letters to a person (``letters.to_person``).
+    ``progress`` is told (letters created, letters planned) as the plan is
+    persisted: a terminal's progress bar.
     """
     now = now or dt.datetime.now(dt.UTC)
     names = _unit_names_for_new_letters(store, settings, unit_names)
@@ -453,5 +459,9 @@ def issue_letters(store: Engine, settings: Settings, calendar: WorkCalendar, at:
         issuer.record_resolutions()
         plan = plan_letters(issuer.plan_input(issuer.new_findings()))
         plan.letters.extend(issuer.periodic())
+        if progress is not None:
+            planned = len(plan.letters)
+            progress(0, planned)
+            issuer.on_issued = lambda created: progress(created, planned)
         issuer.persist(plan)
     return issuer.report

@@ -32,6 +32,7 @@ from sunlight.monitor.cli_common import (
     load_or_exit,
     open_state,
     parse_at,
+    progress_totals,
     store_failures,
 )
 from sunlight.monitor.clock import UNIT_ZH, LimitUnit, compute_deadline, trace
@@ -131,10 +132,11 @@ def scan(
             rows.append(f)
 
     try:
-        with terminal_progress() as progress:  # rows read, on a terminal only
-            engine.progress = progress
-            if record:
-                store = open_state(settings)
+        store = open_state(settings) if record else None
+        # rows read and the time left, on a terminal only (never in a pipe or --format json)
+        with terminal_progress(progress_totals(settings, engine.sources, store)) as progress:
+            engine.progress = progress.rows if progress is not None else None
+            if store is not None:
                 with store_failures(settings):
                     outcomes = scan_and_record(engine, store, when, sink,
                                                wait=settings.state.claim_wait.total_seconds())
@@ -184,9 +186,12 @@ def cycle(config: ConfigOpt, at: AtOpt = None) -> None:
     wait = settings.state.claim_wait.total_seconds()  # for another process on the same source
     try:
         store = open_state(settings)
-        with store_failures(settings), terminal_progress() as progress:  # rows read, on a terminal only
-            engine.progress = progress
-            report = run_cycle(engine, store, settings, when, wait=wait)
+        # rows read, then letters created, on a terminal only
+        with store_failures(settings), \
+                terminal_progress(progress_totals(settings, engine.sources, store)) as progress:
+            engine.progress = progress.rows if progress is not None else None
+            report = run_cycle(engine, store, settings, when, wait=wait,
+                               letters_progress=progress.letters if progress is not None else None)
     finally:
         engine.close()
     with store_failures(settings):

@@ -10,7 +10,8 @@ usage error (exit 2) and ``--help`` lists the values.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.store.db import StoreError, describe, masked, open_store
+from sunlight.monitor.store.findings import expected_rows
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the sunlight YAML config file")]
 AtOpt = Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")]
@@ -63,6 +65,44 @@ def open_state(settings: Settings, *, read_only: bool = False,
                           lock_timeout=settings.state.lock_timeout.total_seconds())
     except StoreError as exc:
         raise fail(f"{STORE_FAILED}: {exc}", 1) from None
+
+
+#: seconds a ``scan`` without ``--record`` waits for a PostgreSQL store to answer its look
+PROGRESS_LOOK_TIMEOUT = 3
+
+
+def progress_totals(settings: Settings, sources: Iterable[str], store: SAEngine | None = None
+                    ) -> dict[tuple[str, str], int]:
+    """The rows the last complete scans read, per (source, entity): a terminal bar's totals.
+
+    Only on a terminal (a pipe or a log shows no progress, so nothing is read
+    for it). ``store``: the one the command has open; without one (``scan``
+    without ``--record``) the store is looked at read-only, and a store that
+    is missing, older or down just means no time left is shown.
+    """
+    if not sys.stderr.isatty():
+        return {}
+    names = list(sources)
+    if store is not None:
+        try:
+            return expected_rows(store, names)
+        except sa.exc.SQLAlchemyError:
+            return {}
+    url = sa.engine.make_url(settings.state_url())
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        # a look for a progress bar must not hold the scan up on a store that does not answer
+        url = url.update_query_dict({"connect_timeout": str(PROGRESS_LOOK_TIMEOUT)})
+    try:
+        look = open_store(url.render_as_string(hide_password=False), read_only=True,
+                          lock_timeout=settings.state.lock_timeout.total_seconds())
+    except StoreError:
+        return {}
+    try:
+        return expected_rows(look, names)
+    except sa.exc.SQLAlchemyError:
+        return {}
+    finally:
+        look.dispose()
 
 
 @contextmanager

@@ -7,7 +7,7 @@ the delivery worker calls :func:`deliver`. The steps read top to bottom.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine as SAEngine
@@ -86,7 +86,8 @@ def people(engine: Engine) -> People:
 
 def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
               sources: list[str] | None = None, claims: Claims | None = None,
-              wait: float = 0.0, incremental: bool = False) -> CycleReport:
+              wait: float = 0.0, incremental: bool = False,
+              letters_progress: Callable[[int, int], None] | None = None) -> CycleReport:
     """Scan (all or the named sources), record, then let the tier policy act.
 
     ``incremental``: the sources with ``incremental`` configured re-read only
@@ -96,12 +97,13 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
     Each source is scanned under its claim (``wait``: how long to wait for
     another process scanning it, see :func:`scan_and_record`). The letters
     and their queued deliveries are committed together before anything is
-    sent (invariant 4); :func:`deliver` sends them.
+    sent (invariant 4); :func:`deliver` sends them. ``letters_progress`` is
+    told (letters created, letters planned) while the letters are issued.
     """
     report = CycleReport(at)
     scan = incremental_scan_and_record if incremental else scan_and_record
     report.outcomes = scan(engine, store, at, sources=sources, claims=claims, wait=wait)
-    issued = issue(engine, store, settings, at, report.outcomes)
+    issued = issue(engine, store, settings, at, report.outcomes, letters_progress)
     report.letters = issued.issued
     report.letters_issued = [letter.number for letter in issued.issued]
     report.letters_escalated = issued.escalated
@@ -111,10 +113,11 @@ def run_cycle(engine: Engine, store: SAEngine, settings: Settings, at: dt.dateti
 
 
 def issue(engine: Engine, store: SAEngine, settings: Settings, at: dt.datetime,
-          outcomes: Iterable[SourceOutcome] = ()) -> IssueReport:
+          outcomes: Iterable[SourceOutcome] = (),
+          progress: Callable[[int, int], None] | None = None) -> IssueReport:
     """Escalate overdue letters and issue letters for new findings (one transaction)."""
     return issue_letters(store, settings, engine.calendar, at, unit_names(engine, outcomes),
-                         people=people(engine))
+                         people=people(engine), progress=progress)
 
 
 def deliver_report(store: SAEngine, settings: Settings, now: dt.datetime,

@@ -80,6 +80,7 @@ from sunlight.monitor.store.claims import (
     release_claims,
 )
 from sunlight.monitor.store.db import StoreError, describe
+from sunlight.monitor.store.findings import expected_rows
 from sunlight.monitor.web import ProbeResult, WebServer, make_app
 from sunlight.monitor.webconsole.app import make_console
 from sunlight.monitor.webconsole.units import UnitDirectory
@@ -251,6 +252,8 @@ class Daemon:
                     at = self.clock() if self.clock is not None else dt.datetime.now(rt.settings.tz)
                     incremental = (rt.settings.sources[name].incremental is not None
                                    and name in rt.full_done and name not in self._full_owed)
+                    # an incremental cycle reads a few rows: the full scan's totals would mislead
+                    self.metrics.scan_started(name, {} if incremental else self._expected(rt, name))
                     report = cycle.run_cycle(rt.engine, rt.store, rt.settings, at, sources=[name],
                                              claims=rt.claims, incremental=incremental)
                 except Exception as exc:  # a fault stays local (invariant 5): the next cycle retries
@@ -274,6 +277,14 @@ class Daemon:
             self._rebalance(rt, name)
             self._release(rt)
             lock.release()
+
+    def _expected(self, rt: Runtime, name: str) -> dict[str, int]:
+        """What the last complete scan of ``name`` read per entity (the gauge's expected totals)."""
+        try:
+            return {entity: n for (_, entity), n in expected_rows(rt.store, [name]).items()}
+        except sa.exc.SQLAlchemyError as exc:  # the cycle meets the store's failure and reports it
+            log.debug("expected rows unreadable", error=type(exc).__name__)
+            return {}
 
     # --- sharing the sources between replicas ----------------------------------------
 

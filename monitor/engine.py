@@ -83,6 +83,8 @@ class SourceOutcome:
     checks_run: set[str] = field(default_factory=set)
     uncovered: int = 0  # findings whose deadline touches a year no holiday notice covers
     claimed_elsewhere: bool = False  # not scanned: another process was scanning the source
+    #: an incremental run (only changed and due records read): its counts are not the source's size
+    incremental: bool = False
     #: cases read by the columnar path, and how many of them it handed to the record path
     columnar_rows: int = 0
     handed_over: int = 0
@@ -253,6 +255,8 @@ class Engine:
         stop = self.stop_requested
         progress = self.progress
         rows = out.rows_read
+        if progress is not None:  # the bar appears when the read starts, not 2,000 rows in
+            progress(src.name, entity, rows[entity])
         for item in read(src, rctx):
             if stop is not None and stop():
                 raise SourceError(src.name, "abandoned: the daemon is shutting down")
@@ -327,6 +331,8 @@ class Engine:
             if self.progress is not None:
                 self.progress(src.name, "cases", out.rows_read["cases"])
 
+        if self.progress is not None:
+            self.progress(src.name, "cases", out.rows_read["cases"])
         columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                             self.stop_requested, tally, index)
 
@@ -466,6 +472,7 @@ def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: 
     resolved = finish_run(
         store, run_id, ok=outcome.ok, error=outcome.error,
         rows_read=sum(outcome.rows_read.values()), findings=recorder.count,
+        entity_rows=outcome.rows_read,
         resolve_checks=(outcome.checks_run & checks) if outcome.ok else (), source=src.name, as_of=at,
     )
     if outcome.ok and mark is not None and index is not None:

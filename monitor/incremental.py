@@ -110,7 +110,7 @@ def evaluate_keys(engine: Engine, src: Source, at: dt.datetime, keys: Sequence[s
     """Read the cases of ``keys`` (with their children) and feed them to the incremental checks."""
     tz = engine.settings.tz
     at = at.astimezone(tz)
-    out = SourceOutcome(src.name)
+    out = SourceOutcome(src.name, incremental=True)
     result = Evaluation(out, asked=len(keys))
     started = time.perf_counter()
     emit = engine._emitter(src, out, sink)

@@ -196,8 +196,15 @@ class Metrics:
             ["source", "entity"], registry=r)
         self.scan_rows = Gauge(
             "sunlight_scan_rows_read",
-            "Rows of an entity read so far by the running (or the last) scan of a source.",
+            "Rows of an entity read so far by the running scan of a source (0 when it starts; "
+            "the last scan's count between scans).",
             ["source", "entity"], registry=r)
+        self.scan_expected = Gauge(
+            "sunlight_scan_rows_expected",
+            "Rows of an entity the last complete scan of the source read: what the running scan "
+            "should reach (an estimate; absent before a complete scan recorded its counts).",
+            ["source", "entity"], registry=r)
+        self._scan_entities: dict[str, set[str]] = {}  # per source, the entities with a series
         self.check_errors = PromCounter(
             "sunlight_check_errors_total", "Records on which a check raised an error (a bug).",
             ["source", "check"], registry=r)
@@ -250,6 +257,11 @@ class Metrics:
                     self.cycles.remove(name, result)
             with suppress(KeyError):
                 self.cycle_duration.remove(name)
+        for name in set(self._scan_entities) - set(settings.sources):
+            for entity in self._scan_entities.pop(name):
+                for gauge in (self.scan_rows, self.scan_expected):
+                    with suppress(KeyError):
+                        gauge.remove(name, entity)
 
     def seed_last_success(self, last: dict[str, float]) -> None:
         """Carry the last successful cycle over a restart (from the store's scan runs)."""
@@ -258,8 +270,21 @@ class Metrics:
                 if name in self.sources:
                     self.sources[name].last_success = max(self.sources[name].last_success, ts)
 
+    def scan_started(self, source: str, expected: Mapping[str, int]) -> None:
+        """A scan of ``source`` begins: its rows read go back to 0, its expected totals are set.
+
+        Without the reset a scrape early in a scan would show the previous
+        scan's counts as if this one had read them. ``expected``: per entity,
+        what the last complete scan read (``store.findings.expected_rows``).
+        """
+        for entity in list(self._scan_entities.get(source, ())):
+            self.scan_rows.labels(source=source, entity=entity).set(0)
+        for entity, n in expected.items():
+            self.scan_expected.labels(source=source, entity=entity).set(n)
+
     def scan_progress(self, source: str, entity: str, rows: int) -> None:
         """The engine's progress hook (engine.Progress): rows read so far, while the scan runs."""
+        self._scan_entities.setdefault(source, set()).add(entity)
         self.scan_rows.labels(source=source, entity=entity).set(rows)
 
     def observe_cycle(self, source: str, outcomes: list[SourceOutcome], seconds: float,
@@ -269,6 +294,8 @@ class Metrics:
         for out in outcomes:
             for entity, n in out.rows_read.items():
                 self.rows_read.labels(source=out.source, entity=entity).inc(n)
+                if out.ok and not out.incremental:  # a full scan's counts: what the next one reaches
+                    self.scan_expected.labels(source=out.source, entity=entity).set(n)
             for check, n in out.check_errors.items():
                 self.check_errors.labels(source=out.source, check=check).inc(n)
         with self._health_lock:

@@ -232,9 +232,9 @@ def test_scan_rows_gauge_and_terminal_bar(capsys: pytest.CaptureFixture[str]) ->
 
     with terminal_progress(enabled=True, console=Console(file=sys.stderr, force_terminal=True)) as hook:
         assert hook is not None
-        hook("approvals", "cases", 20_000)
+        hook.rows("approvals", "cases", 20_000)
         sys.stdout.write('{"check": "case_overdue"}\n')  # a finding of scan --format json
-        hook("approvals", "cases", 40_000)
+        hook.rows("approvals", "cases", 40_000)
     captured = capsys.readouterr()
     assert "approvals · cases" in captured.err and "40,000" in captured.err
     # the findings stay on stdout, whole: the bar never takes them over

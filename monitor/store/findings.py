@@ -11,7 +11,7 @@ process wrote last (see :func:`finish_run`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -100,7 +100,7 @@ def close_abandoned(engine: Engine, source: str) -> int:
 
 def finish_run(engine: Engine, run_id: int, *, ok: bool, error: str | None, rows_read: int,
                findings: int, resolve_checks: Iterable[str] = (), source: str = "",
-               as_of: dt.datetime | None = None) -> int:
+               as_of: dt.datetime | None = None, entity_rows: Mapping[str, int] | None = None) -> int:
     """Close a run; if it was complete, resolve what it did not see. Returns how many.
 
     Resolution goes by what *this* run saw, whatever other runs did meanwhile:
@@ -118,6 +118,7 @@ def finish_run(engine: Engine, run_id: int, *, ok: bool, error: str | None, rows
             sa.update(ScanRun).where(ScanRun.id == run_id).values(
                 finished_at=dt.datetime.now(dt.UTC), ok=ok, error=error,
                 rows_read=rows_read, findings=findings,
+                entity_rows=dict(entity_rows) if entity_rows is not None else None,
             )
         )
         if not (ok and checks):
@@ -130,6 +131,36 @@ def finish_run(engine: Engine, run_id: int, *, ok: bool, error: str | None, rows
         ).rowcount
 
     return run_transaction(engine, work)
+
+
+#: how many of a source's newest complete runs :func:`expected_rows` looks through
+EXPECTED_RUNS = 20
+
+
+def expected_rows(engine: Engine, sources: Iterable[str]) -> dict[tuple[str, str], int]:
+    """Rows per (source, entity) that the last complete scan reading that entity read.
+
+    What a progress bar takes as the total of the next scan (an estimate: the
+    source may have grown), without counting the source first. A complete run
+    is one that ended ``ok``; a partial scan (``--check``) reads only some
+    entities, so each entity comes from the newest complete run that read it.
+    An entity no complete run recorded (runs before 0012_progress) is absent.
+    """
+    found: dict[tuple[str, str], int] = {}
+    with engine.connect() as conn:
+        for source in sources:
+            rows = conn.execute(
+                sa.select(ScanRun.entity_rows)
+                .where(ScanRun.source == source, ScanRun.ok.is_(True),
+                       ScanRun.finished_at.is_not(None), ScanRun.entity_rows.is_not(None),
+                       # an incremental run read only what changed: not the source's size
+                       sa.or_(ScanRun.mode.is_(None), ScanRun.mode != "incremental"))
+                .order_by(ScanRun.id.desc()).limit(EXPECTED_RUNS)).scalars()
+            for counts in rows:
+                for entity, n in (counts or {}).items():
+                    if isinstance(n, int) and n > 0:
+                        found.setdefault((source, entity), n)
+    return found
 
 
 def _upsert_set(ins: Any) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class ScanRun(Base):
     ok: Mapped[bool] = mapped_column(default=False)
     error: Mapped[str | None] = mapped_column(sa.Text)
     rows_read: Mapped[int] = mapped_column(default=0)
+    #: rows read per canonical entity (0012_progress): the next scan's expected totals, so a
+    #: terminal can show the time left without counting the source twice; None on older runs
+    entity_rows: Mapped[dict[str, Any] | None]
     findings: Mapped[int] = mapped_column(default=0)
     checks: Mapped[str] = mapped_column(sa.Text, default="")  # comma-separated ids
     replica: Mapped[str | None] = mapped_column(sa.String(200))  # the process that ran it
