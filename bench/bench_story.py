@@ -283,6 +283,8 @@ def bench_engine(kind: str, info: dict[str, Any], args: argparse.Namespace) -> l
           f"{got['setup']:.1f} s)", peer, f"{got['rows']:,} findings")
     t.row("sunlight `--check case_overdue` (columnar)", m, f"{_lines(only):,} findings")
     print(f"  peer SQL vs sunlight: {verdict}", flush=True)
+    if not same:
+        args.differ.append(kind)
     if m["wall"] and peer["wall"]:
         print(f"  sunlight / peer SQL: wall {m['wall'] / peer['wall']:.2f}, "
               f"CPU {m['cpu'] / peer['cpu']:.2f}", flush=True)
@@ -407,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         print(prep.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"preparing the datasets failed ({prep.returncode})")
     infos = _json_tail(prep.stdout)
+    args.differ = []
     for kind in kinds:
         bench_engine(kind, infos[kind], args)
     load_after = os.getloadavg()
@@ -416,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     print("targets (issue 11): full scan <= 3x the raw fetch, peak RSS <= 256 MB; spending <= 3x; "
           "incremental <= 5% of a full scan; first cycle after a 1M backlog <= 512 MB; "
           "--record <= 20 µs per finding")
+    if args.differ:
+        print(f"the peer SQL's findings DIFFER from sunlight's on {', '.join(args.differ)}")
+        return 1
     return 0
 
 
