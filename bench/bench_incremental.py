@@ -164,6 +164,12 @@ def bench(kind: str, n: int, pg_admin: str, work: Path) -> None:
         print(f"  {r['phase']:<12} {r['wall']:8.2f} {r['cpu']:8.2f} {r['rss_mb']:7.0f} {r['rows']:9,}"
               f" {r['findings']:9,} {r['wall'] / base['wall']:9.3f} {r['cpu'] / base['cpu']:9.3f}"
               + ("" if r["ok"] else f"  FAILED: {r['error']}"))
+    inc = results[1]
+    # the line bench_story.py shows in its table
+    print("STORY " + json.dumps({
+        "wall": inc["wall"], "cpu": inc["cpu"], "rss_mb": inc["rss_mb"],
+        "what": f"{inc['rows']:,} rows read; {inc['wall'] / base['wall']:.1%} of a full scan's wall, "
+                f"{inc['cpu'] / base['cpu']:.1%} of its CPU ({base['wall']:.1f} s, {base['cpu']:.1f} s)"}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,13 +181,21 @@ def main(argv: list[str] | None = None) -> int:
                                                     "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--phase")
     ap.add_argument("--config", type=Path)
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="working folder (default: a temporary one); the dataset is rebuilt in it")
     args = ap.parse_args(argv)
     if args.phase:
         print(json.dumps(phase(args.config, args.phase)))
         return 0
     n = 1_000_000 if args.million else args.n
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    if args.data_dir is not None:
+        args.data_dir.mkdir(parents=True, exist_ok=True)
+        for kind in kinds:
+            bench(kind, n, args.pg, args.data_dir)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-incremental-") as tmp:
-        for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+        for kind in kinds:
             bench(kind, n, args.pg, Path(tmp))
     return 0
 
