@@ -474,10 +474,10 @@ class SplitPayment(_VoucherCheck[SplitParams]):
 
     def finish(self, ctx: EvalContext) -> Iterator[Finding]:
         try:
-            for group in self.spill.groups():
+            for group, members in self.spill.rows():
                 threshold, days = self.rules[group.unit_id]
-                for members in windows(group, days * 86400, threshold):
-                    yield self._found(group, members, threshold, days, ctx)
+                for window in windows(group, members, days * 86400, threshold):
+                    yield self._found(group, window, threshold, days, ctx)
         finally:
             self.spill.close()
 
@@ -487,12 +487,12 @@ class SplitPayment(_VoucherCheck[SplitParams]):
         total = Decimal(0)
         for a in amounts:  # in window order, as the total was always summed
             total += a
-        vouchers = [{"voucher_id": m.voucher_id, "amount": money(a),
-                     "paid_at": dt.datetime.fromtimestamp(m.t, ctx.tz).isoformat()}
+        vouchers = [{"voucher_id": m[1], "amount": money(a),
+                     "paid_at": dt.datetime.fromtimestamp(m[0], ctx.tz).isoformat()}
                     for m, a in zip(members, amounts, strict=True)]
         unit_id, payee = group.unit_id, group.payee
         return self.finding(
-            f"{unit_id}:{payee}:{members[0].voucher_id}", unit_id,
+            f"{unit_id}:{payee}:{members[0][1]}", unit_id,
             f"向{payee}在{days}日内分{len(members)}笔支付合计{yuan(total)}，每笔均低于大额标准"
             f"{yuan(threshold)}，合计达到标准，疑似拆分规避集体决策",
             evidence={"payee": payee, "window_days": days, "total": money(total),

@@ -35,25 +35,22 @@ from typing import NamedTuple
 #: the comparison is made with Decimals, as the reference did, rounding included
 _EXACT_FEN = 10**26
 _INT64 = 2**63  # SQLite's INTEGER
+_CENT = Decimal("0.01")
 _BATCH = 5_000
+_GROUP_KEY = itemgetter(0, 1)
 
-
-class Member(NamedTuple):
-    """One voucher as the spill gives it back."""
-
-    t: int  # epoch seconds, truncated (the reference's ``int(paid_at.timestamp())``)
-    voucher_id: str
-    cents: int | None  # exact fen when it fits a 64-bit integer, else None
-    big: str | None  # exact fen too large for 64 bits, as text
-    raw: str | None  # str(amount), unless it is exactly Decimal(cents).scaleb(-2)
-    seq: int  # position in the stream the check was fed
+#: one kept voucher as the spill gives it back: (epoch second, voucher id, fen, raw, arrival).
+#: fen: the exact amount in fen (an int; text when it does not fit 64 bits), None when the
+#: amount is finer than a fen; raw: ``str(amount)`` unless it is exactly Decimal(fen).scaleb(-2).
+#: The epoch second is truncated, as the reference's ``int(paid_at.timestamp())``.
+Member = tuple[int, str, "int | str | None", "str | None", int]
 
 
 class Group(NamedTuple):
     unit_id: str
     payee: str
-    members: Iterator[Member]
-    #: seq of the group's first voucher finer than a fen (None: every amount is exact fen)
+    #: arrival (rowid) of the group's first voucher finer than a fen; None: every amount is
+    #: exact fen
     inexact_from: int | None
     #: every amount is exact fen in 64 bits: the window's sum is kept as an int
     in_fen: bool
@@ -68,12 +65,12 @@ def amount_of(m: Member, inexact_from: int | None) -> Decimal:
     (and so the text of a total finer than a fen) depends on that order, and
     is kept.
     """
-    exact = m.cents is not None or m.big is not None
-    if exact and (inexact_from is None or m.seq < inexact_from):
-        return Decimal(m.cents if m.cents is not None else int(m.big or 0)).scaleb(-2)
-    if m.raw is not None:
-        return Decimal(m.raw)
-    return Decimal(m.cents or 0).scaleb(-2)
+    _, _, fen, raw, seq = m
+    if fen is not None and (inexact_from is None or seq < inexact_from):
+        return Decimal(int(fen)).scaleb(-2)
+    if raw is not None:
+        return Decimal(raw)
+    return Decimal(int(fen or 0)).scaleb(-2)
 
 
 class VoucherSpill:
@@ -81,24 +78,25 @@ class VoucherSpill:
 
     SQLite compares TEXT bytewise in UTF-8, which is the order Python compares
     ``str`` in: the groups come back in the reference's ``sorted()`` order.
+    A row's rowid is its arrival: ties of (time, id) keep the order they came in.
     """
 
     def __init__(self) -> None:
         self._db: sqlite3.Connection | None = None
-        self._buf: list[tuple[str, str, int, str, int | None, str | None, str | None, int]] = []
-        self._seq = 0
+        self._buf: list[tuple[str, str, int, str, int | str | None, str | None]] = []
 
     def add(self, unit_id: str, payee: str, t: int, voucher_id: str, amount: Decimal) -> None:
-        cents = amount.scaleb(2)
-        fen: int | None = None
-        big: str | None = None
-        if cents == cents.to_integral_value():
-            fen = int(cents)
-            if not -_INT64 <= fen < _INT64:
-                fen, big = None, str(fen)
-        raw = None if fen is not None and amount.as_tuple().exponent == -2 else str(amount)
-        self._seq += 1
-        self._buf.append((unit_id, payee, t, voucher_id, fen, big, raw, self._seq))
+        fen: int | str | None
+        raw: str | None = None
+        if amount.same_quantum(_CENT):  # the usual NUMERIC(…, 2): exact fen, nothing else to keep
+            fen = int(amount.scaleb(2))
+        else:
+            cents = amount.scaleb(2)
+            fen = int(cents) if cents == cents.to_integral_value() else None
+            raw = str(amount)
+        if fen is not None and not -_INT64 <= fen < _INT64:
+            fen, raw = str(fen), str(amount)
+        self._buf.append((unit_id, payee, t, voucher_id, fen, raw))
         if len(self._buf) >= _BATCH:
             self._flush()
 
@@ -110,28 +108,33 @@ class VoucherSpill:
             self._db = sqlite3.connect("", isolation_level=None)
             self._db.execute("PRAGMA journal_mode=OFF")
             self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute("CREATE TABLE v (unit TEXT, payee TEXT, t INTEGER, id TEXT,"
-                             " cents INTEGER, big TEXT, raw TEXT, seq INTEGER)")
-        with self._db:  # one transaction a batch
-            self._db.executemany("INSERT INTO v VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._buf)
+            # fen has no declared type: an int stays an int, a 30-digit fen stays text
+            self._db.execute("CREATE TABLE v (unit TEXT, payee TEXT, t INTEGER, id TEXT, fen,"
+                             " raw TEXT)")
+        self._db.execute("BEGIN")  # one transaction a batch (autocommit would make one a row)
+        self._db.executemany("INSERT INTO v VALUES (?, ?, ?, ?, ?, ?)", self._buf)
+        self._db.execute("COMMIT")
         self._buf.clear()
 
-    def groups(self) -> Iterator[Group]:
-        """Every (unit, payee) group in sorted order, its members by (time, id, arrival)."""
+    def rows(self) -> Iterator[tuple[Group, Iterator[Member]]]:
+        """Every (unit, payee) group in sorted order, its members by (time, id, arrival).
+
+        Each group's members must be consumed before the next group is asked for.
+        """
         self._flush()
         if self._db is None:
             return
         db = self._db
         # groups with an amount that is not exact fen in 64 bits: few (none on most sources)
         odd = {(u, p): s for u, p, s in db.execute(
-            "SELECT unit, payee, MIN(CASE WHEN big IS NULL THEN seq END) FROM v"
-            " WHERE cents IS NULL GROUP BY unit, payee")}
-        rows = db.execute("SELECT unit, payee, t, id, cents, big, raw, seq FROM v"
-                          " ORDER BY unit, payee, t, id, seq")
-        for (unit_id, payee), members in groupby(rows, key=itemgetter(0, 1)):
-            key = (unit_id, payee)
-            yield Group(unit_id, payee, (Member(*r[2:]) for r in members),
-                        odd.get(key), key not in odd)
+            "SELECT unit, payee, MIN(CASE WHEN fen IS NULL THEN rowid END) FROM v"
+            " WHERE fen IS NULL OR typeof(fen) = 'text' GROUP BY unit, payee")}
+        cursor = db.execute("SELECT unit, payee, t, id, fen, raw, rowid FROM v"
+                            " ORDER BY unit, payee, t, id, rowid")
+        for (unit, payee), members in groupby(cursor, key=_GROUP_KEY):
+            key = (unit, payee)
+            yield (Group(unit, payee, odd.get(key), key not in odd),
+                   (r[2:] for r in members))
 
     def close(self) -> None:
         self._buf.clear()
@@ -140,34 +143,46 @@ class VoucherSpill:
             self._db = None
 
 
-def windows(group: Group, span: int, threshold: Decimal) -> Iterator[list[Member]]:
-    """The group's windows that fire, in order; only the open window is held."""
+def windows(group: Group, members: Iterator[Member], span: int, threshold: Decimal
+            ) -> Iterator[list[Member]]:
+    """The group's windows that fire, in order.
+
+    A deque holds the open window: the vouchers from its first one to at
+    most ``span`` seconds after it. It is complete once a voucher lies beyond
+    it: then it fires (two or more, sum reaching the threshold) and is
+    emptied, or its first voucher leaves.
+    """
     inexact_from, in_fen = group.inexact_from, group.in_fen
     fen_threshold = threshold.scaleb(2)
     open_: deque[Member] = deque()
-    fen = 0  # sum of the open window in fen (exact groups)
+    total = 0  # sum of the open window in fen (groups in fen)
 
     def reaches() -> bool:
-        if in_fen and fen < _EXACT_FEN:
-            return fen >= fen_threshold
-        total = Decimal(0)  # the reference's sum, in the same order
+        if in_fen and total < _EXACT_FEN:
+            return total >= fen_threshold
+        exact = Decimal(0)  # the reference's sum, in the same order
         for m in open_:
-            total += amount_of(m, inexact_from)
-        return total >= threshold
+            exact += amount_of(m, inexact_from)
+        return exact >= threshold
 
-    for m in group.members:
-        # the window of the oldest open voucher is complete once a voucher lies beyond it
-        while open_ and m.t - open_[0].t > span:
+    for m in members:
+        t = m[0]
+        while open_ and t - open_[0][0] > span:
             if len(open_) >= 2 and reaches():
                 yield list(open_)
                 open_.clear()
-                fen = 0
+                total = 0
             else:
-                fen -= open_.popleft().cents or 0
+                gone = open_.popleft()[2]
+                if in_fen:
+                    total -= gone  # type: ignore[operator]
         open_.append(m)
-        fen += m.cents or 0
+        if in_fen:
+            total += m[2]  # type: ignore[operator]
     while open_:
         if len(open_) >= 2 and reaches():
             yield list(open_)
             return
-        fen -= open_.popleft().cents or 0
+        gone = open_.popleft()[2]
+        if in_fen:
+            total -= gone  # type: ignore[operator]
