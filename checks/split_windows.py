@@ -14,6 +14,12 @@ is closed; SQLite's page cache is its only memory) and reads them back ordered
 by unit, payee, time and id, and :func:`windows` walks each group with a deque
 holding only the vouchers of the open window.
 
+The file (~46 bytes a kept voucher: 46 MB at a million) goes where SQLite puts
+temporary files: ``SQLITE_TMPDIR``, else ``TMPDIR``, else the first writable of
+/var/tmp, /usr/tmp, /tmp. Where that is a tmpfs (deploy/compose.yaml mounts
+/tmp so), the file is memory again, outside the process: point
+``SQLITE_TMPDIR`` at a disk directory there.
+
 The windows are exactly those of the reference algorithm (kept in
 tests/test_split_windows.py): sorted by (epoch second, voucher id), a window
 starts at voucher i and holds every later one paid at most ``span`` seconds
