@@ -5,6 +5,8 @@ Usage::
     .venv/bin/python bench/bench_spending.py                 # SQLite and PostgreSQL, 1,000,000
     .venv/bin/python bench/bench_spending.py --n 100000 --engines sqlite
     .venv/bin/python bench/bench_spending.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/bench_spending.py --pg-schema bench_spending_mine --dir /tmp/mine \
+        --save-findings /tmp/mine/before      # a schema and files of your own; findings kept
 
 For each engine it generates the vouchers (monitor.demo.spending, deterministic),
 loads them with the bare driver in big batches (sqlite3 ``executemany``,
@@ -17,13 +19,17 @@ that peak RSS belongs to the measurement alone:
   same order the engine reads them (by voucher_id, binary), fetched with the
   bare driver (sqlite3 / psycopg server-side cursor) and thrown away.
 
-It prints wall time, peak RSS and the ratio engine / raw. No assertion: the
+It prints wall time, CPU time, peak RSS, the ratio engine / raw, the load average,
+and per check an order-independent digest of the findings (two runs with equal
+digests found the same findings, field by field; ``--save-findings`` keeps them
+for ``compare_findings.py``). No assertion: the
 targets (≤ 30 s on PostgreSQL, ≤ 400 MB, ratio ≤ 3) are read off the output.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import resource
@@ -43,7 +49,7 @@ F_CHECKS = ["signature_chain_incomplete", "single_signature", "duplicate_role_si
             "signature_order"]
 AT = "2026-11-16T09:00:00+08:00"
 UNITS = [(f"U{i:02d}", f"单位{i:02d}", "village" if i % 4 == 0 else "department") for i in range(40)]
-SCHEMA = "bench_spending"
+SCHEMA = os.environ.get("SUNLIGHT_BENCH_PG_SCHEMA", "bench_spending")  # --pg-schema
 EXPENSE_SQL = "SELECT voucher_id, unit_id, amount, category, payee, paid_at, decision_id FROM expenses"
 SIGNATURE_SQL = "SELECT voucher_id, role, person_id, signed_at FROM expense_signatures"
 
@@ -163,7 +169,7 @@ def dsn(url: str) -> str:
 # --- measurements (each in its own process) ------------------------------------------------
 
 
-def measure_engine(source_url: str) -> dict[str, Any]:
+def measure_engine(source_url: str, save: str | None = None) -> dict[str, Any]:
     from sunlight.monitor.cli import parse_at
     from sunlight.monitor.configure import load_settings
     from sunlight.monitor.engine import Engine
@@ -183,17 +189,29 @@ def measure_engine(source_url: str) -> dict[str, Any]:
         ready = time.perf_counter()
         cpu0 = cpu_seconds()
         counts: dict[str, int] = {}
+        digests: dict[str, int] = {}
+        keep = open(save, "w", encoding="utf-8") if save else None  # noqa: SIM115
 
         def sink(f: Any) -> None:
             counts[f.check] = counts.get(f.check, 0) + 1
-            json.dumps(f.to_json(), ensure_ascii=False)  # what --format json does per finding
+            # what --format json does per finding (sorted keys: the line is also hashed)
+            line = json.dumps(f.to_json(), ensure_ascii=False, sort_keys=True)
+            # order-independent digest of every finding, field by field: two runs with equal
+            # digests hold the same findings (compare_findings.py for the differences)
+            h = int.from_bytes(hashlib.blake2b(line.encode(), digest_size=8).digest(), "big")
+            digests[f.check] = (digests.get(f.check, 0) + h) % (1 << 64)
+            if keep is not None:
+                keep.write(line + "\n")
 
         [outcome] = engine.scan(parse_at(AT, settings.tz), sink)
         done = time.perf_counter()
         cpu = cpu_seconds() - cpu0
         engine.close()
+        if keep is not None:
+            keep.close()
     return {"ok": outcome.ok, "error": outcome.error, "rows": dict(outcome.rows_read),
-            "findings": counts, "check_errors": dict(outcome.check_errors),
+            "findings": counts, "digests": {k: f"{v:016x}" for k, v in sorted(digests.items())},
+            "check_errors": dict(outcome.check_errors),
             "scan_seconds": round(done - ready, 2), "scan_cpu": round(cpu, 2),
             "startup_seconds": round(ready - started, 2),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
@@ -227,8 +245,9 @@ def measure_raw(kind: str, target: str) -> dict[str, Any]:
 
 
 def _child(*args: str) -> dict[str, Any]:
+    env = {**os.environ, "SUNLIGHT_LOG_LEVEL": "warning", "SUNLIGHT_BENCH_PG_SCHEMA": SCHEMA}
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
-                         check=True, env={**os.environ, "SUNLIGHT_LOG_LEVEL": "warning"})
+                         check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -238,14 +257,20 @@ def main() -> None:
     ap.add_argument("--engines", default="sqlite,postgres")
     ap.add_argument("--pg-url", default=os.environ.get(
         "SUNLIGHT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    ap.add_argument("--pg-schema", default=os.environ.get("SUNLIGHT_BENCH_PG_SCHEMA", "bench_spending"),
+                    help="schema the PostgreSQL vouchers are loaded into (one of your own)")
+    ap.add_argument("--save-findings", type=Path,
+                    help="directory: write each engine's findings as JSON lines (compare_findings.py)")
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "sunlight-bench")
     ap.add_argument("--reuse", action="store_true", help="skip generating/loading (data already there)")
     ap.add_argument("--phase", choices=["engine", "raw"], help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
+    ap.add_argument("--save", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    globals()["SCHEMA"] = args.pg_schema  # the loaders and the children read the module's name
     if args.phase == "engine":
-        print(json.dumps(measure_engine(args.target)))
+        print(json.dumps(measure_engine(args.target, args.save)))
         return
     if args.phase == "raw":
         print(json.dumps(measure_raw(args.kind, args.target)))
@@ -262,7 +287,12 @@ def main() -> None:
             source, raw_target = pg_url(args.pg_url), args.pg_url
         else:
             raise SystemExit(f"unknown engine {kind!r}")
-        eng = _child("--phase", "engine", "--target", source)
+        save = ([] if args.save_findings is None
+                else ["--save", str(args.save_findings / f"{kind}.jsonl")])
+        if args.save_findings is not None:
+            args.save_findings.mkdir(parents=True, exist_ok=True)
+        load_avg = os.getloadavg()[0]
+        eng = _child("--phase", "engine", "--target", source, *save)
         raw = _child("--phase", "raw", "--kind", kind, "--target", raw_target)
         ratio = eng["scan_seconds"] / raw["seconds"] if raw["seconds"] else float("nan")
         print(f"\n[{kind}] load {load:.1f} s")
@@ -271,12 +301,14 @@ def main() -> None:
               f"peak RSS {eng['peak_rss_mb']} MB, ok={eng['ok']} rows={eng['rows']}")
         print(f"  findings: {eng['findings']}" + (f" check_errors={eng['check_errors']}"
                                                   if eng["check_errors"] else ""))
+        print(f"  findings digest: {eng['digests']}")
         print(f"  raw fetch ({kind} driver): {raw['seconds']} s wall, {raw['cpu']} s CPU "
               f"for {raw['rows']:,} rows, "
               f"peak RSS {raw['peak_rss_mb']} MB")
         print(f"  ratio engine/raw: {ratio:.2f} wall; "
               f"engine CPU / raw wall {eng['scan_cpu'] / raw['seconds']:.2f}")
-        print(f"  system load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        print(f"  system load average: {load_avg:.1f} before, {os.getloadavg()[0]:.1f} after, "
+              f"on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

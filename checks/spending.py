@@ -16,9 +16,7 @@ Money is Decimal throughout and every threshold comparison is exact.
 from __future__ import annotations
 
 import datetime as dt
-from array import array
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from itertools import pairwise
 from typing import Any
@@ -28,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sunlight.checks.base import Check, EvalContext, Finding, Params, ParamsT
 from sunlight.checks.decisions import decision_faults
 from sunlight.checks.registry import register
+from sunlight.checks.split_windows import Group, Member, VoucherSpill, amount_of, windows
 from sunlight.monitor.readers import loaded
 from sunlight.monitor.records.decisions import DecisionRecord
 from sunlight.monitor.records.org import PersonInfo
@@ -430,16 +429,16 @@ class SplitParams(Params):
         default=None, gt=0, description="threshold; None: large_amount_without_decision's")
 
 
-@dataclass
-class _Group:
-    times: array  # epoch seconds
-    cents: array | list[Decimal]  # exact cents, or Decimals when an amount is finer than a fen
-    ids: list[str]
-    threshold: Decimal
-
-
 @register
 class SplitPayment(_VoucherCheck[SplitParams]):
+    """Payments to one payee in a window that together reach the threshold (rules.md:46).
+
+    ``feed`` only keeps the vouchers that could take part (on disk, see
+    :mod:`sunlight.checks.split_windows`); ``finish`` reads them back by unit,
+    payee and time and closes each window as soon as a later voucher lies
+    beyond it, so memory holds one open window, not every voucher of the scan.
+    """
+
     id = "split_payment"
     tier = "level2"
     title = "拆分支付规避集体决策"
@@ -451,8 +450,10 @@ class SplitPayment(_VoucherCheck[SplitParams]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.groups: dict[tuple[str, str], _Group] = {}
-        self.window: dict[tuple[str, str], int] = {}
+        self.spill = VoucherSpill()
+        #: per unit, from its first kept voucher: (threshold, window days); the params of a
+        #: voucher depend on its unit only (no item code), so one entry holds for every payee
+        self.rules: dict[str, tuple[Decimal, int]] = {}
         self.thresholds: dict[str, Decimal] = {}
         self.decisions = _DecisionIndex()
 
@@ -466,56 +467,36 @@ class SplitPayment(_VoucherCheck[SplitParams]):
             return ()
         if v.decision_id is not None and decision_problem(v, self.decisions, ctx) is None:
             return ()  # authorised by a sound collective decision: not an evasion
-        key = (v.unit_id, v.payee)
-        g = self.groups.get(key)
-        if g is None:
-            g = self.groups[key] = _Group(array("q"), array("q"), [], threshold)
-            self.window[key] = params.window_days
-        cents = v.amount.scaleb(2)
-        if isinstance(g.cents, array) and cents == cents.to_integral_value():
-            g.cents.append(int(cents))
-        else:
-            if isinstance(g.cents, array):
-                g.cents = [Decimal(c).scaleb(-2) for c in g.cents]
-            g.cents.append(v.amount)
-        g.times.append(int(v.paid_at.timestamp()))
-        g.ids.append(v.voucher_id)
+        if v.unit_id not in self.rules:
+            self.rules[v.unit_id] = (threshold, params.window_days)
+        self.spill.add(v.unit_id, v.payee, int(v.paid_at.timestamp()), v.voucher_id, v.amount)
         return ()
 
     def finish(self, ctx: EvalContext) -> Iterator[Finding]:
-        for (unit_id, payee), g in sorted(self.groups.items()):
-            if len(g.ids) < 2:
-                continue
-            exact = isinstance(g.cents, array)
-            amounts = [Decimal(c).scaleb(-2) if exact else c for c in g.cents]
-            order = sorted(range(len(g.ids)), key=lambda i: (g.times[i], g.ids[i]))
-            span = self.window[(unit_id, payee)] * 86400
-            i = 0
-            while i < len(order):
-                j, total = i, Decimal(0)
-                while j < len(order) and g.times[order[j]] - g.times[order[i]] <= span:
-                    total += amounts[order[j]]
-                    j += 1
-                if j - i >= 2 and total >= g.threshold:
-                    yield self._found(unit_id, payee, g, [order[k] for k in range(i, j)],
-                                      amounts, total, ctx)
-                    i = j
-                else:
-                    i += 1
+        try:
+            for group, members in self.spill.rows():
+                threshold, days = self.rules[group.unit_id]
+                for window in windows(group, members, days * 86400, threshold):
+                    yield self._found(group, window, threshold, days, ctx)
+        finally:
+            self.spill.close()
 
-    def _found(self, unit_id: str, payee: str, g: _Group, members: list[int],
-               amounts: list[Decimal], total: Decimal, ctx: EvalContext) -> Finding:
-        first = g.ids[members[0]]
-        days = self.window[(unit_id, payee)]
-        vouchers = [{"voucher_id": g.ids[k], "amount": money(amounts[k]),
-                     "paid_at": dt.datetime.fromtimestamp(g.times[k], ctx.tz).isoformat()}
-                    for k in members]
+    def _found(self, group: Group, members: list[Member], threshold: Decimal, days: int,
+               ctx: EvalContext) -> Finding:
+        amounts = [amount_of(m, group.inexact_from) for m in members]
+        total = Decimal(0)
+        for a in amounts:  # in window order, as the total was always summed
+            total += a
+        vouchers = [{"voucher_id": m[1], "amount": money(a),
+                     "paid_at": dt.datetime.fromtimestamp(m[0], ctx.tz).isoformat()}
+                    for m, a in zip(members, amounts, strict=True)]
+        unit_id, payee = group.unit_id, group.payee
         return self.finding(
-            f"{unit_id}:{payee}:{first}", unit_id,
+            f"{unit_id}:{payee}:{members[0][1]}", unit_id,
             f"向{payee}在{days}日内分{len(members)}笔支付合计{yuan(total)}，每笔均低于大额标准"
-            f"{yuan(g.threshold)}，合计达到标准，疑似拆分规避集体决策",
+            f"{yuan(threshold)}，合计达到标准，疑似拆分规避集体决策",
             evidence={"payee": payee, "window_days": days, "total": money(total),
-                      "large_amount": money(g.threshold), "vouchers": vouchers},
+                      "large_amount": money(threshold), "vouchers": vouchers},
         )
 
 
