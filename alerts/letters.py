@@ -10,7 +10,11 @@ One call of :func:`issue_letters` is one transaction that
    recorded, never used to close: only a person closes (letters.md);
 3. loads the planner's input (open letters with their findings' state, the
    findings on no letter, the units' history of matters, the accepted
-   explanations) and calls :func:`sunlight.alerts.planner.plan_letters`;
+   explanations) and calls :func:`sunlight.alerts.planner.plan_letters`, page
+   by page (:meth:`_Issuer.plan`: whole letters, a source's data-quality
+   findings, whole units; every page read before anything is written), so the
+   first cycle after a backlog holds one page of findings, not all of them
+   with their evidence (issue 11);
 4. persists the plan: status changes, new letters numbered and queued in the
    outbox (architecture invariant 4), every step in the audit log.
 
