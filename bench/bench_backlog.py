@@ -239,7 +239,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", default="65800", help="backlog sizes, comma-separated (0: none)")
     ap.add_argument("--db", default="sqlite,postgresql")
-    ap.add_argument("--dir", type=Path, default=Path("bench/.data/backlog"))
+    ap.add_argument("--dir", "--data-dir", type=Path, default=Path("bench/.data/backlog"),
+                    help="where the stores are built and kept (bench_story.py passes --data-dir)")
     ap.add_argument("--code", type=Path, action="append", default=[],
                     help="a checkout to run the issuing child on as well (its parent folder holds "
                          "it as 'sunlight'); repeatable")
@@ -270,6 +271,11 @@ def main() -> None:
                       f"wall {r['wall']:7.1f} s  CPU {r['cpu']:7.1f} s  peak RSS {r['rss_peak_mb']:6.0f} MB "
                       f"(after imports {r['rss_start_mb']:4.0f})  {r['letters']:,} letters, "
                       f"{r['findings']:,} findings  load {os.getloadavg()[0]:.1f}", flush=True)
+                if code is None:  # the line bench_story.py shows in its table (the last one wins)
+                    print("STORY " + json.dumps({
+                        "wall": r["wall"], "cpu": r["cpu"], "rss_mb": r["rss_peak_mb"],
+                        "what": f"{n:,} findings on no letter; {r['letters']:,} letters issued"}),
+                          flush=True)
     if args.record:
         bench_record(args.record, dbs, args.dir)
 
