@@ -282,8 +282,10 @@ def trace(
     by_workday = deadline.unit is LimitUnit.workday
     rolled_from, due = deadline.rolled_from, deadline.due_date
     out: list[SkippedDay] = []
-    for d, workday, reason, covered in cal.days(first, last):
-        if paused and any(s < d and (e is None or d <= e) for s, e in paused):
+    # only the days that can be listed: the others are plain working days, never listed
+    # (in_pause: a day d with S < d <= E of a pause, time-rules.md "Pauses")
+    for d, workday, reason, covered, in_pause in cal.notable_days(first, last, paused):
+        if in_pause:
             out.append(SkippedDay(d, "暂停计时"))
         elif by_workday and not workday:
             out.append(SkippedDay(d, reason or "非工作日"))
@@ -294,6 +296,17 @@ def trace(
         elif not covered:
             out.append(SkippedDay(d, reason or "日历未覆盖"))
     return out
+
+
+class Trace(tuple[SkippedDay, ...]):
+    """A memoised trace, with its days as the evidence writes them (``json``), made once.
+
+    Many findings share one memoised trace; each copies the small dicts of
+    ``json`` into its own evidence (so no finding's evidence shares a mutable
+    object with another's) instead of formatting every day again.
+    """
+
+    json: tuple[dict[str, str], ...]
 
 
 class TraceMemo:
@@ -321,5 +334,6 @@ class TraceMemo:
         if skipped is None:
             if len(self._memo) >= self.limit:
                 self._memo.clear()
-            skipped = self._memo[key] = tuple(trace(start, deadline, self.cal, (), until))
+            skipped = self._memo[key] = Trace(trace(start, deadline, self.cal, (), until))
+            skipped.json = tuple({"date": s.date.isoformat(), "reason": s.reason} for s in skipped)
         return skipped
