@@ -387,10 +387,15 @@ def decision(frame: pl.DataFrame, checks: tuple[str, ...]) -> Decision:
     rows: list[int] = []
     out: list[tuple[str, ...] | None] = []
     cols = [FLAGS[c] for c in checks]
+    chosen: dict[tuple[bool | None, ...], tuple[str, ...]] = {}  # a few patterns of flags recur
     for row in frame.select("_row", "handover", *cols).iter_rows():
         rows.append(row[0])
         if row[1]:
             out.append(None)
-        else:
-            out.append(tuple(c for c, f in zip(checks, row[2:], strict=True) if f))
+            continue
+        flags = row[2:]
+        got = chosen.get(flags)
+        if got is None:
+            got = chosen[flags] = tuple(c for c, f in zip(checks, flags, strict=True) if f)
+        out.append(got)
     return Decision(rows, out)
