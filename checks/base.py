@@ -37,15 +37,13 @@ def deadline_evidence(
     deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: Sequence[SkippedDay]
 ) -> dict[str, Any]:
     """The calendar trace a person needs to recount a deadline (invariant 9)."""
-    days = getattr(skipped, "json", None)  # a memoised trace (clock.Trace): its days formatted once
     return {
         "counted_from": start.isoformat(),
         "limit": json_number(limit),
         "limit_unit": deadline.unit.value,
         "due_date": deadline.due_date.isoformat() if deadline.due_date else None,
         "deadline": deadline.display.isoformat() if deadline.display else None,
-        "skipped_days": [{"date": s.date.isoformat(), "reason": s.reason} for s in skipped]
-        if days is None else [d.copy() for d in days],
+        "skipped_days": [{"date": s.date.isoformat(), "reason": s.reason} for s in skipped],
         "calendar_uncovered": deadline.uncovered,
     }
 

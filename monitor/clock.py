@@ -298,17 +298,6 @@ def trace(
     return out
 
 
-class Trace(tuple[SkippedDay, ...]):
-    """A memoised trace, with its days as the evidence writes them (``json``), made once.
-
-    Many findings share one memoised trace; each copies the small dicts of
-    ``json`` into its own evidence (so no finding's evidence shares a mutable
-    object with another's) instead of formatting every day again.
-    """
-
-    json: tuple[dict[str, str], ...]
-
-
 class TraceMemo:
     """:func:`trace` for the findings of one scan, the traces of unpaused records memoised.
 
@@ -334,6 +323,5 @@ class TraceMemo:
         if skipped is None:
             if len(self._memo) >= self.limit:
                 self._memo.clear()
-            skipped = self._memo[key] = Trace(trace(start, deadline, self.cal, (), until))
-            skipped.json = tuple({"date": s.date.isoformat(), "reason": s.reason} for s in skipped)
+            skipped = self._memo[key] = tuple(trace(start, deadline, self.cal, (), until))
         return skipped
