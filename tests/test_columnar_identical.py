@@ -304,12 +304,15 @@ def _records_same(db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPat
         src = engine.sources["main"]
         reference = {r.case_id: r for r in read_cases(src, ReadContext(engine.settings.tz, None))
                      if isinstance(r, CaseRecord)}
-        for when in (at(2026, 10, 10, 9), at(2026, 11, 16, 9), at(2026, 12, 1, 17)):
+        shapes = {"pause": 0, "pause open at the as-of time": 0, "extension": 0,
+                  "unapproved extension": 0, "extension beyond the maximum": 0, "steps": 0,
+                  "completed": 0, "completed after the as-of time": 0, "hour limit": 0,
+                  "day limit": 0, "no statutory limit": 0}
+        for when in (at(2026, 10, 1, 0), at(2026, 10, 10, 9), at(2026, 11, 16, 9), at(2026, 12, 1, 17)):
             built.clear()
             [outcome] = engine.scan(when, lambda f: None)
             assert outcome.ok, outcome.error
             assert len(built) > 100  # most flagged cases are built, not replayed
-            shapes = {"pause": 0, "extension": 0, "steps": 0, "completed": 0}
             for record, chosen in built:
                 ref = reference[record.case_id]
                 if "step_overdue" not in (chosen or ()):  # the steps matter to that check only
@@ -318,10 +321,20 @@ def _records_same(db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPat
                 assert record == ref, record.case_id
                 assert _plain(record) == _plain(ref), record.case_id
                 shapes["pause"] += bool(record.pauses)
+                shapes["pause open at the as-of time"] += any(
+                    p.started_at <= when and (p.ended_at is None or p.ended_at > when)
+                    for p in record.pauses)
                 shapes["extension"] += bool(record.extensions)
+                shapes["unapproved extension"] += any(not e.approved_by for e in record.extensions)
+                shapes["extension beyond the maximum"] += any(e.extra > 10 for e in record.extensions)
                 shapes["steps"] += bool(record.steps)
                 shapes["completed"] += record.completed_at is not None
-            assert all(shapes.values()), shapes  # every kind of child, and completed cases, built
+                shapes["completed after the as-of time"] += (record.completed_at or when) > when
+                shapes["hour limit"] += record.limit_unit.value == "hour"
+                shapes["day limit"] += record.limit_unit.value == "day"
+                shapes["no statutory limit"] += record.statutory_limit is None
+        # every kind of child and of limit, and completed cases, were built, not replayed
+        assert all(shapes.values()), shapes
     finally:
         engine.close()
 
