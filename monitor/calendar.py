@@ -22,7 +22,7 @@ then O(1) array look-ups.
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,6 +170,7 @@ class WorkCalendar:
     _cum_work: list[int] = field(init=False, repr=False)
     _cum_uncovered: list[int] = field(init=False, repr=False)
     _work_ordinals: list[int] = field(init=False, repr=False)
+    _notable: list[int] = field(init=False, repr=False)
     covered_years: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -189,6 +190,9 @@ class WorkCalendar:
             self._cum_work[i + 1] = self._cum_work[i] + self._work[i]
             self._cum_uncovered[i + 1] = self._cum_uncovered[i] + (not self._covered[i])
         self._work_ordinals = [self._base + i for i in range(n) if self._work[i]]
+        # the days a trace may list without a pause: not working, named, or not covered
+        self._notable = [i for i in range(n)
+                         if not self._work[i] or i in self._reason or not self._covered[i]]
 
     def _classify(
         self, i: int, d: dt.date, by_year: dict[int, YearOverride], first: int, last: int
@@ -260,6 +264,35 @@ class WorkCalendar:
         for i in range(lo, hi + 1):
             yield d, bool(work[i]), reasons.get(i), bool(covered[i])
             d += _ONE_DAY
+
+    def notable_days(self, first: dt.date, last: dt.date,
+                     spans: Sequence[tuple[dt.date, dt.date | None]] = ()
+                     ) -> Iterator[tuple[dt.date, bool, str | None, bool, bool]]:
+        """``(date, workday, reason, covered, in_span)`` in date order for only the days of
+        first..last that are not plain working days (not working, named such as 调休上班,
+        or not covered by a notice), and every day d of the ``spans`` with S < d <= E
+        (E None: to ``last``), for which ``in_span`` is true.
+
+        Every other day is a covered, unnamed working day outside the spans, which
+        :func:`sunlight.monitor.clock.trace` never lists: so it walks the few days
+        that matter (a weekend or holiday every few days) instead of all of them.
+        """
+        if last < first:
+            return
+        lo, hi = self._index(first), self._index(last)
+        notable = self._notable
+        picked = notable[bisect_left(notable, lo):bisect_right(notable, hi)]
+        extra: set[int] = set()
+        if spans:
+            extra = {i for s, e in spans
+                     for i in range(max(lo, s.toordinal() - self._base + 1),
+                                    min(hi, hi if e is None else e.toordinal() - self._base) + 1)}
+            if extra:
+                picked = sorted(extra.union(picked))
+        work, covered, reasons, base = self._work, self._covered, self._reason, self._base
+        fromordinal = dt.date.fromordinal
+        for i in picked:
+            yield fromordinal(base + i), bool(work[i]), reasons.get(i), bool(covered[i]), i in extra
 
     def workdays_between(self, a: dt.date, b: dt.date) -> int:
         """Working days d with a < d <= b (0 when b <= a)."""

@@ -282,8 +282,10 @@ def trace(
     by_workday = deadline.unit is LimitUnit.workday
     rolled_from, due = deadline.rolled_from, deadline.due_date
     out: list[SkippedDay] = []
-    for d, workday, reason, covered in cal.days(first, last):
-        if paused and any(s < d and (e is None or d <= e) for s, e in paused):
+    # only the days that can be listed: the others are plain working days, never listed
+    # (in_pause: a day d with S < d <= E of a pause, time-rules.md "Pauses")
+    for d, workday, reason, covered, in_pause in cal.notable_days(first, last, paused):
+        if in_pause:
             out.append(SkippedDay(d, "暂停计时"))
         elif by_workday and not workday:
             out.append(SkippedDay(d, reason or "非工作日"))

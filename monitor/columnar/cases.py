@@ -53,6 +53,13 @@ FLAGS: dict[str, str] = {
 }
 
 
+#: the parsed columns :func:`decide` returns with each row, as read (before ``as of``)
+BUILD = ("case_id", "unit_id", "item_code", "item_name", "handler", "statutory_basis",
+         "acc", "acc_o", "comp0", "comp_o", "prom", "stat", "unit", "outcome0", "reason0",
+         "p_n", "p_kind", "ps", "ps_o", "pe", "pe_o",
+         "x_n", "x", "x_by", "x_at", "x_at_o", "x_reason", KEY)
+
+
 @dataclass(frozen=True)
 class Decision:
     """Per row of the batch that needs the record path: its position, and which checks."""
@@ -149,8 +156,13 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
            units: Mapping[str, UnitInfo], known_units: frozenset[str] | None,
            published: dict[str, dict[str, int]] | None = None,
            tally_days: int | None = None, tallies: list[pl.DataFrame] | None = None,
-           index: list[pl.DataFrame] | None = None) -> pl.DataFrame:
-    """The rows needing the record path: ``_row``, ``handover`` and one ``f_*`` column per flag.
+           index: list[pl.DataFrame] | None = None,
+           parts: dict[str, pl.DataFrame] | None = None) -> pl.DataFrame:
+    """The rows needing the record path: ``_row``, ``handover``, one ``f_*`` column per flag.
+
+    And the parsed values of :data:`BUILD`, from which
+    :mod:`sunlight.monitor.columnar.records` builds the records of the rows not
+    handed over (their steps go to ``parts["steps"]`` when ``parts`` is given).
 
     ``published``: per publication subject, the case ids publications refer to
     with the wall time of the first (None: the source has no publications, so
@@ -167,7 +179,8 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
     bad = F.unsafe(cases)  # hostile text: the record path screens it (records.base.screen)
     exprs: dict[str, pl.Expr] = {}
     for name, required in (("case_id", True), ("unit_id", True), ("item_code", False),
-                           ("outcome_reason", False)):
+                           ("outcome_reason", False), ("item_name", False), ("handler", False),
+                           ("statutory_basis", False)):
         exprs[name], b = F.text(c, name, required=required)
         bad = bad | b
     exprs["prom"], b = F.whole(c, "promised_limit", required=True)
@@ -188,43 +201,52 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         bad = bad | ~pl.col("unit_id").is_in(sorted(known_units)).fill_null(False)
     c = c.with_columns(_bad=bad)
     c = c.select("_row", KEY, "_bad", "case_id", "unit_id", "item_code", "outcome_reason", "acc", "comp",
-                 "prom", "stat", "unit", "outcome")
+                 "prom", "stat", "unit", "outcome", "item_name", "handler", "statutory_basis",
+                 pl.col("accepted_at").alias("acc_o"), pl.col("completed_at").alias("comp_o"))
 
     # --- children: one row per case key, and whether they need the record path
     if pauses is not None and pauses.height:
         p, b1 = F.timestamp(pauses, "started_at", "ps", tz, cal, required=True)
         p, b2 = F.timestamp(p, "ended_at", "pe", tz, cal)
-        _, b3 = F.choice(p, "kind", PAUSE_KINDS, "supplement")
+        pk, b3 = F.choice(p, "kind", PAUSE_KINDS, "supplement")
         p = p.with_columns(_b=b1 | b2 | b3 | F.unsafe(pauses)
-                           | (pl.col("pe") < pl.col("ps")).fill_null(False))
+                           | (pl.col("pe") < pl.col("ps")).fill_null(False), p_kind=pk)
         pg = p.group_by(KEY).agg(pl.len().alias("p_n"), pl.col("_b").any().alias("p_bad"),
-                                 pl.col("ps").first(), pl.col("pe").first())
+                                 pl.col("ps").first(), pl.col("pe").first(), pl.col("p_kind").first(),
+                                 pl.col("started_at").first().alias("ps_o"),
+                                 pl.col("ended_at").first().alias("pe_o"))
         c = c.join(pg, on=KEY, how="left")
     else:
         c = c.with_columns(p_n=pl.lit(None, pl.UInt32), p_bad=pl.lit(None, pl.Boolean),
-                           ps=pl.lit(None, pl.Int64), pe=pl.lit(None, pl.Int64))
+                           ps=pl.lit(None, pl.Int64), pe=pl.lit(None, pl.Int64),
+                           p_kind=pl.lit(None, pl.String), ps_o=pl.lit(None, pl.Int64),
+                           pe_o=pl.lit(None, pl.Int64))
     if extensions is not None and extensions.height:
         x, b2 = F.timestamp(extensions, "approved_at", "x_at", tz, cal)
         xv, b1 = F.whole(x, "extra", required=True)
         xb, b3 = F.text(x, "approved_by")
-        _, b4 = F.text(x, "reason")
-        x = x.with_columns(x=xv, x_by=xb, _b=b1 | b2 | b3 | b4 | F.unsafe(extensions))
+        xr, b4 = F.text(x, "reason")
+        x = x.with_columns(x=xv, x_by=xb, x_reason=xr, _b=b1 | b2 | b3 | b4 | F.unsafe(extensions))
         xg = x.group_by(KEY).agg(pl.len().alias("x_n"), pl.col("_b").any().alias("x_bad"),
-                                 pl.col("x").first(), pl.col("x_at").first(), pl.col("x_by").first())
+                                 pl.col("x").first(), pl.col("x_at").first(), pl.col("x_by").first(),
+                                 pl.col("x_reason").first(),
+                                 pl.col("approved_at").first().alias("x_at_o"))
         c = c.join(xg, on=KEY, how="left")
     else:
         c = c.with_columns(x_n=pl.lit(None, pl.UInt32), x_bad=pl.lit(None, pl.Boolean),
                            x=pl.lit(None, pl.Int64), x_at=pl.lit(None, pl.Int64),
-                           x_by=pl.lit(None, pl.String))
+                           x_by=pl.lit(None, pl.String), x_reason=pl.lit(None, pl.String),
+                           x_at_o=pl.lit(None, pl.Int64))
     if steps is not None and steps.height:
         st, b2 = F.timestamp(steps, "started_at", "ss", tz, cal, required=True)
         st, b3 = F.timestamp(st, "finished_at", "sf", tz, cal)
-        _, b1 = F.whole(st, "seq", required=True)
+        seq, b1 = F.whole(st, "seq", required=True)
         sl, b4 = F.whole(st, "step_limit", required=True)
         su, b5 = F.choice(st, "limit_unit", UNITS, "workday")
-        _, b6 = F.text(st, "name")
-        _, b7 = F.text(st, "handler")
-        st = st.with_columns(sl=sl, su=su,
+        s_name, b6 = F.text(st, "name")
+        s_handler, b7 = F.text(st, "handler")
+        st = st.with_columns(sl=sl, su=su, s_seq=seq, s_name=s_name, s_handler=s_handler,
+                             sf0=pl.col("sf"),
                              _b=b1 | b2 | b3 | b4 | b5 | b6 | b7 | F.unsafe(steps)
                              | (pl.col("sf") < pl.col("ss")).fill_null(False))
         # the time index (records/due.py): a step's start or finish still to come, an unfinished step
@@ -243,6 +265,10 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         st = st.with_columns(_late=(pl.col("ss") <= at_us) & (end >= pl.col("sd_at")).fill_null(True))
         sg = st.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"), pl.col("_late").any().alias("s_late"),
                                   pl.col("_s_ev").min(), pl.col("_s_tick").min())
+        if parts is not None:  # the steps as read (before ``as of``), to build the records from
+            parts["steps"] = st.select(KEY, "s_seq", "s_name", "s_handler", "ss", "sf0", "sl", "su",
+                                       pl.col("started_at").alias("ss_o"),
+                                       pl.col("finished_at").alias("sf_o"))
         c = c.join(sg, on=KEY, how="left")
     else:
         c = c.with_columns(s_bad=pl.lit(None, pl.Boolean), s_late=pl.lit(None, pl.Boolean),
@@ -260,8 +286,10 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
     # not yet accepted at ``at``: not a record (CaseRecord.as_of returns None)
     c = c.filter(pl.col("handover") | (pl.col("acc") <= at_us))
 
-    # --- as of ``at`` (CaseRecord.as_of)
+    # --- as of ``at`` (CaseRecord.as_of); the values as read are kept to build the records from
     later = (pl.col("comp") > at_us).fill_null(False)
+    c = c.with_columns(comp0=pl.col("comp"), outcome0=pl.col("outcome"),
+                       reason0=pl.col("outcome_reason"))
     c = c.with_columns(
         comp=pl.when(later).then(None).otherwise(pl.col("comp")),
         outcome=pl.when(later).then(None).otherwise(pl.col("outcome")),
@@ -350,7 +378,7 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
     keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f).fill_null(True) for f in flags))
     if tally_days is not None:
         tallies.append(_tally(c.filter(~pl.col("handover")), at_us, tally_days))
-    return c.filter(keep).select("_row", "handover", *flags).sort("_row")
+    return c.filter(keep).select("_row", "handover", *flags, *BUILD).sort("_row")
 
 
 def _index(c: pl.DataFrame, at_us: int, at_day: int) -> pl.DataFrame:
@@ -395,10 +423,15 @@ def decision(frame: pl.DataFrame, checks: tuple[str, ...]) -> Decision:
     rows: list[int] = []
     out: list[tuple[str, ...] | None] = []
     cols = [FLAGS[c] for c in checks]
+    chosen: dict[tuple[bool | None, ...], tuple[str, ...]] = {}  # a few patterns of flags recur
     for row in frame.select("_row", "handover", *cols).iter_rows():
         rows.append(row[0])
         if row[1]:
             out.append(None)
-        else:
-            out.append(tuple(c for c, f in zip(checks, row[2:], strict=True) if f))
+            continue
+        flags = row[2:]
+        got = chosen.get(flags)
+        if got is None:
+            got = chosen[flags] = tuple(c for c, f in zip(checks, flags, strict=True) if f)
+        out.append(got)
     return Decision(rows, out)

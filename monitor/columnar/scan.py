@@ -6,10 +6,12 @@ Each batch of cases takes, from every child stream, the rows whose key is at
 most the batch's last key; what is left waits for the next batch. So memory is
 one batch of each, whatever the table sizes.
 
-The rows :func:`sunlight.monitor.columnar.cases.decide` returns are replayed
-through :func:`sunlight.monitor.readers.read_cases` from the very values
-fetched here (with their children), so their records, data-quality problems
-and findings are the record path's own.
+Of the rows :func:`sunlight.monitor.columnar.cases.decide` returns, those it
+handed over are replayed through :func:`sunlight.monitor.readers.read_cases`
+from the very values fetched here (with their children), so their records and
+data-quality problems are the record path's own; the others (flagged, of a
+shape decided here) have their records built from the parsed columns
+(:mod:`sunlight.monitor.columnar.records`), equal to the reader's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from sunlight.checks.cases import StepOverdue
 from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.columnar.cases import FLAGS, decide, decision, wall_us
 from sunlight.monitor.columnar.fetch import KEY, Batch, batches
+from sunlight.monitor.columnar.records import build_cases, build_steps
 from sunlight.monitor.readers import ORPHAN, ReadContext, loaded, orphan, problem, read_cases
 from sunlight.monitor.records.base import BadField, RowProblem
 from sunlight.monitor.records.cases import (
@@ -35,6 +38,7 @@ from sunlight.monitor.records.cases import (
     PAUSE_FIELDS,
     STEP_FIELDS,
     CaseRecord,
+    CaseStep,
 )
 from sunlight.monitor.sources import Source, SourceError
 
@@ -214,20 +218,22 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
                            position=offset + r + 1), None)
         tallies: list[pl.DataFrame] = []
         entries: list[pl.DataFrame] | None = [] if index is not None else None
+        parts: dict[str, pl.DataFrame] = {}
         try:
             decided = decide(frame, _frame(pieces["case_pauses"]), _frame(pieces["case_extensions"]),
                              _frame(pieces["case_steps"]), at=ctx.at, tz=ctx.tz, cal=arrays,
                              checks=checks, params=params, units=ctx.units,
                              known_units=rctx.known_units, published=published,
                              tally_days=None if tally is None else tally.days, tallies=tallies,
-                             index=entries)
+                             index=entries, parts=parts)
             d = decision(decided, checks)
         except Exception as exc:  # columns polars cannot join (or a bug): the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
                         source=src.name, error=str(exc).splitlines()[0] if str(exc) else repr(exc),
                         exc_info=not isinstance(exc, pl.exceptions.PolarsError))
-            d = decision(pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
-                                       **{FLAGS[c]: [False] * frame.height for c in checks}}), checks)
+            decided = pl.DataFrame({"_row": range(frame.height), "handover": [True] * frame.height,
+                                    **{FLAGS[c]: [False] * frame.height for c in checks}})
+            d = decision(decided, checks)
             tallies = []  # every row goes to the record path, where the watchers count it
             entries = []  # and where each is entered in the time index
         if index is not None and entries:
@@ -237,9 +243,13 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
                 tally.add(figures.rows(named=True))
         skip = set(carried)
         rows = [(r, ch) for r, ch in zip(d.rows, d.checks, strict=True) if r not in skip]
-        if rows:
-            _replay(src, rctx, batch, offset, [r for r, _ in rows], [ch for _, ch in rows], pieces,
+        whole = [(r, ch) for r, ch in rows if ch is None]
+        if whole:
+            _replay(src, rctx, batch, offset, [r for r, _ in whole], [ch for _, ch in whole], pieces,
                     handle)
+        built = [(r, ch) for r, ch in rows if ch is not None]
+        if built:
+            _build(decided, parts.get("steps"), built, ctx.tz, handle)
         if non_null.len():
             previous = non_null[-1]
         offset += frame.height
@@ -261,6 +271,27 @@ def _enter(index: dict[str, dt.datetime | None], entries: list[pl.DataFrame], tz
             if due is None or (old is not None and old < due):
                 due = old
             index[key] = due
+
+
+def _build(decided: pl.DataFrame, steps: pl.DataFrame | None,
+           rows: Sequence[tuple[int, tuple[str, ...] | None]], tz: Any, handle: Handle) -> None:
+    """The rows decided here: their records built from the parsed columns, fed the chosen checks."""
+    chosen = dict(rows)
+    sub = decided.filter(pl.col("_row").is_in(list(chosen)) & ~pl.col("handover"))
+    if sub.height != len(rows):  # a bug: the source fails (and resolves nothing) rather than guess
+        raise RuntimeError(f"columnar build: {len(rows)} rows chosen, {sub.height} decided")
+    order = sub.get_column("_row").to_list()
+    want = {k for r, k in zip(order, sub.get_column(KEY).to_list(), strict=True)
+            if StepOverdue.id in (chosen[r] or ())}
+    by_key = build_steps(steps.filter(pl.col(KEY).is_in(sorted(want))), tz) \
+        if steps is not None and want else {}
+    none: tuple[CaseStep, ...] = ()
+
+    def steps_of(i: int, key: str) -> tuple[CaseStep, ...]:
+        return by_key.get(key, none) if key in want else none
+
+    for r, record in zip(order, build_cases(sub, tz, steps_of), strict=True):
+        handle(record, chosen[r])
 
 
 def _replay(src: Source, rctx: ReadContext, batch: Batch, offset: int, rows: list[int],
