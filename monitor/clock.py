@@ -83,10 +83,15 @@ def _day_pauses(pauses: Sequence[Pause], tz: dt.tzinfo) -> list[tuple[dt.date, d
     """Pauses as merged (S, E] day intervals; E None for an open pause."""
     spans = sorted(
         (
-            p.start.astimezone(tz).date(),
-            None if p.end is None else p.end.astimezone(tz).date(),
-        )
-        for p in pauses
+            (
+                p.start.astimezone(tz).date(),
+                None if p.end is None else p.end.astimezone(tz).date(),
+            )
+            for p in pauses
+        ),
+        # by start; of two starting on one day the open one last (it covers the other), so an
+        # open pause never meets a closed one in a comparison of None with a date
+        key=lambda span: (span[0], span[1] is None, span[1] or span[0]),
     )
     merged: list[tuple[dt.date, dt.date | None]] = []
     for s, e in spans:

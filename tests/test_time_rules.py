@@ -204,6 +204,23 @@ def test_overlapping_pauses_count_once(cal: WorkCalendar) -> None:
     assert d.due_date == D(2026, 11, 12)
 
 
+def test_two_pauses_from_one_day_one_still_open(cal: WorkCalendar) -> None:
+    """Paused Wed 4 Nov 10:00 → Thu 5 Nov and again from Wed 4 Nov 15:00, still open.
+
+    Together they pause every day after Wed 4 Nov: the clock stops (used Tue 3,
+    Wed 4), in whichever order the source lists the pauses. Both ended, the
+    longer one (to Tue 10 Nov) wins: Wed 11, Thu 12, Fri 13 → due Fri 13 Nov.
+    (Two pauses of one day used to stop the whole case's evaluation.)
+    """
+    short = Pause(at(2026, 11, 4, 10), at(2026, 11, 5, 10))
+    open_ = Pause(at(2026, 11, 4, 15), None)
+    for pauses in ([short, open_], [open_, short]):
+        assert compute_deadline(at(2026, 11, 2, 9), 5, WD, cal, pauses).at is None
+    ended = Pause(at(2026, 11, 4, 15), at(2026, 11, 10, 11))
+    for pauses in ([short, ended], [ended, short]):
+        assert compute_deadline(at(2026, 11, 2, 9), 5, WD, cal, pauses).due_date == D(2026, 11, 13)
+
+
 def test_day_limit_with_pause(cal: WorkCalendar) -> None:
     """Calendar days: accepted Mon 2 Nov, 4 days, paused 3→5 Nov removes 4 and 5 Nov.
 
