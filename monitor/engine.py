@@ -422,6 +422,18 @@ def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
     by a killed process are closed first; and the run resolves nothing if the
     claim was lost before it finished (fencing).
     """
+    return each_claimed(engine, store, sources, claims, wait,
+                        lambda src, held: scan_and_record_one(engine, store, at, src, also, held))
+
+
+def each_claimed(engine: Engine, store: SAEngine, sources: Iterable[str] | None,
+                 claims: Claims | None, wait: float,
+                 scan_one: Callable[[Source, Claims], SourceOutcome]) -> list[SourceOutcome]:
+    """``scan_one`` for each source (all, or the named ones) under its ``scan:<source>`` claim.
+
+    A source another process is scanning (its claim not had within ``wait``
+    seconds) is reported skipped, and the next source runs.
+    """
     claims = claims or claims_for(store)
     outcomes = []
     names = list(sources) if sources is not None else list(engine.sources)
@@ -434,11 +446,11 @@ def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,
                     src.name, ok=False, claimed_elsewhere=True,
                     error=f"{src.name}: another process is scanning this source; skipped"))
                 continue
-            outcomes.append(_scan_and_record_one(engine, store, at, src, also, claims))
+            outcomes.append(scan_one(src, claims))
     return outcomes
 
 
-def _scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: Source,
+def scan_and_record_one(engine: Engine, store: SAEngine, at: dt.datetime, src: Source,
                          also: Sink | None, claims: Claims) -> SourceOutcome:
     abandoned = close_abandoned(store, src.name)
     if abandoned:

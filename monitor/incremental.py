@@ -51,14 +51,15 @@ from sunlight.monitor.engine import (
     Engine,
     Sink,
     SourceOutcome,
-    _scan_and_record_one,
+    each_claimed,
+    scan_and_record_one,
 )
 from sunlight.monitor.readers import ReadContext, read_cases
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.records.due import next_due
 from sunlight.monitor.sources import Source, SourceError
-from sunlight.monitor.store.claims import Claims, claims_for, scan_claim
+from sunlight.monitor.store.claims import Claims, scan_claim
 from sunlight.monitor.store.findings import FindingRecorder, close_abandoned, start_run
 from sunlight.monitor.store.incremental import (
     State,
@@ -178,25 +179,14 @@ def incremental_scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime
     yet) or ahead of ``at`` (a clock set back), is scanned fully, which also
     (re)builds its time index and watermark.
     """
-    claims = claims or claims_for(store)
-    outcomes = []
-    names = list(sources) if sources is not None else list(engine.sources)
-    for src in (engine.sources[n] for n in names):
-        with claims.claimed(scan_claim(src.name), wait) as got:
-            if not got:
-                log.warning("source skipped: another process is scanning it", source=src.name,
-                            waited_seconds=wait)
-                outcomes.append(SourceOutcome(
-                    src.name, ok=False, claimed_elsewhere=True,
-                    error=f"{src.name}: another process is scanning this source; skipped"))
-                continue
-            state = (load_state(store, src.name, ENTITY)
-                     if src.config.incremental is not None and not engine.only else None)
-            if state is None or at < state.as_of:
-                outcomes.append(_scan_and_record_one(engine, store, at, src, None, claims))
-            else:
-                outcomes.append(_incremental_one(engine, store, at, src, state, claims))
-    return outcomes
+    def scan_one(src: Source, held: Claims) -> SourceOutcome:
+        state = (load_state(store, src.name, ENTITY)
+                 if src.config.incremental is not None and not engine.only else None)
+        if state is None or at < state.as_of:
+            return scan_and_record_one(engine, store, at, src, None, held)
+        return _incremental_one(engine, store, at, src, state, held)
+
+    return each_claimed(engine, store, sources, claims, wait, scan_one)
 
 
 def _incremental_one(engine: Engine, store: SAEngine, at: dt.datetime, src: Source, state: State,
