@@ -291,10 +291,10 @@ def _records_same(db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPat
     built: list[tuple[CaseRecord, tuple[str, ...] | None]] = []
     original = columnar_scan._build
 
-    def spy(decided: Any, steps: Any, rows: Any, tz: Any, handle: Any) -> None:
-        def keep(record: Any, chosen: tuple[str, ...] | None) -> None:
-            built.append((record, chosen))
-            handle(record, chosen)
+    def spy(decided: Any, steps: Any, rows: Any, tz: Any, place: Any) -> None:
+        def keep(placed: tuple[int, Any, tuple[str, ...] | None]) -> None:
+            built.append((placed[1], placed[2]))
+            place(placed)
         original(decided, steps, rows, tz, keep)
 
     monkeypatch.setattr(columnar_scan, "_build", spy)

@@ -49,6 +49,8 @@ CHILDREN = (("case_pauses", PAUSE_FIELDS), ("case_extensions", EXTENSION_FIELDS)
 
 #: what the engine does with each row handed back: (record or problem, the checks to feed; None: all)
 Handle = Callable[[CaseRecord | RowProblem, tuple[str, ...] | None], None]
+#: a batch's item placed at its row (its position in the batch), handled once the batch is done
+Place = Callable[[tuple[int, CaseRecord | RowProblem, tuple[str, ...] | None]], None]
 
 
 def applies(checks: Sequence[Check]) -> bool:
@@ -244,12 +246,18 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
         skip = set(carried)
         rows = [(r, ch) for r, ch in zip(d.rows, d.checks, strict=True) if r not in skip]
         whole = [(r, ch) for r, ch in rows if ch is None]
+        # rows replayed whole and rows built here, handled in the source's order (as the record path)
+        placed: list[tuple[int, CaseRecord | RowProblem, tuple[str, ...] | None]] = []
+        place: Place = placed.append
         if whole:
             _replay(src, rctx, batch, offset, [r for r, _ in whole], [ch for _, ch in whole], pieces,
-                    handle)
+                    place)
         built = [(r, ch) for r, ch in rows if ch is not None]
         if built:
-            _build(decided, parts.get("steps"), built, ctx.tz, handle)
+            _build(decided, parts.get("steps"), built, ctx.tz, place)
+        placed.sort(key=lambda p: p[0])  # stable: a row's notices stay after its record
+        for _, item, chosen in placed:
+            handle(item, chosen)
         if non_null.len():
             previous = non_null[-1]
         offset += frame.height
@@ -274,7 +282,7 @@ def _enter(index: dict[str, dt.datetime | None], entries: list[pl.DataFrame], tz
 
 
 def _build(decided: pl.DataFrame, steps: pl.DataFrame | None,
-           rows: Sequence[tuple[int, tuple[str, ...] | None]], tz: Any, handle: Handle) -> None:
+           rows: Sequence[tuple[int, tuple[str, ...] | None]], tz: Any, place: Place) -> None:
     """The rows decided here: their records built from the parsed columns, fed the chosen checks."""
     chosen = dict(rows)
     sub = decided.filter(pl.col("_row").is_in(list(chosen)) & ~pl.col("handover"))
@@ -291,12 +299,12 @@ def _build(decided: pl.DataFrame, steps: pl.DataFrame | None,
         return by_key.get(key, none) if key in want else none
 
     for r, record in zip(order, build_cases(sub, tz, steps_of), strict=True):
-        handle(record, chosen[r])
+        place((r, record, chosen[r]))
 
 
 def _replay(src: Source, rctx: ReadContext, batch: Batch, offset: int, rows: list[int],
             checks: list[tuple[str, ...] | None], pieces: dict[str, list[_Piece]],
-            handle: Handle) -> None:
+            place: Place) -> None:
     case_rows = batch.rows(rows)
     keys = {str(k) for r in case_rows if (k := r.get("case_id")) is not None}
     # steps only matter to step_overdue: the other rows are replayed without them (fewer to parse)
@@ -311,10 +319,10 @@ def _replay(src: Source, rctx: ReadContext, batch: Batch, offset: int, rows: lis
     i = -1
     for item in items:
         if isinstance(item, RowProblem) and (item.kept or item.reason.startswith(ORPHAN)):
-            handle(item, None)
+            place((rows[max(i, 0)], item, None))  # with the row just read (orphans: before the next)
             continue
         i += 1
-        handle(item, checks[i])
+        place((rows[i], item, checks[i]))
     if i != len(checks) - 1:  # a bug: the source fails (and resolves nothing) rather than guess
         raise SourceError(src.name, f"columnar replay: {len(checks)} case rows gave {i + 1} records")
 
