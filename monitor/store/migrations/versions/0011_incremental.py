@@ -2,7 +2,7 @@
 
 Revision ID: 0011_incremental
 Revises: 0010_sign_off
-Create Date: 2026-12-03
+Create Date: 2026-12-02
 
 Between full scans a cycle re-reads only the rows changed since the last
 cycle and the records whose time boundary passed (issue 11, item 4). To

@@ -6,7 +6,7 @@ would read every source twice. Older runs keep NULL (no time left shown).
 
 Revision ID: 0012_progress
 Revises: 0011_incremental
-Create Date: 2026-12-03
+Create Date: 2026-12-02
 """
 
 import sqlalchemy as sa
