@@ -15,6 +15,7 @@ import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
@@ -156,6 +157,33 @@ class Engine:
 
         return emit
 
+    @contextmanager
+    def evaluating(self, src: Source, out: SourceOutcome) -> Iterator[None]:
+        """One evaluation of ``src``: a source failure ends it in ``out`` (invariant 5).
+
+        Afterwards the source is up or down by ``out`` and ``out.seconds`` is set.
+        """
+        started = time.perf_counter()
+        try:
+            yield
+        except SourceError as exc:
+            out.ok, out.error = False, str(exc)
+            log.error("source failed", source=src.name, error=exc.problem)
+        if out.ok:
+            self.down.discard(src.name)
+        else:
+            self.down.add(src.name)
+        out.seconds = time.perf_counter() - started
+
+    def contexts(self, src: Source, at: dt.datetime, out: SourceOutcome, emit: Sink
+                 ) -> tuple[ReadContext, EvalContext]:
+        """The source's units read (their problems to ``emit``), and the reading and checking contexts."""
+        units = self._units(src, self.settings.tz, out, emit)
+        rctx = ReadContext(self.settings.tz, frozenset(units) if units is not None else None)
+        ctx = EvalContext(at=at, calendar=self.calendar, source=src.name,
+                          units=units or {}, params=self.params)
+        return rctx, ctx
+
     def scan_source(self, src: Source, at: dt.datetime, sink: Sink,
                     index: TimeIndex | None = None) -> SourceOutcome:
         """Evaluate one source as of ``at``; with ``index``, collect every case's time-index entry.
@@ -164,19 +192,15 @@ class Engine:
         what an incremental source's full scan leaves for the cycles after it.
         """
         out = SourceOutcome(src.name)
-        started = time.perf_counter()
         tz = self.settings.tz
         at = at.astimezone(tz)
         emit = self._emitter(src, out, sink)
 
         watching = [cb for w in self.watchers if (cb := w.begin(src.name, at)) is not None]
-        try:
+        with self.evaluating(src, out):
             checks = [c for c in self.checks if src.has(c.entity)]
             out.checks_run = {c.id for c in checks} | {self.quality.id}
-            units = self._units(src, tz, out, emit)
-            rctx = ReadContext(tz, frozenset(units) if units is not None else None)
-            ctx = EvalContext(at=at, calendar=self.calendar, source=src.name,
-                              units=units or {}, params=self.params)
+            rctx, ctx = self.contexts(src, at, out, emit)
             instances = [cls() for cls in checks]
             for entity in sorted({n for c in instances for n in c.needs}):
                 ctx.tables[entity] = list(self._records(src, entity, rctx, at, out, emit))
@@ -203,14 +227,6 @@ class Engine:
                                                        src.config))
             for c in instances:
                 self._guard(c, out, emit, partial(c.finish, ctx))
-        except SourceError as exc:
-            out.ok, out.error = False, str(exc)
-            log.error("source failed", source=src.name, error=exc.problem)
-        if out.ok:
-            self.down.discard(src.name)
-        else:
-            self.down.add(src.name)
-        out.seconds = time.perf_counter() - started
         for w in self.watchers:
             w.end(src.name, out)
         if out.uncovered:

@@ -37,7 +37,6 @@ nothing else of it can have changed: ``tests/test_incremental.py``).
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,7 +44,7 @@ from typing import Any
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
-from sunlight.checks.base import Check, EvalContext, Finding
+from sunlight.checks.base import Check, Finding
 from sunlight.monitor.calendar import OutOfSpan
 from sunlight.monitor.engine import (
     Engine,
@@ -54,7 +53,7 @@ from sunlight.monitor.engine import (
     each_claimed,
     scan_and_record_one,
 )
-from sunlight.monitor.readers import ReadContext, read_cases
+from sunlight.monitor.readers import read_cases
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.records.due import next_due
@@ -113,19 +112,15 @@ def evaluate_keys(engine: Engine, src: Source, at: dt.datetime, keys: Sequence[s
     at = at.astimezone(tz)
     out = SourceOutcome(src.name, incremental=True)
     result = Evaluation(out, asked=len(keys))
-    started = time.perf_counter()
     emit = engine._emitter(src, out, sink)
 
     def drop(_f: Finding) -> None:  # data quality is the full scan's: positions differ here
         return None
 
-    try:
+    with engine.evaluating(src, out):
         checks = incremental_checks(engine, src)
         out.checks_run = {c.id for c in checks}
-        units = engine._units(src, tz, out, drop)
-        rctx = ReadContext(tz, frozenset(units) if units is not None else None)
-        ctx = EvalContext(at=at, calendar=engine.calendar, source=src.name, units=units or {},
-                          params=engine.params)
+        rctx, ctx = engine.contexts(src, at, out, drop)
         instances = [cls() for cls in checks]
         asked = set(keys)
         troubled: set[str] = set()  # keys read with a problem: not re-evaluated whole
@@ -159,14 +154,6 @@ def evaluate_keys(engine: Engine, src: Source, at: dt.datetime, keys: Sequence[s
             result.evaluated[key] = due
         for key in troubled:
             result.evaluated.pop(key, None)
-    except SourceError as exc:
-        out.ok, out.error = False, str(exc)
-        log.error("source failed", source=src.name, error=exc.problem)
-    if out.ok:
-        engine.down.discard(src.name)
-    else:
-        engine.down.add(src.name)
-    out.seconds = time.perf_counter() - started
     return result
 
 
