@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from scan_config import scan_config
 
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.demo.schema import create_all
@@ -72,26 +73,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 5000  # SourceConfig.chunk_size default: the floor fetches in the same chunks
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "sunlight_bench"
-
-CONFIG = """\
-# written by bench/bench_cases.py: the demo's check settings over the bench source
-timezone: Asia/Shanghai
-state:
-  url: sqlite:///bench-state.db
-sources:
-  approvals:
-    url: {url}
-    chunk_size: {chunk}
-    columnar: {columnar}
-checks:
-  case_due_soon: {{warn_remaining: 2}}
-  extension_invalid: {{max_extension: 10}}
-  overrides:
-    - match: {{item_code: YJ-002}}
-      case_due_soon: {{warn_remaining: 5}}
-routes: none  # a scan issues no letters; the config is refused without routes
-"""
-
 
 # --- the dataset -----------------------------------------------------------------
 
@@ -389,8 +370,8 @@ def bench_one(kind: str, url: str, sqlite_path: Path | None, data_dir: Path,
     scans: dict[str, ScanResult] = {}
     for path in paths:
         config = data_dir / f"bench-{kind}-{path}.yaml"
-        config.write_text(CONFIG.format(url=url, chunk=CHUNK,
-                                        columnar="true" if path == "columnar" else "false"),
+        config.write_text(scan_config("sqlite:///bench-state.db", url, chunk=CHUNK,
+                                      columnar=path == "columnar", written_by="bench/bench_cases.py"),
                           encoding="utf-8")
         scan = scans[path] = run_scan(config, checks, save / f"{kind}-{path}.jsonl" if save else None)
         if scan.exit_code != 0:

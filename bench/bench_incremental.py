@@ -45,6 +45,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cases  # the dataset and its loaders
+from scan_config import scan_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 AT = dt.datetime(2026, 11, 16, 9, tzinfo=TZ)
@@ -52,24 +53,6 @@ EDIT_AT = AT + dt.timedelta(hours=1)
 CYCLE_AT = AT + dt.timedelta(hours=2)
 MIDNIGHT_AT = dt.datetime(2026, 11, 17, 0, 5, tzinfo=TZ)
 PG_DATABASE = "bench_incremental"
-
-CONFIG = """\
-timezone: Asia/Shanghai
-state:
-  url: sqlite:///{state}
-sources:
-  approvals:
-    url: {url}
-    incremental: {{cases: {{watermark: updated_at}}}}
-checks:
-  case_due_soon: {{warn_remaining: 2}}
-  extension_invalid: {{max_extension: 10}}
-  overrides:
-    - match: {{item_code: YJ-002}}
-      case_due_soon: {{warn_remaining: 5}}
-routes: none
-"""
-
 
 def phase(config: Path, name: str) -> dict[str, Any]:
     """One phase in this process: what it did, wall, CPU, peak RSS."""
@@ -148,7 +131,9 @@ def bench(kind: str, n: int, pg_admin: str, work: Path) -> None:
     state = work / f"state-{kind}.db"
     state.unlink(missing_ok=True)
     config = work / f"{kind}.yaml"
-    config.write_text(CONFIG.format(state=state, url=url), encoding="utf-8")
+    config.write_text(scan_config(f"sqlite:///{state}", url,
+                                  source_extra="    incremental: {cases: {watermark: updated_at}}"),
+                      encoding="utf-8")
     results = [run_phase(config, "full")]
     edited = edit(kind, target, n, random.Random(7))
     if kind != "sqlite":

@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scan_config import scan_config
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 AT = "2026-11-16T09:00"  # bench_cases.AT: the generator's "today", 09:00 local
@@ -181,26 +183,6 @@ def _sunlight() -> str:
     return str(exe)
 
 
-CONFIG = """\
-# written by bench/bench_story.py: the demo's check settings over the bench source
-timezone: Asia/Shanghai
-state:
-  url: {state}
-sources:
-  approvals:
-    url: {url}
-    chunk_size: {chunk}
-    columnar: {columnar}
-checks:
-  case_due_soon: {{warn_remaining: 2}}
-  extension_invalid: {{max_extension: 10}}
-  overrides:
-    - match: {{item_code: YJ-002}}
-      case_due_soon: {{warn_remaining: 5}}
-routes: none  # a scan issues no letters; the config is refused without routes
-"""
-
-
 def _lines(path: Path) -> int:
     with open(path, "rb") as f:
         return sum(1 for _ in f)
@@ -258,9 +240,9 @@ def bench_engine(kind: str, info: dict[str, Any], args: argparse.Namespace) -> l
     configs = {}
     for path in ("record", "columnar"):
         configs[path] = data / f"story-{kind}-{path}.yaml"
-        configs[path].write_text(CONFIG.format(
-            state=f"sqlite:///{data / f'state-{kind}-{path}.db'}", url=info["url"], chunk=CHUNK,
-            columnar="true" if path == "columnar" else "false"), encoding="utf-8")
+        configs[path].write_text(scan_config(
+            f"sqlite:///{data / f'state-{kind}-{path}.db'}", info["url"], chunk=CHUNK,
+            columnar=path == "columnar", written_by="bench/bench_story.py"), encoding="utf-8")
     scan = [_sunlight(), "scan", "--at", AT, "--format", "json"]
     checks = [a for c in CASE_CHECKS for a in ("--check", c)]
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from scan_config import scan_config
 
 from sunlight.monitor.configure import load_settings
 from sunlight.monitor.demo import cases as sample
@@ -40,24 +41,6 @@ from sunlight.monitor.demo.schema import metadata as canonical
 from sunlight.monitor.engine import Engine
 
 AT = "2026-11-16T09:00:00+08:00"
-CONFIG = """\
-timezone: Asia/Shanghai
-state:
-  url: sqlite:///{state}
-sources:
-  approvals:
-    url: "{url}"
-    columnar: {columnar}
-checks:
-  case_due_soon: {{warn_remaining: 2}}
-  extension_invalid: {{max_extension: 10}}
-  overrides:
-    - match: {{item_code: YJ-002}}
-      case_due_soon: {{warn_remaining: 5}}
-routes: none  # a comparison issues no letters; the config is refused without routes
-"""
-
-
 def _canon(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False)
 
@@ -113,8 +96,8 @@ def _fill(engine: sa.Engine, n: int) -> None:
 
 def _scan(url: str, folder: Path, columnar: bool) -> tuple[Counter[str], float]:
     cfg = folder / f"compare-{columnar}.yaml"
-    cfg.write_text(CONFIG.format(url=url, state=folder / "state.db",
-                                 columnar="true" if columnar else "false"), encoding="utf-8")
+    cfg.write_text(scan_config(f"sqlite:///{folder / 'state.db'}", url, columnar=columnar),
+                   encoding="utf-8")
     out: Counter[str] = Counter()
     engine = Engine(load_settings(cfg))
     started = time.perf_counter()

@@ -64,6 +64,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scan_config import scan_config  # noqa: E402  (after the sys.path line above)
 
 #: what the axis value of an open pause is: later than any day or microsecond
 INF = 9_000_000_000_000_000_000
@@ -469,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in kinds:
         url = f"sqlite:///{sqlite_path}" if kind == "sqlite" else pg.url
         config = args.data_dir / f"peer-{kind}.yaml"
-        config.write_text(bc.CONFIG.format(url=url, chunk=bc.CHUNK, columnar="true"), encoding="utf-8")
+        config.write_text(scan_config("sqlite:///bench-state.db", url, chunk=bc.CHUNK, columnar=True,
+                                       written_by="bench/peer_case_overdue.py"), encoding="utf-8")
         jsonl = keep / f"case_overdue-{kind}-{args.n}.jsonl"
         tsv = keep / f"peer-{kind}-{args.n}.tsv"
         t = time.perf_counter()
