@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import random
@@ -38,10 +37,12 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from synthetic import copy_of, insert_findings
 
 DEMO_AT = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 PG_URL = os.environ.get("SUNLIGHT_BENCH_POSTGRES_URL",
@@ -101,7 +102,6 @@ def seeds(folder: Path) -> list[dict[str, Any]]:
 def build(folder: Path, db: str, n: int) -> Path:
     """The store of N open unlettered findings (reused when already built), and its config."""
     from sunlight.monitor.store import open_store
-    from sunlight.monitor.store.models import FindingRow
 
     url = state_url(folder, db, n)
     cfg = write_config(folder, url, f"bench-{db}-{n}.yaml")
@@ -122,23 +122,17 @@ def build(folder: Path, db: str, n: int) -> Path:
     big = [f"B{i:02d}" for i in range(20)]
     store = open_store(url)
     t = time.perf_counter()
-    batch: list[dict[str, Any]] = []
-    for i in range(n):
-        s = dict(rng.choice(base))
-        s.pop("id")
-        # voucher checks keep their unit (the signer is a person of that unit: a person letter)
-        unit = s["unit_id"] if s["check_id"] in TO_PERSON or s["check_id"] == "data_quality" else (
-            rng.choice(big) if rng.random() < 0.2 else rng.choice(units))
-        s.update(fingerprint=hashlib.sha256(f"backlog{i}".encode()).hexdigest()[:24],
-                 subject=f"{s['subject']}-B{i}", unit_id=unit, opened_run=1, last_run=1)
-        batch.append(s)
-        if len(batch) == 5000:
-            with store.begin() as conn:
-                conn.execute(sa.insert(FindingRow), batch)
-            batch.clear()
-    if batch:
-        with store.begin() as conn:
-            conn.execute(sa.insert(FindingRow), batch)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(n):
+            s = copy_of(rng.choice(base), i, "backlog")
+            # voucher checks keep their unit (the signer is a person of that unit: a person letter)
+            unit = s["unit_id"] if s["check_id"] in TO_PERSON or s["check_id"] == "data_quality" else (
+                rng.choice(big) if rng.random() < 0.2 else rng.choice(units))
+            s.update(unit_id=unit, opened_run=1, last_run=1)
+            yield s
+
+    insert_findings(store, rows())
     store.dispose()
     print(f"  built {db} store of {n:,} findings in {time.perf_counter() - t:.0f} s", flush=True)
     marker.touch()

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import random
 import re
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
+from synthetic import copy_of, insert_findings
 
 from sunlight.monitor import logs
 from sunlight.monitor.configure import load_settings
@@ -59,24 +61,18 @@ def fill(store: sa.Engine, n: int) -> int:
         have = len(seeds)
         units = sorted({s["unit_id"] for s in seeds if s["check_id"] != "data_quality"})
     rng = random.Random(12)
-    batch: list[dict[str, object]] = []
     start = DEMO_AT.replace(month=7, day=1)
     span = (DEMO_AT - start).total_seconds()
-    for i in range(have, n):
-        s = dict(rng.choice(seeds))
-        s.pop("id")
-        seen = start + (DEMO_AT - start) * (rng.random() ** 0.7) if span else DEMO_AT
-        s.update(fingerprint=hashlib.sha256(f"bench{i}".encode()).hexdigest()[:24],
-                 subject=f"{s['subject']}-B{i}", unit_id=rng.choice(units), first_seen=seen,
-                 last_seen=seen, resolved_at=seen + (DEMO_AT - seen) / 2 if rng.random() < 0.5 else None)
-        batch.append(s)
-        if len(batch) == 5000:
-            with store.begin() as conn:
-                conn.execute(sa.insert(FindingRow), batch)
-            batch.clear()
-    if batch:
-        with store.begin() as conn:
-            conn.execute(sa.insert(FindingRow), batch)
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for i in range(have, n):
+            s = copy_of(rng.choice(seeds), i, "bench")
+            seen = start + (DEMO_AT - start) * (rng.random() ** 0.7) if span else DEMO_AT
+            s.update(unit_id=rng.choice(units), first_seen=seen, last_seen=seen,
+                     resolved_at=seen + (DEMO_AT - seen) / 2 if rng.random() < 0.5 else None)
+            yield s
+
+    insert_findings(store, rows())
     return max(n, have)
 
 
