@@ -469,7 +469,6 @@ class _Issuer:
                  reason=planned.reason)
         return issued
 
-
     def _letter_order(self, ids: Sequence[int]) -> list[Any]:
         """The letter's findings (id, fingerprint, check) in the letter's order: unit, check, subject.
 

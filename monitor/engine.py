@@ -33,6 +33,7 @@ from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.cases import CaseRecord
+from sunlight.monitor.records.due import enter as enter_due
 from sunlight.monitor.records.due import next_due
 from sunlight.monitor.records.org import UnitInfo
 from sunlight.monitor.settings import Settings
@@ -401,13 +402,7 @@ def _indexer(index: TimeIndex, at: dt.datetime) -> Callable[[Any], None]:
     def enter(record: Any) -> None:
         if not isinstance(record, CaseRecord):
             return
-        due = next_due(record, at)
-        key = record.case_id
-        if key in index:
-            old = index[key]
-            due = old if due is None else (due if old is None else min(old, due))
-            # (a key read twice is a duplicate: the full scan reports it; the earliest entry stays)
-        index[key] = due
+        enter_due(index, record.case_id, next_due(record, at))
 
     return enter
 

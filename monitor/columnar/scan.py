@@ -40,6 +40,7 @@ from sunlight.monitor.records.cases import (
     CaseRecord,
     CaseStep,
 )
+from sunlight.monitor.records.due import enter
 from sunlight.monitor.sources import Source, SourceError
 
 log = structlog.get_logger("sunlight.columnar")
@@ -275,10 +276,7 @@ def _enter(index: dict[str, dt.datetime | None], entries: list[pl.DataFrame], tz
     for frame in entries:
         for key, us in frame.iter_rows():
             due = None if us is None else (epoch + dt.timedelta(microseconds=us)).replace(tzinfo=tz)
-            old = index.get(key)
-            if due is None or (old is not None and old < due):
-                due = old
-            index[key] = due
+            enter(index, key, due)
 
 
 def _build(decided: pl.DataFrame, steps: pl.DataFrame | None,

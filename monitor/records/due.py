@@ -64,3 +64,15 @@ def next_due(case: CaseRecord, at: dt.datetime) -> dt.datetime | None:
             if s.finished_at is None:
                 candidates.append(at if s.limit_unit is LimitUnit.hour else next_midnight(at))
     return min(candidates) if candidates else None
+
+
+def enter(index: dict[str, dt.datetime | None], key: str, due: dt.datetime | None) -> None:
+    """Put ``key``'s entry in ``index``; a key entered twice keeps the earliest instant.
+
+    (A key read twice is a duplicate, which the full scan reports: evaluating
+    it early is safe, late is not.)
+    """
+    if key in index:
+        old = index[key]
+        due = old if due is None else (due if old is None else min(old, due))
+    index[key] = due
