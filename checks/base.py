@@ -17,6 +17,7 @@ past day and why the tests can state exact expectations.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,25 +26,37 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from sunlight.monitor.calendar import WorkCalendar
-from sunlight.monitor.clock import Deadline, DeadlineMemo, SkippedDay, TraceMemo
+from sunlight.monitor.clock import Deadline, DeadlineMemo, SkippedDay, TraceMemo, skipped_days
 from sunlight.monitor.finding import Finding, json_number
 from sunlight.monitor.records.org import PersonInfo, UnitInfo
 from sunlight.monitor.vocab import Tier
 
-__all__ = ["Check", "EvalContext", "Finding", "Params", "ParamsT", "RecordT", "deadline_evidence"]
+__all__ = ["Check", "EvalContext", "Finding", "Params", "ParamsT", "RecordT", "deadline_evidence",
+           "deadline_evidence_days"]
 
 
 def deadline_evidence(
     deadline: Deadline, start: dt.datetime, limit: Decimal, skipped: Sequence[SkippedDay]
 ) -> dict[str, Any]:
     """The calendar trace a person needs to recount a deadline (invariant 9)."""
+    return deadline_evidence_days(deadline, start, limit, skipped_days(skipped))
+
+
+def deadline_evidence_days(
+    deadline: Deadline, start: dt.datetime, limit: Decimal, days: list[dict[str, str]]
+) -> dict[str, Any]:
+    """:func:`deadline_evidence` with the trace already in its JSON form.
+
+    ``days`` from ``EvalContext.trace.days`` is memoised, since most late cases
+    share their trace with others; the list is shared, never changed.
+    """
     return {
         "counted_from": start.isoformat(),
         "limit": json_number(limit),
         "limit_unit": deadline.unit.value,
         "due_date": deadline.due_date.isoformat() if deadline.due_date else None,
         "deadline": deadline.display.isoformat() if deadline.display else None,
-        "skipped_days": [{"date": s.date.isoformat(), "reason": s.reason} for s in skipped],
+        "skipped_days": days,
         "calendar_uncovered": deadline.uncovered,
     }
 
@@ -87,6 +100,11 @@ class EvalContext:
         if key not in self._memo:
             self._memo[key] = compute()
         return self._memo[key]
+
+    @functools.cached_property
+    def as_of(self) -> str:
+        """The as-of instant as the evidence writes it (ISO 8601), formatted once per scan."""
+        return self.at.isoformat()
 
     @property
     def tz(self) -> dt.tzinfo:

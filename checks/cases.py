@@ -15,7 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sunlight.checks.base import Check, EvalContext, Finding, Params, deadline_evidence
+from sunlight.checks.base import (
+    Check,
+    EvalContext,
+    Finding,
+    Params,
+    deadline_evidence_days,
+)
 from sunlight.checks.registry import register
 from sunlight.monitor.clock import (
     UNIT_ZH,
@@ -78,18 +84,18 @@ def _timing(case: CaseRecord, ctx: EvalContext) -> CaseTiming:
 
 def _case_evidence(case: CaseRecord, deadline: Deadline, limit: Decimal,
                    ctx: EvalContext, until: dt.date | None = None) -> dict[str, Any]:
-    ev = deadline_evidence(deadline, case.accepted_at, limit,
-                           ctx.trace(case.accepted_at, deadline, case.clock_pauses, until))
+    ev = deadline_evidence_days(deadline, case.accepted_at, limit,
+                                ctx.trace.days(case.accepted_at, deadline, case.clock_pauses, until))
     ev.update(
         case_id=case.case_id,
         item_code=case.item_code,
         item_name=case.item_name,
         handler=case.handler,
-        accepted_at=case.accepted_at.isoformat(),
+        accepted_at=ev["counted_from"],
         completed_at=case.completed_at.isoformat() if case.completed_at else None,
         pauses=[{"kind": p.kind, "started_at": p.started_at.isoformat(),
                  "ended_at": p.ended_at.isoformat() if p.ended_at else None} for p in case.pauses],
-        as_of=ctx.at.isoformat(),
+        as_of=ctx.as_of,
     )
     return ev
 
@@ -272,12 +278,12 @@ class StepOverdue(Check[CaseRecord, Params]):
                 f"办件{case.case_id}第{step.seq}环节（{step.name or '未命名环节'}）"
                 f"时限{zh_number(step.step_limit)}{unit_zh}，{state}，超时{zh_number(late)}{unit_zh}"
             )
-            ev = deadline_evidence(deadline, step.started_at, step.step_limit,
-                                   ctx.trace(step.started_at, deadline,
-                                             until=end.astimezone(ctx.tz).date()))
+            ev = deadline_evidence_days(deadline, step.started_at, step.step_limit,
+                                        ctx.trace.days(step.started_at, deadline,
+                                                       until=end.astimezone(ctx.tz).date()))
             ev.update(case_id=case.case_id, seq=step.seq, step=step.name, handler=step.handler,
                       finished_at=step.finished_at.isoformat() if step.finished_at else None,
-                      as_of=ctx.at.isoformat())
+                      as_of=ctx.as_of)
             yield self.finding(
                 f"{case.case_id}#{step.seq}", case.unit_id, summary,
                 deadline=deadline.display, overdue=late, measure=step.limit_unit,

@@ -47,7 +47,7 @@ class _Late(Check[RecordT, ParamsT]):
                                trace(received, deadline, ctx.calendar,
                                      until=end.astimezone(ctx.tz).date()))
         ev.update(received_at=received.isoformat(), done_at=done.isoformat() if done else None,
-                  as_of=ctx.at.isoformat(), **more)
+                  as_of=ctx.as_of, **more)
         yield self.finding(
             subject, unit_id,
             f"{noun}于{zh_date(received)}收到，应在{limit}{unit_zh}内（{zh_date(deadline.display)}前）"

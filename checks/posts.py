@@ -61,5 +61,5 @@ class PostRotationDue(Check[PostTenure, RotationParams]):
             overdue=over, measure=LimitUnit.day,
             evidence={"person_id": t.person_id, "post": t.post, "risk_class": t.risk_class,
                       "started_at": t.started_at.isoformat(), "max_years": years,
-                      "rotation_due": last.isoformat(), "as_of": ctx.at.isoformat()},
+                      "rotation_due": last.isoformat(), "as_of": ctx.as_of},
         )

@@ -196,7 +196,7 @@ def _period_evidence(ob: Obligation, period: Period, deadline: Deadline, start: 
     ev = deadline_evidence(deadline, start, Decimal(ob.limit(period)[0]),
                            trace(start, deadline, ctx.calendar, until=until))
     ev.update(subject=ob.subject, period=period.code, obligation=ob.model_dump(mode="json"),
-              as_of=ctx.at.isoformat())
+              as_of=ctx.as_of)
     return ev
 
 
@@ -362,7 +362,7 @@ class CaseResultUnpublished(Check[CaseRecord, CaseResultParams]):
                   completed_at=done.isoformat(), outcome=case.outcome,
                   publication_id=pub.publication_id if pub else None,
                   published_at=pub.published_at.isoformat() if pub else None,
-                  as_of=ctx.at.isoformat())
+                  as_of=ctx.as_of)
         yield self.finding(
             case.case_id, case.unit_id,
             f"办件{case.case_id}（{case.item_name or case.item_code or '未知事项'}）"

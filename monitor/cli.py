@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -118,10 +119,21 @@ def scan(
             names[unit_id] = lookup([unit_id]).get(unit_id) if unit_id else None
         return names[unit_id]
 
+    def _line_writer() -> Callable[[Finding], object]:
+        """One finding's JSON line onto stdout: as bytes when stdout has a byte stream (a pipe,
+        a file), the UTF-8 text stream otherwise."""
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is not None:
+            return lambda f: buffer.write(f.to_json_bytes(name_of(f.unit_id)))
+        return lambda f: sys.stdout.write(f.to_json_line(name_of(f.unit_id)))
+
+    sys.stdout.flush()  # JSON lines go to the byte stream below the text one: nothing pending
+    write_line = _line_writer()
+
     def sink(f: Finding) -> None:
         if fmt is OutputFormat.json:
             try:
-                sys.stdout.write(f.to_json_line(name_of(f.unit_id)))
+                write_line(f)
             except BrokenPipeError:
                 # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
                 # SystemExit is not an Exception, so the engine does not count it as a

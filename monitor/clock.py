@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -318,6 +318,7 @@ class TraceMemo:
         self.cal, self.limit = cal, limit
         self._memo: dict[tuple[dt.date, dt.tzinfo | None, Deadline, dt.date | None],
                          tuple[SkippedDay, ...]] = {}
+        self._day_json: dict[SkippedDay, dict[str, str]] = {}
 
     def __call__(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
                  until: dt.date | None = None) -> tuple[SkippedDay, ...]:
@@ -330,3 +331,27 @@ class TraceMemo:
                 self._memo.clear()
             skipped = self._memo[key] = tuple(trace(start, deadline, self.cal, (), until))
         return skipped
+
+    def days(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
+             until: dt.date | None = None) -> list[dict[str, str]]:
+        """The trace in the evidence's JSON form (as :func:`skipped_days`), each day's dict shared.
+
+        A scan's traces name the same few hundred days over and over: each
+        ``{"date", "reason"}`` is made once and shared by every finding that
+        lists the day (evidence is written as it is and never changed).
+        """
+        memo = self._day_json
+        if len(memo) >= self.limit:
+            memo.clear()
+        out: list[dict[str, str]] = []
+        for s in self(start, deadline, pauses, until):
+            day = memo.get(s)
+            if day is None:
+                day = memo[s] = {"date": s.date.isoformat(), "reason": s.reason}
+            out.append(day)
+        return out
+
+
+def skipped_days(skipped: Iterable[SkippedDay]) -> list[dict[str, str]]:
+    """A trace as the evidence keeps it: one ``{"date", "reason"}`` per day that did not count."""
+    return [{"date": s.date.isoformat(), "reason": s.reason} for s in skipped]

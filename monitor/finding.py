@@ -78,7 +78,12 @@ class Finding:
         orjson, not the stdlib encoder: findings carry long Chinese evidence,
         and json.dumps took about 25 µs a finding, a tenth of a big scan.
         """
-        return orjson.dumps(self.to_json(unit_name)).decode() + "\n"
+        return self.to_json_bytes(unit_name).decode()
+
+    def to_json_bytes(self, unit_name: str | None = None) -> bytes:
+        """:meth:`to_json_line` as UTF-8 bytes: what a pipe or file receives, without a decode
+        and an encode of ~1.3 kB of evidence per finding."""
+        return orjson.dumps(self.to_json(unit_name), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def json_number(v: Decimal | int | None) -> int | float | None:
