@@ -47,7 +47,7 @@ COMMANDS = (
          "One full cycle: scan, record findings, issue and escalate letters, deliver."),
     Lazy("run", "sunlight.monitor.cli_run", "commands", "run",
          "The daemon: scheduled cycles, outbox delivery, /metrics and health on server.listen."),
-    Lazy("demo", "sunlight.monitor.cli_run", "commands", "demo",
+    Lazy("demo", "sunlight.monitor.cli_demo", "commands", "demo",
          "Build sample databases and a config in a folder, run one cycle, print a summary."),
     Lazy("config", "sunlight.monitor.cli_config", "config_app", None, "Validate configuration."),
     Lazy("calendar", "sunlight.monitor.cli_config", "calendar_app", None,

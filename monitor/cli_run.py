@@ -1,21 +1,17 @@
-"""``sunlight run`` (the daemon) and ``sunlight demo``: the commands that serve HTTP.
+"""``sunlight run``: the daemon (scheduled cycles, deliveries, metrics, the console).
 
-Mounted by :mod:`sunlight.monitor.cli`, imported only when one of them runs:
-they are the only commands that need the web stack (Starlette, uvicorn, the
-console), Prometheus and the scheduler.
+Mounted by :mod:`sunlight.monitor.cli`, imported only when ``run`` runs: with
+``demo --serve`` it is the one command that needs the web stack (Starlette,
+uvicorn, the console), Prometheus and the scheduler.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Annotated
 
 import typer
 
 from sunlight.monitor import logs
 from sunlight.monitor.cli_common import ConfigOpt, load_or_exit
 from sunlight.monitor.daemon import run as run_daemon
-from sunlight.monitor.demo.run import run_demo
 
 commands = typer.Typer()
 
@@ -27,26 +23,3 @@ def run(ctx: typer.Context, config: ConfigOpt) -> None:
     if asked.get("log_level") is None:  # an operator expects the start, each cycle and each delivery run
         logs.configure(logs.LogLevel.INFO, asked.get("log_json"))
     raise typer.Exit(run_daemon(config, load_or_exit(config)))
-
-
-@commands.command()
-def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="working folder for the demo")]
-    = Path("sunlight-demo"),
-    at: Annotated[str, typer.Option(help="evaluate as of this time")] = "2026-11-16T09:00:00",
-    serve: Annotated[bool, typer.Option(help="keep the daemon and its HTTP endpoints running")]
-    = False,
-    replace: Annotated[bool, typer.Option(
-        help="overwrite a folder that already holds a config or state store (says what it replaces)")]
-    = False,
-    listen: Annotated[str, typer.Option(help="host:port of the daemon's HTTP endpoint (--serve)")]
-    = "127.0.0.1:9464",
-) -> None:
-    """Build sample databases and a config in a folder, run one cycle, print a summary.
-
-    A folder that already holds a config or a state store is refused (exit 2)
-    unless --replace is given.
-    """
-    code = run_demo(folder, at, serve=serve, replace=replace, listen=listen)
-    raise typer.Exit(code)
-

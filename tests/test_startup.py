@@ -115,6 +115,7 @@ def test_commands_on_an_existing_store_do_not_load_alembic(sqlite_db: SourceDB, 
     _cases(sqlite_db)
     cfg = write_config(sqlite_db.url)
     assert "alembic" in loaded(tmp_path, "db", "upgrade", "-c", str(cfg))  # the guard can see it
+    assert "alembic" not in loaded(tmp_path, "db", "upgrade", "-c", str(cfg))  # at head: nothing to do
     mods = loaded(tmp_path, "scan", "-c", str(cfg), "--at", "2026-10-10T09:00", "--record")
     assert "sunlight.monitor.store.findings" in mods
     assert not [m for m in NOT_FOR_SCAN if m in mods]

@@ -227,7 +227,8 @@ def open_store(url: str, migrate: bool | Literal["create"] = True, *, read_only:
     """The store, reachable and at the current schema, or :class:`StoreError` in one line.
 
     ``migrate``: ``True`` brings the schema to head (``db upgrade``, the
-    daemon's start, the demo); ``"create"`` (the commands that write:
+    daemon's start, the demo; a store already there is left alone, without
+    loading Alembic); ``"create"`` (the commands that write:
     ``cycle``, ``scan --record``, the letter acts) creates a new, empty store
     but refuses one at an older revision, whose upgrade is the operator's
     deliberate step (``sunlight db upgrade``, after a backup); ``False``
@@ -244,12 +245,13 @@ def open_store(url: str, migrate: bool | Literal["create"] = True, *, read_only:
             # the migrate claim (whose attempts would each fail to connect)
             with engine.connect():
                 pass
-            current = current_revision(engine) if migrate == "create" else None
-            if current is None:
+            # a store already at head needs no migration, nor Alembic (the daemon's every start)
+            current, head = current_revision(engine), head_revision()
+            if current != head:
+                if current is not None and migrate == "create":
+                    raise StoreError(url, f"状态库结构版本为 {current}，需要 {head}"
+                                          "（请先备份，再运行 sunlight db upgrade）")
                 upgrade(engine)
-            elif current != (head := head_revision()):
-                raise StoreError(url, f"状态库结构版本为 {current}，需要 {head}"
-                                      "（请先备份，再运行 sunlight db upgrade）")
         elif read_only:  # a look at a store this version cannot read is refused, not guessed at
             current, head = current_revision(engine), head_revision()
             if current != head:
