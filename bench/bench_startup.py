@@ -6,10 +6,12 @@ the rounds of that child's wall time, CPU (user + system) and peak RSS, all
 from ``os.wait4``. ``python -c pass`` is measured in the same rounds, and
 every row shows its ratio to it (wall and CPU) and the RSS above it.
 
-This parent imports nothing but the standard library: on Linux a child's
-peak RSS includes the parent's resident pages at the fork (``exec`` keeps the
-high-water mark), so a heavy parent would inflate every row. The datasets are
-built by children too.
+On Linux a process's peak RSS starts at that of the process it was forked
+from (``exec`` keeps the high-water mark): a command run straight from this
+parent (~16 MB) could never show less. So each command is started by a
+trampoline, a bare ``python -c`` (what ``python -c pass`` costs) that forks
+and execs it and reports its ``os.wait4``; ``run`` is started from here (its
+peak is far above). The datasets are built by children too.
 
 The commands: ``import sunlight.monitor.cli``; ``sunlight --help``,
 ``scan --help``, ``letters --help``; ``config check`` and ``scan`` (table
@@ -80,19 +82,31 @@ class Install:
         return str(self.bin / "sunlight")
 
 
-def measure(cmd: list[str], *, cwd: Path | None = None) -> Sample:
-    """Run ``cmd`` to its end (stdout discarded); wall, CPU and peak RSS of that child."""
+#: forks and execs argv[1:] (stdout to /dev/null), prints its wall s, CPU s, peak RSS KB, exit code
+TRAMPOLINE = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(time.perf_counter() - started, usage.ru_utime + usage.ru_stime, usage.ru_maxrss,
+      os.waitstatus_to_exitcode(status))
+"""
+
+
+def measure(python: str, cmd: list[str]) -> Sample:
+    """Run ``cmd`` to its end (stdout discarded), from a trampoline; its wall, CPU and peak RSS."""
     err = tempfile.TemporaryFile()  # noqa: SIM115 - a file, not a pipe: a chatty stderr cannot block
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
+    done = subprocess.run([python, "-c", TRAMPOLINE, *cmd], stdout=subprocess.PIPE, stderr=err, text=True,
+                          check=True)
+    wall, cpu, rss_kb, code = done.stdout.split()
+    if int(code) != 0:
         err.seek(0)
         raise SystemExit(f"{' '.join(cmd)} exited {code}:\n{err.read().decode(errors='replace')[-3000:]}")
     err.close()
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+    return Sample(float(wall), float(cpu), int(rss_kb) / 1024)
 
 
 def free_port() -> int:
@@ -227,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in range(args.runs):
         for row, (_, make) in zip(rows, commands, strict=True):
             for inst in installs:
-                row.samples.setdefault(inst.label, []).append(measure(make(inst)))
+                row.samples.setdefault(inst.label, []).append(measure(inst.python, make(inst)))
         if run_row is not None:
             for inst in installs:
                 run_row.samples.setdefault(inst.label, []).append(measure_run(inst, served, port))
