@@ -429,8 +429,9 @@ def _beyond_calendar(entity: str, record: Any) -> RowProblem:
 def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitLookup:
     """Unit names (for letters' 主送单位, the printed findings): what the scans just read, else ``units``.
 
-    The lookup the letters take (``alerts.letters.UnitNames``); here, below the
-    letters, so that ``sunlight scan`` names units without importing them.
+    The lookup the letters take (``alerts.letters.UnitNames``); it lives here, with
+    the sources it reads, so that ``sunlight scan`` names units without importing
+    the letters (``monitor.cycle`` re-exports it).
     """
     seen: dict[str, str] = {u: info.name for o in outcomes for u, info in o.units.items()}
 
