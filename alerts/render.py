@@ -11,7 +11,10 @@ its tags. Any template can be overridden by a file of the same name in the
 folder named by ``letters.templates``.
 
 A format is rendered only when a channel asks for it (:class:`Formats`): a
-letter that goes only to a group robot never builds a DOCX.
+letter that goes only to a group robot never builds a DOCX. Likewise Jinja2
+is imported when the first letter is worded and docxtpl (python-docx, lxml)
+when the first DOCX is built, not when a command that may render starts
+(``letters list``, a cycle with nothing to deliver).
 """
 
 from __future__ import annotations
@@ -19,18 +22,20 @@ from __future__ import annotations
 import io
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import sqlalchemy as sa
-from docxtpl import DocxTemplate  # type: ignore[import-untyped]
 from sqlalchemy.engine import Engine
 
 from sunlight.alerts.message import Formats, Message
 from sunlight.alerts.view import RULE_BASIS, FindingView, LetterView, build_view, letter_view, zh_ordinal
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.store.letters_models import LetterRow
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES = Path(__file__).with_name("templates")
 DOCX_TEMPLATE = "letter.docx"
@@ -52,15 +57,30 @@ class Renderer:
         self.folders = [TEMPLATES]
         if settings.letters.templates:
             self.folders.insert(0, settings.resolve(settings.letters.templates))
-        loader = jinja2.FileSystemLoader([str(f) for f in self.folders], encoding="utf-8")
-        self.text_env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
-                                           keep_trailing_newline=True, trim_blocks=True,
-                                           lstrip_blocks=True, autoescape=False)
-        self.html_env = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
-                                           trim_blocks=True, lstrip_blocks=True,
-                                           autoescape=True)
         self._wording: Any = None
         self._messages: OrderedDict[tuple[str, int], Message] = OrderedDict()
+
+    @cached_property
+    def _loader(self) -> jinja2.FileSystemLoader:
+        import jinja2
+
+        return jinja2.FileSystemLoader([str(f) for f in self.folders], encoding="utf-8")
+
+    @cached_property
+    def text_env(self) -> jinja2.Environment:
+        """Text and Markdown (and the wording): no escaping."""
+        import jinja2
+
+        return jinja2.Environment(loader=self._loader, undefined=jinja2.StrictUndefined,
+                                  keep_trailing_newline=True, trim_blocks=True,
+                                  lstrip_blocks=True, autoescape=False)
+
+    @cached_property
+    def html_env(self) -> jinja2.Environment:
+        import jinja2
+
+        return jinja2.Environment(loader=self._loader, undefined=jinja2.StrictUndefined,
+                                  trim_blocks=True, lstrip_blocks=True, autoescape=True)
 
     # --- the one wording ---------------------------------------------------------
 
@@ -107,6 +127,8 @@ class Renderer:
 
     def docx(self, view: LetterView) -> bytes:
         """The printable letter: ``letter.docx`` with its tags filled (XML-escaped) by docxtpl."""
+        from docxtpl import DocxTemplate  # type: ignore[import-untyped]
+
         doc = DocxTemplate(str(self.docx_template()))
         doc.render({"v": self.worded(view)}, autoescape=True)
         out = io.BytesIO()

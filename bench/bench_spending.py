@@ -170,7 +170,7 @@ def dsn(url: str) -> str:
 
 
 def measure_engine(source_url: str, save: str | None = None) -> dict[str, Any]:
-    from sunlight.monitor.cli import parse_at
+    from sunlight.monitor.cli_common import parse_at
     from sunlight.monitor.configure import load_settings
     from sunlight.monitor.engine import Engine
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import sqlalchemy as sa
 import typer
@@ -24,6 +24,9 @@ from sqlalchemy.engine import Engine as SAEngine
 from sunlight.monitor.configure import ConfigError, Settings, load_settings
 from sunlight.monitor.store.db import StoreError, describe, masked, open_store
 from sunlight.monitor.store.findings import expected_rows
+
+if TYPE_CHECKING:
+    from sunlight.monitor.engine import SourceOutcome
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="the sunlight YAML config file")]
 AtOpt = Annotated[str | None, typer.Option(help="evaluate as of this time (ISO); default now")]
@@ -130,3 +133,11 @@ def parse_at(value: str | None, tz: dt.tzinfo) -> dt.datetime:
         raise fail(f"--at: {value!r} is not an ISO date or date-time (e.g. 2026-10-10T09:00)",
                    2) from None
     return t.replace(tzinfo=tz) if t.tzinfo is None else t.astimezone(tz)
+
+
+def source_failure_line(outcome: SourceOutcome) -> str:
+    """The one line for a source a command could not evaluate."""
+    if outcome.claimed_elsewhere:  # not a failure of the source: another process holds it
+        return (f"数据源正由另一进程检查，本次已跳过 (another process is scanning source "
+                f"{outcome.source}; skipped after waiting state.claim_wait)")
+    return f"数据源读取失败 (source failed): {outcome.error}"

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine as SAEngine
 
-from sunlight.alerts.letters import IssuedLetter, IssueReport, People, UnitNames, issue_letters
+from sunlight.alerts.letters import IssuedLetter, IssueReport, People, issue_letters
 from sunlight.alerts.outbox import DeliveryReport, crash_point, deliver_due
 from sunlight.alerts.render import Renderer
-from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record
+from sunlight.monitor.engine import Engine, SourceOutcome, scan_and_record, unit_names
 from sunlight.monitor.incremental import incremental_scan_and_record
 from sunlight.monitor.readers import READERS, ReadContext
-from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.org import PersonInfo
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.sources import SourceError
@@ -37,30 +36,6 @@ class CycleReport:
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes)
-
-
-def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitNames:
-    """Unit names for the letters' 主送单位: from what the scans just read, else the ``units`` tables."""
-    seen: dict[str, str] = {u: info.name for o in outcomes for u, info in o.units.items()}
-
-    def lookup(ids: Iterable[str]) -> dict[str, str]:
-        wanted = set(ids)
-        # the scan has just read the units tables: only a unit it did not see costs a read
-        names = {u: seen[u] for u in wanted if u in seen}
-        for src in engine.sources.values():
-            if not wanted - set(names) or src.name in engine.down:
-                continue
-            try:
-                if not src.has("units") or "units" not in READERS:
-                    continue
-                for item in READERS["units"](src, ReadContext(engine.settings.tz, None)):
-                    if not isinstance(item, RowProblem) and item.unit_id in wanted:
-                        names.setdefault(item.unit_id, item.name)
-            except SourceError:
-                continue  # the letter then names the unit by its id; the scan reported the source
-        return names
-
-    return lookup
 
 
 def people(engine: Engine) -> People:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from sqlalchemy.engine import Engine as SAEngine
@@ -28,8 +28,7 @@ from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import OutOfSpan, WorkCalendar
-from sunlight.monitor.columnar import scan as columnar
-from sunlight.monitor.columnar.calendar import CalendarArrays
+from sunlight.monitor.columnar import scope as columnar
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
 from sunlight.monitor.records.cases import CaseRecord
@@ -42,6 +41,9 @@ from sunlight.monitor.store.claims import Claims, claims_for, scan_claim
 from sunlight.monitor.store.findings import FindingRecorder, close_abandoned, finish_run, start_run
 from sunlight.monitor.store.incremental import encode_mark, finish_full
 from sunlight.monitor.textsafe import KEY_MAX, SUMMARY_MAX, cap, cut
+
+if TYPE_CHECKING:
+    from sunlight.monitor.columnar.calendar import CalendarArrays
 
 #: a record's own key, by the attribute its record type names it with
 _RECORD_KEYS = ("case_id", "voucher_id", "publication_id", "decision_id", "complaint_id",
@@ -56,6 +58,8 @@ Sink = Callable[[Finding], None]
 Progress = Callable[[str, str, int], None]
 #: the record path reports progress every this many rows
 PROGRESS_EVERY = 2000
+#: unit ids → names (ids it cannot name are left out): what letters and printed findings take
+UnitLookup = Callable[[Iterable[str]], dict[str, str]]
 
 
 class ScanWatcher(Protocol):
@@ -314,6 +318,10 @@ class Engine:
         Watchers see the records of the rows handed over whole; the figures of
         the others reach them through ``tally``, computed column by column.
         """
+        # polars and Arrow are loaded here, by the first source read column by column
+        from sunlight.monitor.columnar.calendar import CalendarArrays
+        from sunlight.monitor.columnar.scan import scan_cases
+
         if self._arrays is None:
             self._arrays = CalendarArrays.build(self.calendar)
         by_id = {c.id: c for c in feeders}
@@ -350,8 +358,8 @@ class Engine:
 
         if self.progress is not None:
             self.progress(src.name, "cases", out.rows_read["cases"])
-        columnar.scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
-                            self.stop_requested, tally, index)
+        scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
+                   self.stop_requested, tally, index)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:
@@ -416,6 +424,35 @@ def _beyond_calendar(entity: str, record: Any) -> RowProblem:
     field = "promised_limit" if "promised_limit" in limits else "limit"
     return RowProblem(entity=entity, key=cap(key, KEY_MAX), unit_id=unit, field=field,
                       reason=BEYOND_CALENDAR, values=limits, kind="invalid")
+
+
+def unit_names(engine: Engine, outcomes: Iterable[SourceOutcome] = ()) -> UnitLookup:
+    """Unit names (for letters' 主送单位, the printed findings): what the scans just read, else ``units``.
+
+    The lookup the letters take (``alerts.letters.UnitNames``); it lives here, with
+    the sources it reads, so that ``sunlight scan`` names units without importing
+    the letters (``monitor.cycle`` re-exports it).
+    """
+    seen: dict[str, str] = {u: info.name for o in outcomes for u, info in o.units.items()}
+
+    def lookup(ids: Iterable[str]) -> dict[str, str]:
+        wanted = set(ids)
+        # the scan has just read the units tables: only a unit it did not see costs a read
+        names = {u: seen[u] for u in wanted if u in seen}
+        for src in engine.sources.values():
+            if not wanted - set(names) or src.name in engine.down:
+                continue
+            try:
+                if not src.has("units") or "units" not in READERS:
+                    continue
+                for item in READERS["units"](src, ReadContext(engine.settings.tz, None)):
+                    if not isinstance(item, RowProblem) and item.unit_id in wanted:
+                        names.setdefault(item.unit_id, item.name)
+            except SourceError:
+                continue  # the letter then names the unit by its id; the scan reported the source
+        return names
+
+    return lookup
 
 
 def scan_and_record(engine: Engine, store: SAEngine, at: dt.datetime,

@@ -53,7 +53,7 @@ from sqlalchemy.engine import Engine as SAEngine
 from sunlight.checks.base import EvalContext
 from sunlight.checks.cases import case_timing  # memoised: the C checks computed it already
 from sunlight.monitor.calendar import WorkCalendar
-from sunlight.monitor.columnar.scan import Tally
+from sunlight.monitor.columnar.scope import Tally
 from sunlight.monitor.engine import SourceOutcome
 from sunlight.monitor.records.cases import CaseRecord
 from sunlight.monitor.records.org import UnitInfo

@@ -20,7 +20,6 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -107,6 +106,8 @@ class CronSchedule(_Model):
     @field_validator("crontab")
     @classmethod
     def _valid_crontab(cls, v: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger  # the scheduler's own parser; only for a crontab
+
         try:
             CronTrigger.from_crontab(v, timezone="UTC")
         except ValueError as exc:

@@ -66,8 +66,9 @@ def test_wheel_holds_only_the_sunlight_namespace(tmp_path: Path) -> None:
 
 
 def test_no_bare_top_level_imports() -> None:
-    """Importing the CLI loads nothing from a bare ``monitor``, ``checks`` or ``alerts`` module."""
-    code = ("import sys, sunlight.monitor.cli, sunlight.checks.registry as r; r.load_all(); "
+    """Every command's module loads nothing from a bare ``monitor``, ``checks`` or ``alerts`` module."""
+    code = ("import sys, sunlight.monitor.cli as cli, sunlight.checks.registry as r; r.load_all(); "
+            "[cli.load(e) for e in cli.COMMANDS]; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('monitor', 'checks', 'alerts')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")

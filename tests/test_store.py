@@ -53,6 +53,23 @@ def test_migrations_reach_head(store: sa.Engine) -> None:
     assert {"findings", "scan_runs"} <= set(sa.inspect(store).get_table_names())
 
 
+def test_revisions_read_without_alembic_are_alembics(store: sa.Engine, tmp_path: Path) -> None:
+    """``current_revision`` / ``head_revision`` skip Alembic (start-up): they must say what it says."""
+    from alembic.runtime.migration import MigrationContext
+
+    from sunlight.monitor.store import db
+
+    assert db._head_of_files() is not None
+    assert db._head_of_files() == db._alembic_head() == db.head_revision()
+    with store.connect() as conn:
+        assert current_revision(store) == MigrationContext.configure(conn).get_current_revision()
+    assert current_revision(store) == db.head_revision()
+    empty = sa.create_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    assert current_revision(empty) is None
+    with empty.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() is None
+
+
 def test_recording_the_same_scan_twice_changes_last_seen_only(store: sa.Engine,
                                                               engine: Engine) -> None:
     scan_and_record(engine, store, at(2026, 11, 6, 10))

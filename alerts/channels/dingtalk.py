@@ -21,12 +21,14 @@ import hashlib
 import hmac
 import time
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from sunlight.alerts.channels.base import Message, channel_type
 from sunlight.alerts.channels.httpsend import fit, json_body
 from sunlight.alerts.channels.robot import RobotChannel, SignedRobotSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 MAX_TEXT_CHARS = 5000
 
@@ -58,6 +60,8 @@ class DingtalkChannel(RobotChannel):
     }
 
     def request(self, message: Message) -> tuple[httpx.URL, bytes]:
+        import httpx  # the first delivery loads it (see channels.httpsend)
+
         url = httpx.URL(self.webhook)
         if self.secret is not None:
             timestamp_ms = int(time.time() * 1000)

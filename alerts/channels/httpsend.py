@@ -5,6 +5,10 @@ Group-robot webhook URLs carry their access token in the URL itself
 channel posts to is a :class:`~pydantic.SecretStr` and never reaches a repr,
 a log line or a :class:`ChannelError` message. Error texts built here pass
 through :func:`redact` with every secret the channel holds.
+
+httpx is imported by the first POST: validating a config builds every
+channel type's settings model, and a command that only reads a config
+(``scan``, ``config check``) must not pay for the HTTP client.
 """
 
 from __future__ import annotations
@@ -13,13 +17,15 @@ import json
 import ssl
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
-import httpx
 from pydantic import AfterValidator, SecretStr
 
 from sunlight.alerts.channels.base import ChannelError
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT = "sunlight-alerts/1"
 
@@ -62,6 +68,8 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 @lru_cache(maxsize=1)
 def _tls_context() -> ssl.SSLContext:
     """httpx's default verification (certifi), built once: loading the CA bundle costs ~0.2 s a time."""
+    import httpx
+
     return httpx.create_ssl_context()
 
 
@@ -73,6 +81,8 @@ def post(
     secrets: Iterable[str],
 ) -> httpx.Response:
     """One POST; a transport failure (refused, reset, timeout, DNS) is a retryable ChannelError."""
+    import httpx
+
     try:
         return httpx.post(
             url,

@@ -9,12 +9,15 @@ and which codes mean "retrying cannot help".
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-import httpx
 from pydantic import Field, SecretStr
 
 from sunlight.alerts.channels.base import ChannelSettings, Message
 from sunlight.alerts.channels.httpsend import SecretUrl, check_robot_reply, post, url_secrets
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class RobotSettings(ChannelSettings):

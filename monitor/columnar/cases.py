@@ -26,7 +26,6 @@ from sunlight.checks.cases import (
     CaseOverdueStatutory,
     ExtensionInvalid,
     RefusalWithoutReason,
-    RepeatedSupplement,
     StepOverdue,
 )
 from sunlight.checks.publications import CaseResultUnpublished
@@ -34,24 +33,11 @@ from sunlight.checks.registry import CheckParams
 from sunlight.monitor.columnar import fields as F
 from sunlight.monitor.columnar.calendar import DAY_US, CalendarArrays
 from sunlight.monitor.columnar.fetch import KEY
+from sunlight.monitor.columnar.scope import FLAGS
 from sunlight.monitor.records.cases import OUTCOMES, PAUSE_KINDS, UNITS
 from sunlight.monitor.records.org import UnitInfo
 
 HOUR_US = 3_600_000_000
-
-#: the checks this module decides; a cases check not listed makes the engine use the record path
-FLAGS: dict[str, str] = {
-    CaseOverdue.id: "f_overdue",
-    CaseOverdueStatutory.id: "f_statutory",
-    CaseDueSoon.id: "f_due_soon",
-    StepOverdue.id: "f_step",
-    ExtensionInvalid.id: "f_extension",
-    RefusalWithoutReason.id: "f_refusal",
-    # 补正 more than once needs two pauses: such cases are handed over whole
-    RepeatedSupplement.id: "f_never",
-    CaseResultUnpublished.id: "f_published",
-}
-
 
 #: the parsed columns :func:`decide` returns with each row, as read (before ``as of``)
 BUILD = ("case_id", "unit_id", "item_code", "item_name", "handler", "statutory_basis",

@@ -30,6 +30,7 @@ from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.columnar.cases import FLAGS, decide, decision, wall_us
 from sunlight.monitor.columnar.fetch import KEY, Batch, batches
 from sunlight.monitor.columnar.records import build_cases, build_steps
+from sunlight.monitor.columnar.scope import Tally
 from sunlight.monitor.readers import ORPHAN, ReadContext, loaded, orphan, problem, read_cases
 from sunlight.monitor.records.base import BadField, RowProblem
 from sunlight.monitor.records.cases import (
@@ -52,19 +53,6 @@ CHILDREN = (("case_pauses", PAUSE_FIELDS), ("case_extensions", EXTENSION_FIELDS)
 Handle = Callable[[CaseRecord | RowProblem, tuple[str, ...] | None], None]
 #: a batch's item placed at its row (its position in the batch), handled once the batch is done
 Place = Callable[[tuple[int, CaseRecord | RowProblem, tuple[str, ...] | None]], None]
-
-
-def applies(checks: Sequence[Check]) -> bool:
-    """Whether every enabled cases check is one the columnar decision knows."""
-    return all(c.id in FLAGS for c in checks)
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Where the per-unit case figures of the columnar rows go (the daemon's metrics)."""
-
-    days: int  # "completed" means within this many days before the as-of time
-    add: Callable[[list[dict[str, Any]]], None]  # rows of unit_id, open, overdue, completed, on_time
 
 
 @dataclass

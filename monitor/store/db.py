@@ -1,5 +1,11 @@
 """Opening the state store and migrating it (Alembic, run programmatically).
 
+Alembic (with Mako and its dialect modules, ~70 ms and ~15 MB) is imported
+only to migrate: :func:`current_revision` reads the version table itself and
+:func:`head_revision` reads the revision files, so the commands that open an
+existing store at head (``scan --record``, ``letters``, the console's
+commands) never load it; ``tests/test_store.py`` checks both against Alembic.
+
 Every way the store can fail to open (a folder that cannot be written, a
 read-only file, a lock held too long, a PostgreSQL server that is down) is a
 :class:`StoreError` naming the store (password masked) and the cause in one
@@ -8,24 +14,26 @@ line: the CLI prints it and exits 1, with no traceback (issue 10, item 7).
 
 from __future__ import annotations
 
+import ast
 import errno
 import random
 import sqlite3
 import time
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine, make_url
 
 from sunlight.monitor.store.claims import MIGRATE_CLAIM, claims_for
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+VERSION_TABLE = "alembic_version"  # Alembic's default, which migrations/env.py keeps
 T = TypeVar("T")
 #: how long a SQLite writer waits for another's lock before giving up (state.lock_timeout)
 LOCK_TIMEOUT = 30.0
@@ -137,6 +145,8 @@ def _sqlite_read_only(url: str, lock_timeout: float) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -157,15 +167,58 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if not got:
             raise TimeoutError(f"another process has been migrating the state store for "
                                f"{MIGRATE_WAIT_SECONDS:.0f} s")
+        from alembic import command
+
         command.upgrade(alembic_config(engine), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The store's schema revision (None: no schema yet), as Alembic's ``get_current_revision``."""
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        found = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
+        if len(found) <= 1:
+            return found[0] if found else None
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(conn).get_current_revision()  # says what is wrong
 
 
 def head_revision() -> str | None:
+    """The newest revision of ``migrations/versions``: the one no other revision follows."""
+    return _head_of_files() or _alembic_head()
+
+
+@cache
+def _head_of_files() -> str | None:
+    """The head from the revision files' ``revision`` / ``down_revision`` (None: not one head)."""
+    follows: dict[str, object] = {}
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        names: dict[str, object] = {}
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                try:
+                    names[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    return None  # not a literal: leave it to Alembic
+        revision, down = names.get("revision"), names.get("down_revision")
+        if not isinstance(revision, str) or not (down is None or isinstance(down, str)):
+            return None  # a merge (a tuple of revisions), or no revision: Alembic knows
+        follows[revision] = down
+    heads = set(follows) - set(follows.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _alembic_head() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(sa.create_engine("sqlite://"))).get_current_head()
 
 
@@ -174,7 +227,8 @@ def open_store(url: str, migrate: bool | Literal["create"] = True, *, read_only:
     """The store, reachable and at the current schema, or :class:`StoreError` in one line.
 
     ``migrate``: ``True`` brings the schema to head (``db upgrade``, the
-    daemon's start, the demo); ``"create"`` (the commands that write:
+    daemon's start, the demo; a store already there is left alone, without
+    loading Alembic); ``"create"`` (the commands that write:
     ``cycle``, ``scan --record``, the letter acts) creates a new, empty store
     but refuses one at an older revision, whose upgrade is the operator's
     deliberate step (``sunlight db upgrade``, after a backup); ``False``
@@ -191,12 +245,13 @@ def open_store(url: str, migrate: bool | Literal["create"] = True, *, read_only:
             # the migrate claim (whose attempts would each fail to connect)
             with engine.connect():
                 pass
-            current = current_revision(engine) if migrate == "create" else None
-            if current is None:
+            # a store already at head needs no migration, nor Alembic (the daemon's every start)
+            current, head = current_revision(engine), head_revision()
+            if current != head:
+                if current is not None and migrate == "create":
+                    raise StoreError(url, f"状态库结构版本为 {current}，需要 {head}"
+                                          "（请先备份，再运行 sunlight db upgrade）")
                 upgrade(engine)
-            elif current != (head := head_revision()):
-                raise StoreError(url, f"状态库结构版本为 {current}，需要 {head}"
-                                      "（请先备份，再运行 sunlight db upgrade）")
         elif read_only:  # a look at a store this version cannot read is refused, not guessed at
             current, head = current_revision(engine), head_revision()
             if current != head:

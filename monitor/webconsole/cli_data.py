@@ -28,8 +28,8 @@ from sunlight.monitor.cli_common import (
     store_failures,
 )
 from sunlight.monitor.console import table
-from sunlight.monitor.cycle import unit_names
 from sunlight.monitor.engine import Engine as ScanEngine
+from sunlight.monitor.engine import unit_names
 from sunlight.monitor.settings import Settings
 from sunlight.monitor.webconsole import queries
 from sunlight.monitor.webconsole.assessment import assess_many

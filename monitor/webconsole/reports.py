@@ -2,7 +2,8 @@
 
 :func:`build_report` reads the store once into a :class:`Report`; the HTML
 page, :func:`report_docx` (python-docx) and :func:`report_xlsx` (openpyxl)
-all render that one object, so the three state the same figures.
+all render that one object, so the three state the same figures. python-docx
+and openpyxl are imported when a DOCX or a workbook is made.
 """
 
 from __future__ import annotations
@@ -13,10 +14,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from docx import Document
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml.ns import qn
-from docx.shared import Pt
 from sqlalchemy.engine import Engine
 
 from sunlight.monitor.store.letters_models import LetterRow
@@ -168,6 +165,11 @@ def _table(doc: object, headers: Sequence[str], rows: Sequence[Sequence[Cell]]) 
 
 
 def report_docx(rep: Report) -> bytes:
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
     doc = Document()
     normal = doc.styles["Normal"]
     normal.font.name = "FangSong"
