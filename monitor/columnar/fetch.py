@@ -6,13 +6,27 @@ byte order), compiled by SQLAlchemy for the source's dialect. Then:
 
 - **PostgreSQL**: the ADBC driver (libpq ``COPY … TO STDOUT (FORMAT binary)``
   straight into Arrow), on its own connection opened from the same URL with
-  ``default_transaction_read_only=on``, as the SQLAlchemy engine opens it;
-- **SQLite, MariaDB/MySQL** (and PostgreSQL when ADBC cannot connect): the
-  source's own read-only SQLAlchemy connection, rows streamed in chunks and
-  turned into columns. ADBC's SQLite driver was tried and refuses a column
-  whose values change type between rows ("Type mismatch in column 0: expected
-  INT64 but got DOUBLE"), which SQLite allows and the record path reads; its
-  bare driver is fast enough that the rows are not the cost.
+  ``default_transaction_read_only=on``, as the SQLAlchemy engine opens it.
+  ADBC and pyarrow are imported there and only there (docs/developing.md):
+  a SQLite or MariaDB source never loads them (~50 MB of a scan's RSS);
+- **SQLite, MariaDB/MySQL (PyMySQL, mysqlclient)**: the statement runs on the
+  DBAPI cursor of the source's own read-only SQLAlchemy connection
+  (``create_readonly_engine``'s session settings, SQLAlchemy's
+  ``do_execute``; an unbuffered cursor on MySQL, as ``stream_results``), and
+  the driver's tuples become columns in one polars call: no ``Row`` per row,
+  no transposition in Python. ADBC's SQLite driver was tried and refuses a
+  column whose values change type between rows ("Type mismatch in column 0:
+  expected INT64 but got DOUBLE"), which SQLite allows and the record path reads;
+- anything else (another driver, PostgreSQL when ADBC cannot connect): the
+  rows of SQLAlchemy's result, turned into columns the same way.
+
+The record path reads the same statement through SQLAlchemy's result, which
+applies the result processors of the statement's column types to the
+driver's values. ``Source._select`` selects untyped columns (``sa.column``),
+which have none: the driver's values *are* the record path's values. Should a
+column carry a type with a processor, SQLAlchemy's own processor is applied to
+every value of that column before the columns are built (``_Processors``), so
+the columns and :meth:`Batch.rows` still hold what the record path receives.
 
 Every batch keeps a way back to the very values the record path would have
 received for a row (:meth:`Batch.rows`), so the rows the columnar evaluation
@@ -26,18 +40,20 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from itertools import repeat
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import adbc_driver_postgresql.dbapi as adbc_pg
 import polars as pl
-import pyarrow as pa
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 
 from sunlight.monitor.sources import Source, SourceError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = structlog.get_logger("sunlight.columnar")
 
@@ -46,6 +62,9 @@ log = structlog.get_logger("sunlight.columnar")
 BATCH_ROWS = 5_000
 BATCH_BYTES = 1 << 20
 KEY = "_key"
+#: the drivers whose own cursor is read (the others through SQLAlchemy's rows)
+RAW_DRIVERS = frozenset({"pysqlite", "pymysql", "mysqldb"})
+_NONE = type(None)
 
 
 @dataclass
@@ -62,19 +81,127 @@ def _key_series(values: Sequence[Any]) -> pl.Series:
                      dtype=pl.String)
 
 
+def _text(name: str, values: Sequence[Any]) -> pl.Series:
+    """str() of each value, as the record path's parsers read a value of an unexpected type."""
+    return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
 def _column(name: str, values: Sequence[Any]) -> pl.Series:
     try:
-        return pl.Series(name, values, strict=False)
-    except Exception:  # values of types polars cannot unify: their text, like str() would
-        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+        return pl.Series(name, values, strict=True)
+    except Exception:  # values polars cannot hold as they are: their text, like str() would
+        return _text(name, values)
+
+
+def _columns(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The rows as columns (canonical names and ``_key``), each value what the record path parses.
+
+    One look at the Python types of the batch (``map(type, row)`` for each row, in C), then
+    one polars call over the tuples (``orient="row"``, in Rust). polars would silently turn a
+    column of mixed types into its own text of them (``1e+16`` as ``1e16``), or drop a Decimal
+    it cannot fit to null: such columns are built here instead, as ``str()`` of each value,
+    which is what ``records.base`` makes of a value of an unexpected type.
+    """
+    kinds = [set(c) - {_NONE} for c in zip(*set(map(tuple, map(map, repeat(type), rows))),
+                                          strict=True)]
+    as_text = {i for i, k in enumerate(kinds) if len(k) > 1 or Decimal in k}
+    frame: pl.DataFrame | None = None
+    if not as_text:
+        try:
+            frame = pl.DataFrame(rows, schema=list(keys), orient="row", infer_schema_length=None)
+        except Exception:  # a value polars refuses (an int beyond 128 bits): column by column
+            frame = None
+    if frame is None:
+        cols = list(zip(*rows, strict=True))
+        frame = pl.DataFrame([_text(k, c) if i in as_text else _column(k, c)
+                              for i, (k, c) in enumerate(zip(keys, cols, strict=True))])
+    key = frame.get_column(keys[key_at])
+    if key.dtype == pl.String or key.dtype.is_integer():  # polars prints integers as str() does
+        key = key.cast(pl.String).alias(KEY)
+    else:
+        key = _key_series([r[key_at] for r in rows])
+    return frame.with_columns(key)
+
+
+def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> Batch:
+    frame = _columns(keys, key_at, rows)
+
+    def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
+        return [dict(zip(keys, rows[i], strict=True)) for i in idx]
+
+    return Batch(frame, raw)
 
 
 def _compiled(src: Source, stmt: sa.Select) -> str:
     return str(stmt.compile(dialect=src.engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _row_batches(src: Source, stmt: sa.Select, fields: Sequence[str], key_field: str
-                 ) -> Iterator[Batch]:
+class _Processors:
+    """SQLAlchemy's result processors of the statement's columns, for the driver's description.
+
+    What its ``CursorResult`` applies (``DefaultExecutionContext.get_result_processor``:
+    the type's dialect implementation's ``result_processor(dialect, coltype)``).
+    ``Source._select`` selects untyped columns, which have none: then ``__call__``
+    gives the driver's rows back as they are.
+    """
+
+    def __init__(self, stmt: sa.Select, dialect: Dialect, description: Sequence[Sequence[Any]]
+                 ) -> None:
+        columns = list(stmt.selected_columns)
+        if len(columns) != len(description):  # a bug: the source fails rather than misread
+            raise RuntimeError(f"{len(columns)} columns selected, the driver describes "
+                               f"{len(description)}")
+        self.each = [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                     for c, d in zip(columns, description, strict=True)]
+        self.any = any(p is not None for p in self.each)
+
+    def __call__(self, rows: list[Any]) -> list[Any]:
+        if not self.any:
+            return rows
+        each = self.each
+        return [tuple(v if p is None else p(v) for p, v in zip(each, r, strict=True)) for r in rows]
+
+
+def _cursor(conn: Connection, dialect: Dialect) -> Any:
+    """A DBAPI cursor of the connection: unbuffered on MySQL, as SQLAlchemy's ``stream_results``."""
+    raw = conn.connection  # the pooled DBAPI connection, read-only as create_readonly_engine made it
+    if dialect.name in ("mysql", "mariadb"):
+        # a buffered cursor would hold the whole table in memory before the first row
+        return raw.cursor(dialect.loaded_dbapi.cursors.SSCursor)
+    return raw.cursor()
+
+
+def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Batch]:
+    """Rows from the DBAPI cursor of the source's read-only connection, as column batches."""
+    dialect = src.engine.dialect
+    sql = _compiled(src, stmt)
+    keys = tuple(stmt.selected_columns.keys())
+    key_at = keys.index(key_field)
+    chunk = src.config.chunk_size
+    errors = (sa.exc.SQLAlchemyError, dialect.loaded_dbapi.Error)
+    try:
+        with src.engine.connect() as conn:
+            cursor = _cursor(conn, dialect)
+            try:
+                # SQLAlchemy's own call, with the empty parameters it passes (a format-style
+                # driver then reads the compiler's "%%" as "%")
+                dialect.do_execute(cursor, sql, () if dialect.positional else {}, None)
+                process = _Processors(stmt, dialect, cursor.description)
+                pending: list[Any] = []
+                while part := cursor.fetchmany(chunk):
+                    pending.extend(part)
+                    if len(pending) >= BATCH_ROWS:
+                        yield _rows_to_batch(keys, key_at, process(pending))
+                        pending = []
+                if pending:
+                    yield _rows_to_batch(keys, key_at, process(pending))
+            finally:  # also when the scan stops early (the generator is closed)
+                cursor.close()
+    except errors as exc:
+        raise SourceError(src.name, src._why(exc)) from exc  # the record path's message
+
+
+def _row_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Batch]:
     """Rows from the source's read-only SQLAlchemy connection, gathered into column batches."""
     chunk = src.config.chunk_size
     try:
@@ -92,17 +219,6 @@ def _row_batches(src: Source, stmt: sa.Select, fields: Sequence[str], key_field:
                 yield _rows_to_batch(keys, key_at, pending)
     except sa.exc.SQLAlchemyError as exc:
         raise SourceError(src.name, src._why(exc)) from exc  # the record path's message
-
-
-def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: list[Any]) -> Batch:
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
-    frame = pl.DataFrame([_key_series(cols[key_at]),
-                          *(_column(k, c) for k, c in zip(keys, cols, strict=True))])
-
-    def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
-        return [dict(zip(keys, rows[i], strict=True)) for i in idx]
-
-    return Batch(frame, raw)
 
 
 # --- PostgreSQL through ADBC -------------------------------------------------------
@@ -133,6 +249,8 @@ def _adbc_uri(src: Source) -> str:
 
 def _plain(table: pa.Table) -> tuple[pa.Table, list[str], list[str]]:
     """Extension (opaque) columns as their storage; which are NUMERIC and which aware timestamps."""
+    import pyarrow as pa  # the PostgreSQL path only (module docstring)
+
     numeric, aware, cols = [], [], []
     for field, col in zip(table.schema, table.columns, strict=True):
         meta = field.metadata or {}
@@ -148,6 +266,10 @@ def _plain(table: pa.Table) -> tuple[pa.Table, list[str], list[str]]:
 
 
 def _adbc_batches(src: Source, sql: str, key_field: str) -> Iterator[Batch]:
+    # imported here, not at the top: only a PostgreSQL source needs them (module docstring)
+    import adbc_driver_postgresql.dbapi as adbc_pg
+    import pyarrow as pa
+
     try:
         conn = adbc_pg.connect(_adbc_uri(src))
     except Exception as exc:
@@ -237,4 +359,7 @@ def batches(src: Source, entity: str, fields: Sequence[str], key_field: str) -> 
         except _NoAdbc as exc:
             log.warning("ADBC cannot connect; reading rows through SQLAlchemy", source=src.name,
                         error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    yield from _row_batches(src, stmt, fields, key_field)
+    if src.engine.dialect.driver in RAW_DRIVERS:
+        yield from _driver_batches(src, stmt, key_field)
+    else:
+        yield from _row_batches(src, stmt, key_field)
