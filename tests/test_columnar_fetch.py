@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 import subprocess
 import sys
@@ -28,11 +29,13 @@ import pytest
 import sqlalchemy as sa
 
 from sunlight.monitor.columnar import fetch
+from sunlight.monitor.columnar import scan as columnar_scan
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.records.cases import CASE_FIELDS, EXTENSION_FIELDS, PAUSE_FIELDS, STEP_FIELDS
 from sunlight.monitor.settings import SourceConfig
 from sunlight.monitor.sources import Source
-from tests.conftest import SourceDB
+from tests.conftest import SourceDB, at
+from tests.test_columnar_identical import scan
 
 TABLES = {"cases": CASE_FIELDS, "case_pauses": PAUSE_FIELDS, "case_extensions": EXTENSION_FIELDS,
           "case_steps": STEP_FIELDS}
@@ -114,6 +117,46 @@ def build_odd_source(path: Path) -> None:
     con.executemany("INSERT INTO case_steps VALUES (?, ?, ?, ?, ?, ?, ?, ?)", STEPS)
     con.commit()
     con.close()
+
+
+@pytest.mark.parametrize("batch_rows", [3, 5000])
+def test_odd_sqlite_values_give_the_record_paths_findings(
+        tmp_path: Path, write_config: Any, monkeypatch: pytest.MonkeyPatch, batch_rows: int) -> None:
+    """Batches of 3 rows: most columns of one type in a batch, some mixed; 5000: all in one."""
+    path = tmp_path / "odd.db"
+    build_odd_source(path)
+    db = SourceDB("sqlite", f"sqlite:///{path}", sa.create_engine(f"sqlite:///{path}"))
+    monkeypatch.setattr(fetch, "BATCH_ROWS", batch_rows)
+    replayed: set[str] = set()
+    original = columnar_scan._replay
+
+    def spy(src: Any, rctx: Any, batch: fetch.Batch, offset: int, rows: list[int],
+            *rest: Any) -> None:
+        replayed.update(str(r["case_id"]) for r in batch.rows(rows))
+        original(src, rctx, batch, offset, rows, *rest)
+
+    monkeypatch.setattr(columnar_scan, "_replay", spy)
+    checks: set[str] = set()
+    dq: set[str] = set()
+    for when in (at(2026, 10, 9, 9), at(2026, 10, 20, 9), at(2026, 11, 16, 9)):
+        reference, _ = scan(db, write_config, False, when)
+        replayed.clear()
+        columnar, outcome = scan(db, write_config, True, when)
+        assert columnar == reference, f"at {when}: the columnar findings differ"
+        assert outcome.columnar_rows == len(ODD_CASES)
+        by_who = {who: {str(row["case_id"]) for row, w in ODD_CASES if w == who}
+                  for who in ("columns", "record")}
+        assert by_who["record"] <= replayed, by_who["record"] - replayed
+        assert not by_who["columns"] & replayed, by_who["columns"] & replayed
+        found = [json.loads(x) for x in reference]
+        checks |= {f["check"] for f in found}
+        dq |= {f["subject"] for f in found if f["check"] == "data_quality"}
+    db.engine.dispose()
+    assert {"case_overdue", "case_due_soon", "data_quality"} <= checks
+    # the values the record path cannot read are data quality there, and so here
+    assert {f"main:cases:{k}" for k in ("T-LEAPSECOND", "T-FEB30", "T-GARBAGE", "T-INT", "T-FLOAT",
+                                        "T-BLOB", "T-EMPTY", "L-WORD", "L-NEGATIVE", "L-BLOB",
+                                        "C-DONE-INT")} <= dq, dq
 
 
 # --- Batch.rows is what the record path reads --------------------------------------
