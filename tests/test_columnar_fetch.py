@@ -310,3 +310,24 @@ def test_a_sqlite_scan_loads_neither_pyarrow_nor_adbc(tmp_path: Path) -> None:
         " if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_the_fetch_leaves_garbage_collection_as_it_found_it(tmp_path: Path) -> None:
+    """Collection is paused while a batch is built, and only then: on or off, as before."""
+    import gc
+
+    path = tmp_path / "odd.db"
+    build_odd_source(path)
+    src = Source("main", SourceConfig(url=f"sqlite:///{path}"))
+    seen: list[bool] = []
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            for batch in fetch.batches(src, "cases", CASE_FIELDS, "case_id"):
+                seen.append(gc.isenabled())  # the consumer runs with the caller's setting
+                assert batch.frame.height
+            assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
+        src.close()
+    assert seen == [True, False]

@@ -36,11 +36,13 @@ hands over are read by the record path as if it had fetched them itself.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -86,41 +88,43 @@ def _text(name: str, values: Sequence[Any]) -> pl.Series:
     return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
-def _column(name: str, values: Sequence[Any]) -> pl.Series:
+def _series(name: str, values: list[Any]) -> pl.Series:
+    """One column, each value what the record path parses.
+
+    polars' constructor is exact for a column of one Python type, with three
+    exceptions it does not report even with ``strict=True``: a Decimal it cannot
+    fit in its common scale becomes null (and ``Decimal('NaN')`` panics), naive
+    and aware datetimes lose their zones, and a column of mixed types is coerced
+    (``1e+16`` printed as ``1e16``, ints made floats). Those columns are the text
+    of each value instead, which is what ``records.base`` reads of a value of an
+    unexpected type (``str(v)``), and the column parsers read text exactly.
+    """
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if len(kinds) > 1 or Decimal in kinds or (
+            dt.datetime in kinds and any(v.tzinfo is not None for v in values if v is not None)):
+        return _text(name, values)
     try:
         return pl.Series(name, values, strict=True)
-    except Exception:  # values polars cannot hold as they are: their text, like str() would
+    except (Exception, pl.exceptions.PanicException):  # a value polars cannot hold: its text
         return _text(name, values)
 
 
 def _columns(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
-    """The rows as columns (canonical names and ``_key``), each value what the record path parses.
+    """The rows as columns (canonical names and ``_key``, the key as text).
 
-    One look at the Python types of the batch (``map(type, row)`` for each row, in C), then
-    one polars call over the tuples (``orient="row"``, in Rust). polars would silently turn a
-    column of mixed types into its own text of them (``1e+16`` as ``1e16``), or drop a Decimal
-    it cannot fit to null: such columns are built here instead, as ``str()`` of each value,
-    which is what ``records.base`` makes of a value of an unexpected type.
+    Each column is taken out of the tuples by ``map(itemgetter(i), rows)``, in C
+    (three times faster than ``zip(*rows)``; ``pl.DataFrame(rows, orient="row")``
+    is no faster than ``zip`` and coerces mixed columns silently: bench/README.md).
     """
-    kinds = [set(c) - {_NONE} for c in zip(*set(map(tuple, map(map, repeat(type), rows))),
-                                          strict=True)]
-    as_text = {i for i, k in enumerate(kinds) if len(k) > 1 or Decimal in k}
-    frame: pl.DataFrame | None = None
-    if not as_text:
-        try:
-            frame = pl.DataFrame(rows, schema=list(keys), orient="row", infer_schema_length=None)
-        except Exception:  # a value polars refuses (an int beyond 128 bits): column by column
-            frame = None
-    if frame is None:
-        cols = list(zip(*rows, strict=True))
-        frame = pl.DataFrame([_text(k, c) if i in as_text else _column(k, c)
-                              for i, (k, c) in enumerate(zip(keys, cols, strict=True))])
-    key = frame.get_column(keys[key_at])
+    columns = [list(map(itemgetter(i), rows)) for i in range(len(keys))]
+    series = [_series(k, c) for k, c in zip(keys, columns, strict=True)]
+    key = series[key_at]
     if key.dtype == pl.String or key.dtype.is_integer():  # polars prints integers as str() does
         key = key.cast(pl.String).alias(KEY)
     else:
-        key = _key_series([r[key_at] for r in rows])
-    return frame.with_columns(key)
+        key = _key_series(columns[key_at])
+    return pl.DataFrame([*series, key])
 
 
 def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> Batch:
@@ -171,6 +175,26 @@ def _cursor(conn: Connection, dialect: Dialect) -> Any:
     return raw.cursor()
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is fetched and built (a few milliseconds).
+
+    Every row tuple the driver makes is a new tracked object: 400,000 rows set
+    off ~600 young collections and, as the scan's own objects grow, several full
+    ones over the whole heap (about half of a 200k-case scan's collection time:
+    bench/README.md). The fetch makes no cycles, and its tuples are freed by
+    reference counting when the batch is dropped. Process-wide but restored: a
+    collection another thread would have started waits for the end of the window.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Batch]:
     """Rows from the DBAPI cursor of the source's read-only connection, as column batches."""
     dialect = src.engine.dialect
@@ -188,13 +212,17 @@ def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Ba
                 dialect.do_execute(cursor, sql, () if dialect.positional else {}, None)
                 process = _Processors(stmt, dialect, cursor.description)
                 pending: list[Any] = []
-                while part := cursor.fetchmany(chunk):
-                    pending.extend(part)
-                    if len(pending) >= BATCH_ROWS:
-                        yield _rows_to_batch(keys, key_at, process(pending))
+                done = False
+                while not done:
+                    with _collection_paused():
+                        part = cursor.fetchmany(chunk)
+                        pending.extend(part)
+                        done = not part
+                        ready = len(pending) >= BATCH_ROWS or (done and bool(pending))
+                        batch = _rows_to_batch(keys, key_at, process(pending)) if ready else None
+                    if batch is not None:
                         pending = []
-                if pending:
-                    yield _rows_to_batch(keys, key_at, process(pending))
+                        yield batch
             finally:  # also when the scan stops early (the generator is closed)
                 cursor.close()
     except errors as exc:
