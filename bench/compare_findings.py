@@ -13,6 +13,7 @@ pauses, extensions, steps, result notices for a third of the completed cases,
 the demo's bad rows) into a fresh SQLite file (or a new schema of the
 PostgreSQL server ``--url`` names), scans them as of 2026-11-16 09:00 with
 the record path (``columnar: false``) and with the columnar path, and compares.
+A MariaDB/MySQL ``--url`` gets a new database instead of a schema.
 
 Exit 0 when the two hold the same findings, 1 otherwise (the first
 differences are printed, by fingerprint).
@@ -122,10 +123,13 @@ def paths(n: int, url: str | None) -> int:
         else:
             admin = sa.create_engine(url)
             schema = f"cmp_{uuid.uuid4().hex[:10]}"
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-            source_url = sa.engine.make_url(url).update_query_dict(
-                {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+            mysql = admin.dialect.name in ("mysql", "mariadb")
+            with admin.begin() as conn:  # MySQL's schemas are databases: the URL names it
+                conn.exec_driver_sql(f"CREATE DATABASE {schema} CHARACTER SET utf8mb4" if mysql
+                                     else f"CREATE SCHEMA {schema}")
+            base = sa.engine.make_url(url)
+            source_url = (base.set(database=schema) if mysql else base.update_query_dict(
+                {"options": f"-csearch_path={schema}"})).render_as_string(hide_password=False)
         try:
             started = time.perf_counter()
             _fill(sa.create_engine(source_url), n)
@@ -137,7 +141,8 @@ def paths(n: int, url: str | None) -> int:
         finally:
             if schema is not None:
                 with admin.begin() as conn:
-                    conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+                    conn.exec_driver_sql(f"DROP DATABASE {schema}" if mysql
+                                         else f"DROP SCHEMA {schema} CASCADE")
             admin.dispose()
 
 
@@ -146,7 +151,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("files", nargs="*", type=Path, help="two scan --format json outputs")
     ap.add_argument("--paths", action="store_true", help="compare the record and columnar paths")
     ap.add_argument("--n", type=int, default=20_000, help="cases for --paths (default 20,000)")
-    ap.add_argument("--url", help="a PostgreSQL URL for --paths (default: a temporary SQLite file)")
+    ap.add_argument("--url", help="a PostgreSQL or MariaDB URL for --paths (default: a temporary "
+                                  "SQLite file)")
     args = ap.parse_args(argv)
     if args.paths:
         return paths(args.n, args.url)

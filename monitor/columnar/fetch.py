@@ -6,13 +6,27 @@ byte order), compiled by SQLAlchemy for the source's dialect. Then:
 
 - **PostgreSQL**: the ADBC driver (libpq ``COPY … TO STDOUT (FORMAT binary)``
   straight into Arrow), on its own connection opened from the same URL with
-  ``default_transaction_read_only=on``, as the SQLAlchemy engine opens it;
-- **SQLite, MariaDB/MySQL** (and PostgreSQL when ADBC cannot connect): the
-  source's own read-only SQLAlchemy connection, rows streamed in chunks and
-  turned into columns. ADBC's SQLite driver was tried and refuses a column
-  whose values change type between rows ("Type mismatch in column 0: expected
-  INT64 but got DOUBLE"), which SQLite allows and the record path reads; its
-  bare driver is fast enough that the rows are not the cost.
+  ``default_transaction_read_only=on``, as the SQLAlchemy engine opens it.
+  ADBC and pyarrow are imported there and only there (docs/developing.md):
+  a SQLite or MariaDB source never loads them (~50 MB of a scan's RSS);
+- **SQLite, MariaDB/MySQL (PyMySQL, mysqlclient)**: the statement runs on the
+  DBAPI cursor of the source's own read-only SQLAlchemy connection
+  (``create_readonly_engine``'s session settings, SQLAlchemy's
+  ``do_execute``; an unbuffered cursor on MySQL, as ``stream_results``), and
+  the driver's tuples become columns in one polars call: no ``Row`` per row,
+  no transposition in Python. ADBC's SQLite driver was tried and refuses a
+  column whose values change type between rows ("Type mismatch in column 0:
+  expected INT64 but got DOUBLE"), which SQLite allows and the record path reads;
+- anything else (another driver, PostgreSQL when ADBC cannot connect): the
+  rows of SQLAlchemy's result, turned into columns the same way.
+
+The record path reads the same statement through SQLAlchemy's result, which
+applies the result processors of the statement's column types to the
+driver's values. ``Source._select`` selects untyped columns (``sa.column``),
+which have none: the driver's values *are* the record path's values. Should a
+column carry a type with a processor, SQLAlchemy's own processor is applied to
+every value of that column before the columns are built (``_Processors``), so
+the columns and :meth:`Batch.rows` still hold what the record path receives.
 
 Every batch keeps a way back to the very values the record path would have
 received for a row (:meth:`Batch.rows`), so the rows the columnar evaluation
@@ -22,22 +36,26 @@ hands over are read by the record path as if it had fetched them itself.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-import adbc_driver_postgresql.dbapi as adbc_pg
 import polars as pl
-import pyarrow as pa
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 
 from sunlight.monitor.sources import Source, SourceError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 log = structlog.get_logger("sunlight.columnar")
 
@@ -46,6 +64,9 @@ log = structlog.get_logger("sunlight.columnar")
 BATCH_ROWS = 5_000
 BATCH_BYTES = 1 << 20
 KEY = "_key"
+#: the drivers whose own cursor is read (the others through SQLAlchemy's rows)
+RAW_DRIVERS = frozenset({"pysqlite", "pymysql", "mysqldb"})
+_NONE = type(None)
 
 
 @dataclass
@@ -62,19 +83,153 @@ def _key_series(values: Sequence[Any]) -> pl.Series:
                      dtype=pl.String)
 
 
-def _column(name: str, values: Sequence[Any]) -> pl.Series:
+def _text(name: str, values: Sequence[Any]) -> pl.Series:
+    """str() of each value, as the record path's parsers read a value of an unexpected type."""
+    return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+def _series(name: str, values: list[Any]) -> pl.Series:
+    """One column, each value what the record path parses.
+
+    polars' constructor is exact for a column of one Python type, with three
+    exceptions it does not report even with ``strict=True``: a Decimal it cannot
+    fit in its common scale becomes null (and ``Decimal('NaN')`` panics), naive
+    and aware datetimes lose their zones, and a column of mixed types is coerced
+    (``1e+16`` printed as ``1e16``, ints made floats). Those columns are the text
+    of each value instead, which is what ``records.base`` reads of a value of an
+    unexpected type (``str(v)``), and the column parsers read text exactly.
+    """
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if len(kinds) > 1 or Decimal in kinds or (
+            dt.datetime in kinds and any(v.tzinfo is not None for v in values if v is not None)):
+        return _text(name, values)
     try:
-        return pl.Series(name, values, strict=False)
-    except Exception:  # values of types polars cannot unify: their text, like str() would
-        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+        return pl.Series(name, values, strict=True)
+    except (Exception, pl.exceptions.PanicException):  # a value polars cannot hold: its text
+        return _text(name, values)
+
+
+def _columns(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The rows as columns (canonical names and ``_key``, the key as text).
+
+    Each column is taken out of the tuples by ``map(itemgetter(i), rows)``, in C
+    (three times faster than ``zip(*rows)``; ``pl.DataFrame(rows, orient="row")``
+    is no faster than ``zip`` and coerces mixed columns silently: bench/README.md).
+    """
+    columns = [list(map(itemgetter(i), rows)) for i in range(len(keys))]
+    series = [_series(k, c) for k, c in zip(keys, columns, strict=True)]
+    key = series[key_at]
+    if key.dtype == pl.String or key.dtype.is_integer():  # polars prints integers as str() does
+        key = key.cast(pl.String).alias(KEY)
+    else:
+        key = _key_series(columns[key_at])
+    return pl.DataFrame([*series, key])
+
+
+def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> Batch:
+    frame = _columns(keys, key_at, rows)
+
+    def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
+        return [dict(zip(keys, rows[i], strict=True)) for i in idx]
+
+    return Batch(frame, raw)
 
 
 def _compiled(src: Source, stmt: sa.Select) -> str:
     return str(stmt.compile(dialect=src.engine.dialect, compile_kwargs={"literal_binds": True}))
 
 
-def _row_batches(src: Source, stmt: sa.Select, fields: Sequence[str], key_field: str
-                 ) -> Iterator[Batch]:
+class _Processors:
+    """SQLAlchemy's result processors of the statement's columns, for the driver's description.
+
+    What its ``CursorResult`` applies (``DefaultExecutionContext.get_result_processor``:
+    the type's dialect implementation's ``result_processor(dialect, coltype)``).
+    ``Source._select`` selects untyped columns, which have none: then ``__call__``
+    gives the driver's rows back as they are.
+    """
+
+    def __init__(self, stmt: sa.Select, dialect: Dialect, description: Sequence[Sequence[Any]]
+                 ) -> None:
+        columns = list(stmt.selected_columns)
+        if len(columns) != len(description):  # a bug: the source fails rather than misread
+            raise RuntimeError(f"{len(columns)} columns selected, the driver describes "
+                               f"{len(description)}")
+        self.each = [c.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                     for c, d in zip(columns, description, strict=True)]
+        self.any = any(p is not None for p in self.each)
+
+    def __call__(self, rows: list[Any]) -> list[Any]:
+        if not self.any:
+            return rows
+        each = self.each
+        return [tuple(v if p is None else p(v) for p, v in zip(each, r, strict=True)) for r in rows]
+
+
+def _cursor(conn: Connection, dialect: Dialect) -> Any:
+    """A DBAPI cursor of the connection: unbuffered on MySQL, as SQLAlchemy's ``stream_results``."""
+    raw = conn.connection  # the pooled DBAPI connection, read-only as create_readonly_engine made it
+    if dialect.name in ("mysql", "mariadb"):
+        # a buffered cursor would hold the whole table in memory before the first row
+        return raw.cursor(dialect.loaded_dbapi.cursors.SSCursor)
+    return raw.cursor()
+
+
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is fetched and built (a few milliseconds).
+
+    Every row tuple the driver makes is a new tracked object: 400,000 rows set
+    off ~600 young collections and, as the scan's own objects grow, several full
+    ones over the whole heap (about half of a 200k-case scan's collection time:
+    bench/README.md). The fetch makes no cycles, and its tuples are freed by
+    reference counting when the batch is dropped. Process-wide but restored: a
+    collection another thread would have started waits for the end of the window.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Batch]:
+    """Rows from the DBAPI cursor of the source's read-only connection, as column batches."""
+    dialect = src.engine.dialect
+    sql = _compiled(src, stmt)
+    keys = tuple(stmt.selected_columns.keys())
+    key_at = keys.index(key_field)
+    chunk = src.config.chunk_size
+    errors = (sa.exc.SQLAlchemyError, dialect.loaded_dbapi.Error)
+    try:
+        with src.engine.connect() as conn:
+            cursor = _cursor(conn, dialect)
+            try:
+                # SQLAlchemy's own call, with the empty parameters it passes (a format-style
+                # driver then reads the compiler's "%%" as "%")
+                dialect.do_execute(cursor, sql, () if dialect.positional else {}, None)
+                process = _Processors(stmt, dialect, cursor.description)
+                pending: list[Any] = []
+                done = False
+                while not done:
+                    with _collection_paused():
+                        part = cursor.fetchmany(chunk)
+                        pending.extend(part)
+                        done = not part
+                        ready = len(pending) >= BATCH_ROWS or (done and bool(pending))
+                        batch = _rows_to_batch(keys, key_at, process(pending)) if ready else None
+                    if batch is not None:
+                        pending = []
+                        yield batch
+            finally:  # also when the scan stops early (the generator is closed)
+                cursor.close()
+    except errors as exc:
+        raise SourceError(src.name, src._why(exc)) from exc  # the record path's message
+
+
+def _row_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Batch]:
     """Rows from the source's read-only SQLAlchemy connection, gathered into column batches."""
     chunk = src.config.chunk_size
     try:
@@ -92,17 +247,6 @@ def _row_batches(src: Source, stmt: sa.Select, fields: Sequence[str], key_field:
                 yield _rows_to_batch(keys, key_at, pending)
     except sa.exc.SQLAlchemyError as exc:
         raise SourceError(src.name, src._why(exc)) from exc  # the record path's message
-
-
-def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: list[Any]) -> Batch:
-    cols = list(zip(*rows, strict=True)) if rows else [() for _ in keys]
-    frame = pl.DataFrame([_key_series(cols[key_at]),
-                          *(_column(k, c) for k, c in zip(keys, cols, strict=True))])
-
-    def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
-        return [dict(zip(keys, rows[i], strict=True)) for i in idx]
-
-    return Batch(frame, raw)
 
 
 # --- PostgreSQL through ADBC -------------------------------------------------------
@@ -133,6 +277,8 @@ def _adbc_uri(src: Source) -> str:
 
 def _plain(table: pa.Table) -> tuple[pa.Table, list[str], list[str]]:
     """Extension (opaque) columns as their storage; which are NUMERIC and which aware timestamps."""
+    import pyarrow as pa  # the PostgreSQL path only (module docstring)
+
     numeric, aware, cols = [], [], []
     for field, col in zip(table.schema, table.columns, strict=True):
         meta = field.metadata or {}
@@ -148,6 +294,10 @@ def _plain(table: pa.Table) -> tuple[pa.Table, list[str], list[str]]:
 
 
 def _adbc_batches(src: Source, sql: str, key_field: str) -> Iterator[Batch]:
+    # imported here, not at the top: only a PostgreSQL source needs them (module docstring)
+    import adbc_driver_postgresql.dbapi as adbc_pg
+    import pyarrow as pa
+
     try:
         conn = adbc_pg.connect(_adbc_uri(src))
     except Exception as exc:
@@ -237,4 +387,7 @@ def batches(src: Source, entity: str, fields: Sequence[str], key_field: str) -> 
         except _NoAdbc as exc:
             log.warning("ADBC cannot connect; reading rows through SQLAlchemy", source=src.name,
                         error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    yield from _row_batches(src, stmt, fields, key_field)
+    if src.engine.dialect.driver in RAW_DRIVERS:
+        yield from _driver_batches(src, stmt, key_field)
+    else:
+        yield from _row_batches(src, stmt, key_field)

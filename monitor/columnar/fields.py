@@ -18,8 +18,12 @@ from sunlight.monitor.textsafe import NAME_MAX
 
 # Python's str.strip() also strips \x1c-\x1f, which polars (Unicode White_Space) keeps
 _PY_ONLY_SPACE = r"[\x1c-\x1f]"
-_ISO = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?$"
-_WHOLE = r"^\+?\d{1,9}(?:\.0*)?$"
+# ASCII digits only ([0-9]: polars' \d is any Unicode digit, which Decimal() reads but a cast
+# to Int64 refuses), and times of day Python accepts: 23:59:60 parses in polars (as the next
+# midnight, a leap second) and not in datetime.fromisoformat
+_ISO = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+        r"(?:[ T](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?)?$")
+_WHOLE = r"^\+?[0-9]{1,9}(?:\.0*)?$"
 MAX_WHOLE = 999_999_999
 
 
@@ -137,17 +141,19 @@ def whole(df: pl.DataFrame, name: str, *, required: bool = False) -> tuple[pl.Ex
     """
     col = pl.col(name)
     dtype = df.schema[name]
+    if isinstance(dtype, pl.Decimal):  # by its digits: as a float, 15.000…001 would be whole
+        col, dtype = col.cast(pl.String), pl.String()
     if dtype == pl.String:
         s = col.str.strip_chars()
         missing = s.is_null() | (s == "")
         ok = s.str.contains(_WHOLE).fill_null(False)
-        value = pl.when(ok).then(s.str.extract(r"^\+?(\d+)", 1).cast(pl.Int64)).otherwise(None)
+        value = pl.when(ok).then(s.str.extract(r"^\+?([0-9]+)", 1).cast(pl.Int64)).otherwise(None)
         bad = ~missing & ~ok
     elif dtype.is_integer():
         value = col.cast(pl.Int64)
         missing = col.is_null()
         bad = (value < 0) | (value > MAX_WHOLE)
-    elif dtype.is_float() or isinstance(dtype, pl.Decimal):
+    elif dtype.is_float():
         f = col.cast(pl.Float64)
         missing = col.is_null()
         ok = f.is_finite() & (f >= 0) & (f <= MAX_WHOLE) & (f == f.floor())
