@@ -304,3 +304,40 @@ def test_columnar_spending_identical_mariadb(mariadb_db: SourceDB, write_config:
 @pytest.mark.mariadb
 def test_columnar_spending_identical_text_mariadb(mariadb_db: SourceDB, write_config: Any) -> None:
     _same(mariadb_db, write_config, text=True)
+
+
+def test_a_check_the_decision_does_not_know_sends_the_vouchers_to_the_record_path(
+        sqlite_db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sunlight.monitor.columnar import spending as decision
+
+    load(sqlite_db)
+    when = INSTANTS[1]
+    reference, _ = scan(sqlite_db, write_config, False, when)
+    monkeypatch.delitem(decision.FLAGS, "signature_order")
+    columnar, out = scan(sqlite_db, write_config, True, when)
+    assert columnar == reference
+    assert out.columnar_rows == 0
+    # without that check the others go columnar again
+    others = [c for c in F_CHECKS if c != "signature_order"]
+    alone, out = scan(sqlite_db, write_config, True, when, others)
+    assert out.columnar_rows > 0
+    assert alone == [x for x in reference if json.loads(x)["check"] != "signature_order"]
+
+
+def test_a_failing_decision_hands_the_batch_to_the_record_path(
+        sqlite_db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sunlight.monitor.columnar import scan_spending
+
+    load(sqlite_db)
+    when = INSTANTS[1]
+    reference, _ = scan(sqlite_db, write_config, False, when)
+
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise ValueError("a shape nobody foresaw")
+
+    monkeypatch.setattr(scan_spending, "decide", broken)
+    columnar, out = scan(sqlite_db, write_config, True, when)
+    assert columnar == reference
+    orphans = sum("孤立" in x for x in reference)
+    assert out.handed_over == out.columnar_rows == out.rows_read["expenses"]
+    assert orphans == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -26,8 +27,23 @@ from sunlight.monitor.webconsole.config import ConsoleConfig
 
 log = structlog.get_logger("sunlight.console")
 _hasher = PasswordHasher()
-#: verified against when the user does not exist, so a wrong name costs as long as a wrong password
-_DUMMY_HASH = _hasher.hash("sunlight-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
+
+    Made on first use, not at import: an argon2 hash takes 64 MiB for a moment,
+    and every ``sunlight`` command imports this module (``sunlight scan``'s peak
+    RSS carried it).
+    """
+    return _hasher.hash("sunlight-no-such-user")
+
+
+def prepare_logins() -> None:
+    """Make the dummy hash now (the console calls it when it is built), not at the first login."""
+    _dummy_hash()
+
 MIN_PASSWORD = 10
 
 ROLE_ZH = {"admin": "系统管理员", "staff": "监察室工作人员", "leader": "领导", "liaison": "单位联络员"}
@@ -154,7 +170,7 @@ def authenticate(store: Engine, cfg: ConsoleConfig, username: str, password: str
         row = conn.execute(sa.select(ConsoleUser).where(ConsoleUser.username == username.strip())).first()
         if row is None:
             with contextlib.suppress(VerificationError):
-                _hasher.verify(_DUMMY_HASH, password)
+                _hasher.verify(_dummy_hash(), password)
             # not the name typed: people type their password into the name field
             log.info("console login refused", reason="unknown user")
             return wrong
