@@ -341,3 +341,61 @@ def test_a_failing_decision_hands_the_batch_to_the_record_path(
     orphans = sum("孤立" in x for x in reference)
     assert out.handed_over == out.columnar_rows == out.rows_read["expenses"]
     assert orphans == 3
+
+
+def test_split_groups_flag_every_group_whose_windows_fire() -> None:
+    """``SplitGroups`` against the check's own windows (checks/split_windows.py) on random groups
+    on the edges: a group whose windows fire is always flagged (a false negative would be a bug)."""
+    import random
+
+    import polars as pl
+
+    from sunlight.checks.registry import CheckParams, load_all
+    from sunlight.checks.split_windows import Group, windows
+    from sunlight.monitor.calendar import WorkCalendar
+    from sunlight.monitor.columnar.calendar import CalendarArrays
+    from sunlight.monitor.columnar.fetch import Batch
+    from sunlight.monitor.columnar.spending import SplitGroups, _group_hash
+
+    registry = load_all()
+    params = {cid: CheckParams(cls, {"large_amount_without_decision": {"large_amount": "1000.00"},
+                                     "split_payment": {"window_days": 3}})
+              for cid, cls in registry.items()}
+    cal = CalendarArrays.build(WorkCalendar.from_files([]))
+    utc = dt.UTC
+    span, threshold = 3 * 86400, Decimal("1000.00")
+    rng = random.Random(5)
+    base = dt.datetime(2026, 9, 1)
+    flagged_total = fired_total = 0
+    for _ in range(300):
+        rows: list[dict[str, Any]] = []
+        for k in range(rng.randint(2, 40)):
+            gap = rng.choice((0, 1, span - 1, span, span + 1, 3600, 86400))
+            t = base + dt.timedelta(seconds=rng.randint(0, 2 * span) if k % 3 else gap)
+            amount = rng.choice((Decimal("500.00"), Decimal("499.99"), Decimal("333.34"),
+                                 Decimal("999.99"), Decimal("1000.00"), Decimal("0.01")))
+            rows.append({"voucher_id": f"V{k:03d}", "unit_id": rng.choice(("A", "B")),
+                         "amount": str(amount), "payee": rng.choice(("p", "q", "r")),
+                         "paid_at": t.isoformat(sep=" ")})
+        frame = pl.DataFrame(rows).with_columns(pl.col("voucher_id").alias("_key"))
+        groups = SplitGroups(dt.datetime(2030, 1, 1, tzinfo=utc), utc, cal, params, {})
+        groups.add(Batch(frame, lambda idx, rows=rows: [rows[i] for i in idx]))
+        groups.finish()
+        assert groups.hashes is not None
+        flagged = set(groups.hashes.to_list())
+        for (unit, payee) in {(r["unit_id"], r["payee"]) for r in rows}:
+            members = sorted((int(dt.datetime.fromisoformat(r["paid_at"]).replace(tzinfo=utc)
+                                  .timestamp()), r["voucher_id"],
+                              int(Decimal(r["amount"]).scaleb(2)), None, i)
+                             for i, r in enumerate(rows)
+                             if (r["unit_id"], r["payee"]) == (unit, payee)
+                             and Decimal(r["amount"]) < threshold)
+            fires = any(True for _ in windows(Group(unit, payee, None, True), iter(members), span,
+                                              threshold))
+            h = pl.DataFrame({"u": [unit], "p": [payee]}).select(
+                _group_hash(pl.col("u"), pl.col("p"))).item()
+            fired_total += fires
+            flagged_total += h in flagged
+            if fires:
+                assert h in flagged, (unit, payee, members)
+    assert fired_total > 100 and flagged_total < fired_total * 3

@@ -223,24 +223,18 @@ class SplitGroups:
         """Compute the flagged groups from every batch added."""
         flagged = [s for s in self._flag if s.len()]
         if self._parts:
-            df = pl.concat(self._parts).sort("h", "t")
+            df = pl.concat(self._parts)
             self._parts.clear()
-            if df.height:
-                rules = pl.DataFrame({"ui": range(len(self._rules)),
-                                      "span": [r.split_span + SPAN_MARGIN for r in self._rules],
-                                      "thr": [r.split_threshold for r in self._rules]},
-                                     schema={"ui": pl.UInt32, "span": pl.Int64, "thr": pl.Float64})
-                df = df.join(rules, on="ui", how="left", maintain_order="left")
-                # one sorted key: group number above the time, so a search never leaves a group
-                g = (pl.col("h") != pl.col("h").shift(1)).fill_null(False).cum_sum().cast(pl.Int64)
-                df = df.with_columns(key=g * (1 << 34) + pl.col("t").cast(pl.Int64))
-                key = df.get_column("key")
-                ends = key.search_sorted(key + df.get_column("span"), side="right").cast(pl.Int64)
-                cum = pl.concat([pl.Series([0.0]), df.get_column("c").cast(pl.Float64).cum_sum()])
-                idx = pl.int_range(0, df.height, eager=True).cast(pl.Int64)
-                total = cum.gather(ends) - cum.gather(idx)
-                fire = ((ends - idx) >= 2) & (total >= df.get_column("thr") - FEN)
-                flagged.append(df.get_column("h").filter(fire))
+            df = df.sort("ui", "h", "t")
+            # one unit at a time (its threshold and span are scalars): the intermediate columns
+            # are one unit's, not the whole stream's
+            runs = df.group_by("ui", maintain_order=True).agg(pl.len().alias("n"))
+            start = 0
+            for ui, n in runs.iter_rows():
+                rules = self._rules[ui]
+                flagged.append(_firing(df.slice(start, n), rules.split_span + SPAN_MARGIN,
+                                       rules.split_threshold))
+                start += n
         self._flag.clear()
         self.hashes = (pl.concat(flagged).unique() if flagged
                        else pl.Series("h", [], dtype=pl.UInt64))
@@ -249,6 +243,22 @@ class SplitGroups:
         """Whether a voucher of ``unit`` and ``payee`` belongs to a flagged group."""
         assert self.hashes is not None, "finish() first"
         return payee.is_not_null() & _group_hash(unit, payee).is_in(self.hashes.implode())
+
+
+def _firing(df: pl.DataFrame, span: int, threshold: float) -> pl.Series:
+    """The groups (hashes) of one unit's kept vouchers, sorted by group and time, that may fire.
+
+    For each voucher, the vouchers of its group paid at most ``span`` seconds
+    later (itself included) are found by a binary search on one sorted key
+    (the group's number above the time, so a search never leaves its group).
+    """
+    g = (pl.col("h") != pl.col("h").shift(1)).fill_null(False).cum_sum().cast(pl.Int64)
+    key = df.select(g * (1 << 34) + pl.col("t").cast(pl.Int64)).to_series()
+    ends = key.search_sorted(key + span, side="right").cast(pl.Int64)
+    cum = pl.concat([pl.Series([0.0]), df.get_column("c").cast(pl.Float64).cum_sum()])
+    idx = pl.int_range(0, df.height, eager=True).cast(pl.Int64)
+    fire = ((ends - idx) >= 2) & ((cum.gather(ends) - cum.gather(idx)) >= threshold - FEN)
+    return df.get_column("h").filter(fire)
 
 
 # --- the signature profiles per (unit, category) -----------------------------------------
