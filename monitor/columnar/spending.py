@@ -160,7 +160,8 @@ class SplitGroups:
     its windows (``checks/split_windows.py``) hold the kept vouchers of one unit
     and payee paid within ``window_days`` of the window's first, and fire when
     two or more reach the threshold. Every such window lies inside some
-    interval ``[t_i, t_i + span]`` starting at a kept voucher, so a group none
+    interval ``[t_i - margin, t_i + span + margin]`` around a kept voucher
+    (wall times: the margin covers the zone's clock changes), so a group none
     of whose intervals holds two vouchers summing (each plus a fen) to the
     threshold cannot fire. Those that can are flagged by the hash of (unit,
     payee). A row whose unit or payee may read otherwise (hostile text, odd
@@ -248,16 +249,19 @@ class SplitGroups:
 def _firing(df: pl.DataFrame, span: int, threshold: float) -> pl.Series:
     """The groups (hashes) of one unit's kept vouchers, sorted by group and time, that may fire.
 
-    For each voucher, the vouchers of its group paid at most ``span`` seconds
-    later (itself included) are found by a binary search on one sorted key
-    (the group's number above the time, so a search never leaves its group).
+    ``span`` is the window's length plus :data:`SPAN_MARGIN`. For each voucher
+    the vouchers of its group paid from ``SPAN_MARGIN`` before it to ``span``
+    after it are found by binary searches on one sorted key (the group's number
+    above the time, so a search never leaves its group). The margin before it
+    covers a wall clock that goes back (a DST zone's autumn hour): a window's
+    later voucher may then show an earlier wall time than its first.
     """
     g = (pl.col("h") != pl.col("h").shift(1)).fill_null(False).cum_sum().cast(pl.Int64)
     key = df.select(g * (1 << 34) + pl.col("t").cast(pl.Int64)).to_series()
+    starts = key.search_sorted(key - SPAN_MARGIN, side="left").cast(pl.Int64)
     ends = key.search_sorted(key + span, side="right").cast(pl.Int64)
     cum = pl.concat([pl.Series([0.0]), df.get_column("c").cast(pl.Float64).cum_sum()])
-    idx = pl.int_range(0, df.height, eager=True).cast(pl.Int64)
-    fire = ((ends - idx) >= 2) & ((cum.gather(ends) - cum.gather(idx)) >= threshold - FEN)
+    fire = ((ends - starts) >= 2) & ((cum.gather(ends) - cum.gather(starts)) >= threshold - FEN)
     return df.get_column("h").filter(fire)
 
 
