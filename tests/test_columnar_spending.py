@@ -343,19 +343,36 @@ def test_a_failing_decision_hands_the_batch_to_the_record_path(
     assert orphans == 3
 
 
-def test_split_groups_flag_every_group_whose_windows_fire() -> None:
+def _members(rows: list[dict[str, Any]], chosen: list[bool], unit: str, payee: str,
+             threshold: Decimal, *, only_fed: bool) -> tuple[Any, list[Any]]:
+    """The group and the members ``split_payment``'s spill would give back (split_windows.Member)."""
+    from sunlight.checks.split_windows import Group
+
+    picked = [(i, r) for i, r in enumerate(rows) if (r["unit_id"], r["payee"]) == (unit, payee)
+              and Decimal(r["amount"]) < threshold and (chosen[i] or not only_fed)]
+    inexact = [i for i, r in picked if Decimal(r["amount"]).scaleb(2) % 1]
+    out = []
+    for i, r in picked:
+        cents = Decimal(r["amount"]).scaleb(2)
+        out.append((int(dt.datetime.fromisoformat(r["paid_at"]).replace(tzinfo=dt.UTC).timestamp()),
+                    r["voucher_id"], None if cents % 1 else int(cents), r["amount"], i))
+    return Group(unit, payee, min(inexact) if inexact else None, not inexact), sorted(out)
+
+
+def test_split_groups_feed_what_the_windows_need() -> None:
     """``SplitGroups`` against the check's own windows (checks/split_windows.py) on random groups
-    on the edges: a group whose windows fire is always flagged (a false negative would be a bug)."""
+    on the edges: the windows over the vouchers it feeds are the windows over all of them."""
     import random
 
     import polars as pl
 
     from sunlight.checks.registry import CheckParams, load_all
-    from sunlight.checks.split_windows import Group, windows
+    from sunlight.checks.split_windows import windows
     from sunlight.monitor.calendar import WorkCalendar
     from sunlight.monitor.columnar.calendar import CalendarArrays
     from sunlight.monitor.columnar.fetch import Batch
-    from sunlight.monitor.columnar.spending import SplitGroups, _group_hash
+    from sunlight.monitor.columnar.fields import timestamp
+    from sunlight.monitor.columnar.spending import SplitGroups
 
     registry = load_all()
     params = {cid: CheckParams(cls, {"large_amount_without_decision": {"large_amount": "1000.00"},
@@ -366,36 +383,32 @@ def test_split_groups_flag_every_group_whose_windows_fire() -> None:
     span, threshold = 3 * 86400, Decimal("1000.00")
     rng = random.Random(5)
     base = dt.datetime(2026, 9, 1)
-    flagged_total = fired_total = 0
+    fired = fed = everything = 0
     for _ in range(300):
         rows: list[dict[str, Any]] = []
-        for k in range(rng.randint(2, 40)):
+        for k in range(rng.randint(2, 60)):
             gap = rng.choice((0, 1, span - 1, span, span + 1, 3600, 86400))
-            t = base + dt.timedelta(seconds=rng.randint(0, 2 * span) if k % 3 else gap)
-            amount = rng.choice((Decimal("500.00"), Decimal("499.99"), Decimal("333.34"),
-                                 Decimal("999.99"), Decimal("1000.00"), Decimal("0.01")))
+            t = base + dt.timedelta(seconds=rng.randint(0, 6 * span) if k % 3 else gap)
+            amount = rng.choice(("500.00", "499.99", "333.34", "999.99", "1000.00", "0.01", "120.00",
+                                 "0.005" if k == 7 else "250.00"))
             rows.append({"voucher_id": f"V{k:03d}", "unit_id": rng.choice(("A", "B")),
-                         "amount": str(amount), "payee": rng.choice(("p", "q", "r")),
+                         "amount": amount, "payee": rng.choice(("p", "q", "r")),
                          "paid_at": t.isoformat(sep=" ")})
         frame = pl.DataFrame(rows).with_columns(pl.col("voucher_id").alias("_key"))
         groups = SplitGroups(dt.datetime(2030, 1, 1, tzinfo=utc), utc, cal, params, {})
         groups.add(Batch(frame, lambda idx, rows=rows: [rows[i] for i in idx]))
         groups.finish()
-        assert groups.hashes is not None
-        flagged = set(groups.hashes.to_list())
-        for (unit, payee) in {(r["unit_id"], r["payee"]) for r in rows}:
-            members = sorted((int(dt.datetime.fromisoformat(r["paid_at"]).replace(tzinfo=utc)
-                                  .timestamp()), r["voucher_id"],
-                              int(Decimal(r["amount"]).scaleb(2)), None, i)
-                             for i, r in enumerate(rows)
-                             if (r["unit_id"], r["payee"]) == (unit, payee)
-                             and Decimal(r["amount"]) < threshold)
-            fires = any(True for _ in windows(Group(unit, payee, None, True), iter(members), span,
-                                              threshold))
-            h = pl.DataFrame({"u": [unit], "p": [payee]}).select(
-                _group_hash(pl.col("u"), pl.col("p"))).item()
-            fired_total += fires
-            flagged_total += h in flagged
-            if fires:
-                assert h in flagged, (unit, payee, members)
-    assert fired_total > 100 and flagged_total < fired_total * 3
+        paid, _ = timestamp(frame, "paid_at", "w", utc, cal)
+        chosen = paid.select(groups.expr(pl.col("unit_id"), pl.col("payee"), pl.col("w"))
+                             .alias("f")).get_column("f").to_list()
+        for unit, payee in {(r["unit_id"], r["payee"]) for r in rows}:
+            g_all, m_all = _members(rows, chosen, unit, payee, threshold, only_fed=False)
+            g_fed, m_fed = _members(rows, chosen, unit, payee, threshold, only_fed=True)
+            want = [[m[1] for m in w] for w in windows(g_all, iter(m_all), span, threshold)]
+            got = [[m[1] for m in w] for w in windows(g_fed, iter(m_fed), span, threshold)]
+            assert got == want, (unit, payee, m_all, m_fed)
+            assert g_fed.inexact_from is None or g_fed == g_all  # finer than a fen: all fed
+            fired += bool(want)
+            fed += len(m_fed)
+            everything += len(m_all)
+    assert fired > 100 and fed < everything * 0.9, (fired, fed, everything)

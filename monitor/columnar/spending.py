@@ -179,7 +179,8 @@ class SplitGroups:
         self._unit_index: dict[str, int] = {}
         self._rules: list[Rules] = []
         self._base = epoch_day(SPAN_FIRST) * 86_400
-        self.hashes: pl.Series | None = None
+        self.hashes: pl.Series | None = None  # groups fed whole
+        self.members: pl.Series | None = None  # (group, second) of the other vouchers to feed
 
     def add(self, batch: Batch) -> None:
         """One batch of the vouchers (the columns of :data:`GROUP_FIELDS`)."""
@@ -190,10 +191,11 @@ class SplitGroups:
         payee, b_payee = F.text(frame, "payee")
         hostile = F.unsafe(frame.select("unit_id", "payee"))
         value, b_amount = amount(frame)
+        fine = finer_than_fen(frame)
         df, b_paid = F.timestamp(frame, "paid_at", "t", self._tz, self._cal, required=True)
         df = df.select(unit.alias("u"), payee.alias("p"), value.alias("a"), pl.col("t"),
                        (hostile | b_unit | b_payee).alias("unsure"), b_amount.alias("b_a"),
-                       b_paid.alias("b_t")).with_row_index("_i")
+                       b_paid.alias("b_t"), fine.alias("fine")).with_row_index("_i")
         unsure = df.filter(pl.col("unsure")).get_column("_i").to_list()
         if unsure:  # the group as the reader reads it (screened, then parsed): its group is flagged
             self._flag.append(_group_hash_of(_groups(batch.rows(unsure))))
@@ -211,9 +213,13 @@ class SplitGroups:
                            schema={"ui": pl.UInt32, "thr": pl.Float64})
         df = df.join(index, on="u", how="left").join(thr, on="ui", how="left")
         df = df.with_columns(h=_group_hash(pl.col("u"), pl.col("p")))
+        # a group is fed whole when an amount or time may read otherwise, or an amount may be
+        # finer than a fen (the order such amounts arrive in sets the text of the totals:
+        # split_windows.amount_of)
         odd = pl.col("b_a") | pl.col("b_t")
-        self._flag.append(df.filter(odd).get_column("h"))
         small = df.filter(~odd & (pl.col("a") < pl.col("thr") + FEN))
+        self._flag.append(pl.concat([df.filter(odd).get_column("h"),
+                                     small.filter(pl.col("fine")).get_column("h")]))
         # 20 bytes a kept voucher (a million: 20 MB): seconds from the calendar's first day (the
         # time is in its span), each amount plus a fen rounded up to a float32, the unit's number
         self._parts.append(small.select(
@@ -221,8 +227,9 @@ class SplitGroups:
             ((pl.col("a") + FEN) * (1 + 1e-6)).cast(pl.Float32).alias("c"), "ui"))
 
     def finish(self) -> None:
-        """Compute the flagged groups from every batch added."""
+        """Compute the flagged groups and vouchers from every batch added."""
         flagged = [s for s in self._flag if s.len()]
+        members: list[pl.Series] = []
         if self._parts:
             df = pl.concat(self._parts)
             self._parts.clear()
@@ -233,36 +240,81 @@ class SplitGroups:
             start = 0
             for ui, n in runs.iter_rows():
                 rules = self._rules[ui]
-                flagged.append(_firing(df.slice(start, n), rules.split_span + SPAN_MARGIN,
-                                       rules.split_threshold))
+                members.append(_firing(df.slice(start, n), rules.split_span + SPAN_MARGIN,
+                                        rules.split_threshold))
                 start += n
         self._flag.clear()
         self.hashes = (pl.concat(flagged).unique() if flagged
                        else pl.Series("h", [], dtype=pl.UInt64))
+        self.members = (pl.concat(members).unique() if members
+                        else pl.Series("m", [], dtype=pl.UInt64))
 
-    def expr(self, unit: pl.Expr, payee: pl.Expr) -> pl.Expr:
-        """Whether a voucher of ``unit`` and ``payee`` belongs to a flagged group."""
-        assert self.hashes is not None, "finish() first"
-        return payee.is_not_null() & _group_hash(unit, payee).is_in(self.hashes.implode())
+    def expr(self, unit: pl.Expr, payee: pl.Expr, paid: pl.Expr) -> pl.Expr:
+        """Whether ``split_payment`` must be fed a voucher of ``unit`` and ``payee`` paid at ``paid``.
+
+        ``paid``: wall microseconds, as :func:`sunlight.monitor.columnar.fields.timestamp` gives.
+        """
+        assert self.hashes is not None and self.members is not None, "finish() first"
+        h = _group_hash(unit, payee)
+        t = (paid // 1_000_000 - self._base).cast(pl.UInt32, strict=False)
+        return payee.is_not_null() & (h.is_in(self.hashes.implode())
+                                      | _member_hash(h, t).is_in(self.members.implode()))
+
+
+def _member_hash(h: pl.Expr, t: pl.Expr) -> pl.Expr:
+    # a voucher by its group and second; a collision only feeds a voucher too many
+    return pl.struct(h.cast(pl.UInt64).alias("h"), t.cast(pl.UInt32).alias("t")).hash(seed=13)
+
+
+def finer_than_fen(df: pl.DataFrame, name: str = "amount") -> pl.Expr:
+    """Amounts that may be finer than a fen (``amount * 100`` not whole); true too often, never too rarely."""
+    col = pl.col(name)
+    dtype = df.schema[name]
+    if dtype == pl.String:
+        return ~col.str.strip_chars().str.contains(r"^\d{1,15}(?:\.\d{0,2})?$").fill_null(False)
+    if dtype.is_integer():
+        return pl.lit(False)
+    if dtype.is_float() or isinstance(dtype, pl.Decimal):
+        f = col.cast(pl.Float64)
+        cents = f * 100
+        return ((cents - cents.round()).abs() > 1e-6) | (f > 1e12) | ((f > 0) & (f < 0.01)) \
+            | f.is_null()
+    return pl.lit(True)
 
 
 def _firing(df: pl.DataFrame, span: int, threshold: float) -> pl.Series:
-    """The groups (hashes) of one unit's kept vouchers, sorted by group and time, that may fire.
+    """The vouchers (member hashes) of one unit's kept vouchers that may be in a firing window.
 
-    ``span`` is the window's length plus :data:`SPAN_MARGIN`. For each voucher
-    the vouchers of its group paid from ``SPAN_MARGIN`` before it to ``span``
-    after it are found by binary searches on one sorted key (the group's number
-    above the time, so a search never leaves its group). The margin before it
-    covers a wall clock that goes back (a DST zone's autumn hour): a window's
-    later voucher may then show an earlier wall time than its first.
+    ``df`` is sorted by group and time; ``span`` is the window's length plus
+    :data:`SPAN_MARGIN`. Around each voucher, the interval from ``SPAN_MARGIN``
+    before it to ``span`` after it is found by binary searches on one sorted key
+    (the group's number above the time, so a search never leaves its group); it
+    is *heavy* when it holds two vouchers or more summing (each plus a fen) to
+    the threshold. Every window that fires lies in the heavy interval around its
+    first voucher (the margin before covers a wall clock that goes back: a DST
+    zone's autumn hour). A voucher in no heavy interval is in no firing window,
+    and feeding it or not changes no window: a window holding it does not fire,
+    and without it holds less. So only the vouchers of heavy intervals are fed.
     """
     g = (pl.col("h") != pl.col("h").shift(1)).fill_null(False).cum_sum().cast(pl.Int64)
     key = df.select(g * (1 << 34) + pl.col("t").cast(pl.Int64)).to_series()
     starts = key.search_sorted(key - SPAN_MARGIN, side="left").cast(pl.Int64)
     ends = key.search_sorted(key + span, side="right").cast(pl.Int64)
     cum = pl.concat([pl.Series([0.0]), df.get_column("c").cast(pl.Float64).cum_sum()])
-    fire = ((ends - starts) >= 2) & ((cum.gather(ends) - cum.gather(starts)) >= threshold - FEN)
-    return df.get_column("h").filter(fire)
+    heavy = ((ends - starts) >= 2) & ((cum.gather(ends) - cum.gather(starts)) >= threshold - FEN)
+    if not heavy.any():
+        return pl.Series("m", [], dtype=pl.UInt64)
+    # the vouchers heavy intervals cover: +1 where one starts, -1 after it ends
+    events = pl.DataFrame({"pos": pl.concat([starts.filter(heavy), ends.filter(heavy)]),
+                           "d": pl.concat([pl.repeat(1, int(heavy.sum()), eager=True, dtype=pl.Int64),
+                                           pl.repeat(-1, int(heavy.sum()), eager=True,
+                                                     dtype=pl.Int64)])})
+    steps = events.group_by("pos").agg(pl.col("d").sum())
+    cover = (pl.DataFrame({"pos": pl.int_range(0, df.height, eager=True, dtype=pl.Int64)})
+             .join(steps, on="pos", how="left").sort("pos")
+             .select(pl.col("d").fill_null(0).cum_sum() > 0).to_series())
+    kept = df.filter(cover)
+    return kept.select(_member_hash(pl.col("h"), pl.col("t")).alias("m")).to_series()
 
 
 # --- the signature profiles per (unit, category) -----------------------------------------
@@ -405,8 +457,8 @@ def decide(expenses: pl.DataFrame, signatures: pl.DataFrame | None, *, has_signa
         "f_duplicate": sig & (n_sig >= 2) & (n_people < n_sig),
         "f_head": sig & pl.col("s_head").fill_null(False),
         "f_large": pl.col("amt") >= pl.col("large") - FEN,
-        "f_split": (split.expr(pl.col("unit"), pl.col("payee")) if split is not None
-                    else pl.lit(False)),
+        "f_split": (split.expr(pl.col("unit"), pl.col("payee"), pl.col("paid"))
+                    if split is not None else pl.lit(False)),
         "f_order": sig & (n_sig >= 2) & pl.col("s_back").fill_null(False),
     }
     c = c.with_columns(handover=pl.col("handover") | pl.col("s_bad").fill_null(False),
