@@ -414,8 +414,9 @@ def decide(expenses: pl.DataFrame, signatures: pl.DataFrame | None, *, has_signa
         s = s.select(KEY, role.str.to_lowercase().alias("role"), person.alias("person"), "signed",
                      s_bad.alias("_b"))
         bad_keys = s.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"))
-        s = s.filter(pl.col("signed").is_null() | (pl.col("signed") <= at_us))  # CaseRecord.as_of
-        bit_of = pl.DataFrame({"role": list(bits), "bit": list(bits.values())},
+        s = s.filter(pl.col("signed").is_null() | (pl.col("signed") <= at_us))  # ExpenseRecord.as_of
+        usable = {} if too_many else bits
+        bit_of = pl.DataFrame({"role": list(usable), "bit": list(usable.values())},
                               schema={"role": pl.String, "bit": pl.Int64})
         s = s.join(bit_of, on="role", how="left")
         one = c.filter(~pl.col(KEY).is_duplicated()).select(KEY, "_combo")
