@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python bench/bench_spending.py                 # SQLite and PostgreSQL, 1,000,000
-    .venv/bin/python bench/bench_spending.py --n 100000 --engines sqlite
+    .venv/bin/python bench/bench_spending.py --n 100000 --engines sqlite --paths columnar
     .venv/bin/python bench/bench_spending.py --pg-url postgresql+psycopg://postgres@127.0.0.1:5432/test
     .venv/bin/python bench/bench_spending.py --pg-schema bench_spending_mine --dir /tmp/mine \
         --save-findings /tmp/mine/before      # a schema and files of your own; findings kept
@@ -14,7 +14,10 @@ PostgreSQL ``COPY``), then runs two measurements, each in a fresh process so
 that peak RSS belongs to the measurement alone:
 
 - ``engine``: the seven F checks through ``Engine.scan`` with a counting sink,
-  as ``sunlight scan --check … --format json > /dev/null`` would run them;
+  as ``sunlight scan --check … --format json > /dev/null`` would run them, once
+  per path of ``--paths`` (``record``: the source's ``columnar: false``;
+  ``columnar``: the columnar voucher path, monitor/columnar/scan_spending.py);
+  the two paths' per-check digests must be equal;
 - ``raw``: the same columns of ``expenses`` and ``expense_signatures``, in the
   same order the engine reads them (by voucher_id, binary), fetched with the
   bare driver (sqlite3 / psycopg server-side cursor) and thrown away.
@@ -169,7 +172,7 @@ def dsn(url: str) -> str:
 # --- measurements (each in its own process) ------------------------------------------------
 
 
-def measure_engine(source_url: str, save: str | None = None) -> dict[str, Any]:
+def measure_engine(source_url: str, save: str | None = None, columnar: bool = True) -> dict[str, Any]:
     from sunlight.monitor.cli_common import parse_at
     from sunlight.monitor.configure import load_settings
     from sunlight.monitor.engine import Engine
@@ -179,6 +182,7 @@ def measure_engine(source_url: str, save: str | None = None) -> dict[str, Any]:
         cfg.write_text(
             f"timezone: Asia/Shanghai\nstate:\n  url: sqlite:///{tmp}/state.db\n"
             f"sources:\n  finance:\n    url: \"{source_url}\"\n    chunk_size: 20000\n"
+            f"    columnar: {'true' if columnar else 'false'}\n"
             "checks:\n  large_amount_without_decision: {large_amount: '50000.00'}\n"
             "routes: none\n",  # a scan issues no letters; the config is refused without routes
             encoding="utf-8",
@@ -212,6 +216,7 @@ def measure_engine(source_url: str, save: str | None = None) -> dict[str, Any]:
     return {"ok": outcome.ok, "error": outcome.error, "rows": dict(outcome.rows_read),
             "findings": counts, "digests": {k: f"{v:016x}" for k, v in sorted(digests.items())},
             "check_errors": dict(outcome.check_errors),
+            "columnar_rows": outcome.columnar_rows, "handed_over": outcome.handed_over,
             "scan_seconds": round(done - ready, 2), "scan_cpu": round(cpu, 2),
             "startup_seconds": round(ready - started, 2),
             "peak_rss_mb": round(peak_rss_mb(), 1)}
@@ -263,14 +268,17 @@ def main() -> None:
                     help="directory: write each engine's findings as JSON lines (compare_findings.py)")
     ap.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "sunlight-bench")
     ap.add_argument("--reuse", action="store_true", help="skip generating/loading (data already there)")
+    ap.add_argument("--paths", default="record,columnar",
+                    help="the engine's paths to measure: record (columnar: false), columnar, or both")
     ap.add_argument("--phase", choices=["engine", "raw"], help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
     ap.add_argument("--save", help=argparse.SUPPRESS)
+    ap.add_argument("--columnar", choices=["true", "false"], default="true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     globals()["SCHEMA"] = args.pg_schema  # the loaders and the children read the module's name
     if args.phase == "engine":
-        print(json.dumps(measure_engine(args.target, args.save)))
+        print(json.dumps(measure_engine(args.target, args.save, args.columnar == "true")))
         return
     if args.phase == "raw":
         print(json.dumps(measure_raw(args.kind, args.target)))
@@ -287,28 +295,41 @@ def main() -> None:
             source, raw_target = pg_url(args.pg_url), args.pg_url
         else:
             raise SystemExit(f"unknown engine {kind!r}")
-        save = ([] if args.save_findings is None
-                else ["--save", str(args.save_findings / f"{kind}.jsonl")])
         if args.save_findings is not None:
             args.save_findings.mkdir(parents=True, exist_ok=True)
-        load_avg = os.getloadavg()[0]
-        eng = _child("--phase", "engine", "--target", source, *save)
-        raw = _child("--phase", "raw", "--kind", kind, "--target", raw_target)
-        ratio = eng["scan_seconds"] / raw["seconds"] if raw["seconds"] else float("nan")
+        paths = [p for p in args.paths.split(",") if p]
+        if not paths or any(p not in ("record", "columnar") for p in paths):
+            raise SystemExit(f"--paths: record, columnar or both, not {args.paths!r}")
         print(f"\n[{kind}] load {load:.1f} s")
-        print(f"  engine: scan {eng['scan_seconds']} s wall, {eng['scan_cpu']} s CPU "
-              f"(+ startup {eng['startup_seconds']} s), "
-              f"peak RSS {eng['peak_rss_mb']} MB, ok={eng['ok']} rows={eng['rows']}")
-        print(f"  findings: {eng['findings']}" + (f" check_errors={eng['check_errors']}"
-                                                  if eng["check_errors"] else ""))
-        print(f"  findings digest: {eng['digests']}")
+        raw = _child("--phase", "raw", "--kind", kind, "--target", raw_target)
         print(f"  raw fetch ({kind} driver): {raw['seconds']} s wall, {raw['cpu']} s CPU "
               f"for {raw['rows']:,} rows, "
               f"peak RSS {raw['peak_rss_mb']} MB")
-        print(f"  ratio engine/raw: {ratio:.2f} wall; "
-              f"engine CPU / raw wall {eng['scan_cpu'] / raw['seconds']:.2f}")
-        print(f"  system load average: {load_avg:.1f} before, {os.getloadavg()[0]:.1f} after, "
-              f"on {os.cpu_count()} CPUs")
+        digests = {}
+        for path in paths:
+            save = ([] if args.save_findings is None
+                    else ["--save", str(args.save_findings / f"{kind}-{path}.jsonl")])
+            load_avg = os.getloadavg()[0]
+            eng = _child("--phase", "engine", "--target", source, *save,
+                         "--columnar", "true" if path == "columnar" else "false")
+            digests[path] = eng["digests"]
+            print(f"  engine, {path} path: scan {eng['scan_seconds']} s wall, {eng['scan_cpu']} s CPU "
+                  f"(+ startup {eng['startup_seconds']} s), "
+                  f"peak RSS {eng['peak_rss_mb']} MB, ok={eng['ok']} rows={eng['rows']}")
+            if path == "columnar":
+                print(f"    columnar rows {eng['columnar_rows']:,}, handed to the record path "
+                      f"{eng['handed_over']:,}")
+            print(f"    findings: {eng['findings']}" + (f" check_errors={eng['check_errors']}"
+                                                        if eng["check_errors"] else ""))
+            print(f"    findings digest: {eng['digests']}")
+            print(f"    ratio engine/raw: {eng['scan_seconds'] / raw['seconds']:.2f} wall, "
+                  f"{eng['scan_cpu'] / raw['cpu']:.2f} CPU; "
+                  f"engine CPU / raw wall {eng['scan_cpu'] / raw['seconds']:.2f}")
+            print(f"    system load average: {load_avg:.1f} before, {os.getloadavg()[0]:.1f} after, "
+                  f"on {os.cpu_count()} CPUs")
+        if len(digests) == 2:
+            same = digests["record"] == digests["columnar"]
+            print(f"  per-check digests of the two paths: {'equal' if same else 'DIFFERENT'}")
 
 
 if __name__ == "__main__":

@@ -10,9 +10,11 @@ days, ...) must be equal.
 
 ``--paths`` (what CI runs) generates N sample cases (``monitor.demo.cases``:
 pauses, extensions, steps, result notices for a third of the completed cases,
-the demo's bad rows) into a fresh SQLite file (or a new schema of the
-PostgreSQL server ``--url`` names), scans them as of 2026-11-16 09:00 with
-the record path (``columnar: false``) and with the columnar path, and compares.
+the demo's bad rows) and N/4 sample vouchers with their signatures
+(``monitor.demo.spending``, with the people and decisions the F checks need)
+into a fresh SQLite file (or a new schema of the PostgreSQL server ``--url``
+names), scans them as of 2026-11-16 09:00 with the record path (``columnar:
+false``) and with the columnar path, and compares.
 A MariaDB/MySQL ``--url`` gets a new database instead of a schema.
 
 Exit 0 when the two hold the same findings, 1 otherwise (the first
@@ -37,6 +39,7 @@ from scan_config import scan_config
 
 from sunlight.monitor.configure import load_settings
 from sunlight.monitor.demo import cases as sample
+from sunlight.monitor.demo import decisions, spending
 from sunlight.monitor.demo.schema import create_all
 from sunlight.monitor.demo.schema import metadata as canonical
 from sunlight.monitor.engine import Engine
@@ -68,7 +71,7 @@ def compare(a: Counter[str], b: Counter[str], name_a: str, name_b: str) -> int:
 
 def _fill(engine: sa.Engine, n: int) -> None:
     create_all(engine, ["units", "cases", "case_pauses", "case_extensions", "case_steps",
-                        "publications"])
+                        "publications", "people", "decisions", "expenses", "expense_signatures"])
 
     def insert(table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -93,6 +96,12 @@ def _fill(engine: sa.Engine, n: int) -> None:
                                  "published_at": c["completed_at"] + dt.timedelta(days=k % 13)})
         insert("publications", pubs)
     insert("cases", sample.BAD_CASES)
+    # the F checks' vouchers (monitor/columnar/scan_spending.py), a quarter as many
+    insert("people", spending.people(sample.UNITS))
+    insert("decisions", decisions.generate(sample.UNITS))
+    for vb in spending.generate(max(n // 4, 1), sample.UNITS, payees_per_unit=20):
+        insert("expenses", spending.as_dicts(vb.expenses, spending.EXPENSE_COLUMNS))
+        insert("expense_signatures", spending.as_dicts(vb.signatures, spending.SIGNATURE_COLUMNS))
 
 
 def _scan(url: str, folder: Path, columnar: bool) -> tuple[Counter[str], float]:

@@ -217,6 +217,12 @@ class Engine:
                         and src.config.columnar and columnar.applies(feeders)):
                     self._columnar_cases(src, rctx, ctx, feeders, out, emit, watching, tally, index)
                     continue
+                # watchers count cases only: the vouchers go columnar when they could too
+                if (entity == "expenses" and entity not in ctx.tables
+                        and (not watching or tally is not None)
+                        and src.config.columnar and columnar.applies_spending(feeders)
+                        and self._columnar_expenses(src, rctx, ctx, feeders, out, emit)):
+                    continue
                 raw = _indexer(index, at) if entity == "cases" and index is not None else None
                 records = (ctx.tables[entity] if entity in ctx.tables
                            else self._records(src, entity, rctx, at, out, emit, raw))
@@ -360,6 +366,47 @@ class Engine:
             self.progress(src.name, "cases", out.rows_read["cases"])
         scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                    self.stop_requested, tally, index)
+
+    def _columnar_expenses(self, src: Source, rctx: ReadContext, ctx: EvalContext,
+                           feeders: list[Check], out: SourceOutcome, emit: Sink) -> bool:
+        """The vouchers by the columnar path: only the rows it hands back reach the checks here.
+
+        False when the path declined the source before handing anything over (the record path reads it).
+        """
+        from sunlight.monitor.columnar.calendar import CalendarArrays
+        from sunlight.monitor.columnar.scan_spending import scan_expenses
+
+        if self._arrays is None:
+            self._arrays = CalendarArrays.build(self.calendar)
+        by_id = {c.id: c for c in feeders}
+        at = ctx.at
+
+        def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
+            if isinstance(item, RowProblem):
+                out.handed_over += not item.kept  # a kept row was counted as its record
+                emit(self.quality.from_problem(item, src.name, src.config))
+                return
+            out.handed_over += 1
+            record = item.as_of(at)
+            if record is None:
+                return
+            try:
+                self._feed(feeders if chosen is None else [by_id[c] for c in chosen],
+                           record, ctx, out, emit)
+            except (OutOfSpan, OverflowError):
+                emit(self.quality.from_problem(_beyond_calendar("expenses", record), src.name,
+                                               src.config))
+
+        def count(n: int) -> None:
+            out.rows_read["expenses"] += n
+            out.columnar_rows += n
+            if self.progress is not None:
+                self.progress(src.name, "expenses", out.rows_read["expenses"])
+
+        if self.progress is not None:
+            self.progress(src.name, "expenses", out.rows_read["expenses"])
+        return scan_expenses(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
+                             self.stop_requested)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:

@@ -372,15 +372,23 @@ for _needed in ("people", "publications", "decisions"):
 
 
 @reader("expenses")
-def read_expenses(src: Source, ctx: ReadContext) -> Iterator[ExpenseRecord | RowProblem]:
-    """Vouchers with their signatures attached (merge-join on voucher_id, as for cases)."""
+def read_expenses(src: Source, ctx: ReadContext, positions: Sequence[int] | None = None
+                  ) -> Iterator[ExpenseRecord | RowProblem]:
+    """Vouchers with their signatures attached (merge-join on voucher_id, as for cases).
+
+    ``positions``: where each voucher row came in the whole read, when ``src``
+    gives only some of them (the columnar path's replay, as for ``read_cases``).
+    """
     signatures = (_Children(src.rows("expense_signatures", SIGNATURE_FIELDS, order_key="voucher_id"),
                             "voucher_id", "expense_signatures")
                   if src.has("expense_signatures") else None)
     tz = ctx.tz
     known = ctx.known_units
     previous: str | None = None
-    for pos, raw in enumerate(src.rows("expenses", EXPENSE_FIELDS, order_key="voucher_id"), 1):
+    rows = src.rows("expenses", EXPENSE_FIELDS, order_key="voucher_id")
+    numbered: Iterator[tuple[int, dict[str, Any]]] = (
+        enumerate(rows, 1) if positions is None else zip(positions, rows, strict=True))
+    for pos, raw in numbered:
         raw_key = raw.get("voucher_id")
         key = raw_key if type(raw_key) is str else ("" if raw_key is None else str(raw_key))
         kids = [screen(r)[0] for r in signatures.take(key)] if signatures is not None else []

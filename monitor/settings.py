@@ -168,7 +168,7 @@ class SourceConfig(_Model):
     chunk_size: int = Field(default=5000, ge=100, le=100_000)
     entities: dict[str, EntityMapping] = {}
     data_owner: str | None = None  # who fixes bad rows (routing of data_quality findings)
-    #: evaluate the case checks column by column (monitor/columnar); false: record by record
+    #: evaluate the case and voucher checks column by column (monitor/columnar); false: record by record
     columnar: bool = True
     #: what letters and notices call this source, e.g. 县政务服务中心审批系统 (default: its key)
     display_name: str | None = None

@@ -123,14 +123,15 @@ def _frame(pieces: list[_Piece]) -> pl.DataFrame | None:
     return pl.concat([p.frame for p in pieces], how="vertical_relaxed")
 
 
-def _orphans(kids: _Children, pieces: list[_Piece], keys: list[str]) -> list[RowProblem]:
-    """The rows of ``pieces`` whose key no case of the batch has, and those set aside before."""
+def _orphans(kids: _Children, pieces: list[_Piece], keys: list[str], parent_key: str = "case_id",
+             parent: str = "办件") -> list[RowProblem]:
+    """The rows of ``pieces`` whose key no parent of the batch has, and those set aside before."""
     for p in pieces:
         pos = p.frame.filter(~pl.col(KEY).is_in(keys)).get_column("_pos").to_list()
         if pos:
             kids.orphans.extend(kids.numbered(p.batch, int(p.frame.get_column("_at")[0]), pos))
     found, kids.orphans = kids.orphans, []
-    return [orphan(kids.entity, n, row, "case_id", "办件") for n, row in found]
+    return [orphan(kids.entity, n, row, parent_key, parent) for n, row in found]
 
 
 def _child_rows(pieces: list[_Piece], keys: set[str]) -> list[dict[str, Any]]:

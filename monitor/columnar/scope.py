@@ -24,6 +24,15 @@ from sunlight.checks.cases import (
     StepOverdue,
 )
 from sunlight.checks.publications import CaseResultUnpublished
+from sunlight.checks.spending import (
+    DuplicateRoleSigner,
+    HeadSignsDirectly,
+    LargeAmountWithoutDecision,
+    SignatureChainIncomplete,
+    SignatureOrder,
+    SingleSignature,
+    SplitPayment,
+)
 
 #: the checks :func:`.cases.decide` decides, each with its flag column; a cases check not
 #: listed makes the engine use the record path
@@ -43,6 +52,18 @@ FLAGS: dict[str, str] = {
 def applies(checks: Sequence[Check]) -> bool:
     """Whether every enabled cases check is one the columnar decision knows."""
     return all(c.id in FLAGS for c in checks)
+
+
+#: the F checks :func:`.spending.decide` decides (its ``FLAGS`` names their columns)
+SPENDING_CHECKS = frozenset({
+    SignatureChainIncomplete.id, SingleSignature.id, DuplicateRoleSigner.id, HeadSignsDirectly.id,
+    LargeAmountWithoutDecision.id, SplitPayment.id, SignatureOrder.id,
+})
+
+
+def applies_spending(checks: Sequence[Check]) -> bool:
+    """Whether every enabled F check is one the columnar voucher decision knows."""
+    return all(c.id in SPENDING_CHECKS for c in checks)
 
 
 @dataclass(frozen=True)

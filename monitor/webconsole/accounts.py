@@ -80,9 +80,17 @@ def _hasher() -> PasswordHasher:
 def _dummy_hash() -> str:
     """Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
 
-    Computed at the first login of an unknown name (that one login costs one hash more).
+    Made when the console is built (:func:`prepare_logins`), not at import: every
+    ``sunlight`` command imports this module, and an argon2 hash takes 64 MiB for
+    a moment. Nor at the first login of an unknown name, which would then cost
+    one hash more than a wrong password and tell the name is unknown.
     """
     return _hasher().hash("sunlight-no-such-user")
+
+
+def prepare_logins() -> None:
+    """Make the dummy hash now (the console calls it when it is built), not at the first login."""
+    _dummy_hash()
 
 
 def _now() -> dt.datetime:

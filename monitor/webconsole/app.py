@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from sunlight.monitor.webconsole.accounts import prepare_logins
 from sunlight.monitor.webconsole.context import Console, Runtime
 from sunlight.monitor.webconsole.pages import (
     accounts_page,
@@ -49,6 +50,7 @@ STATIC = Path(__file__).with_name("static")
 def make_console(runtime: Runtime, units: UnitDirectory | None = None) -> Starlette:
     """The console app; mount it at ``/`` beside the operator endpoints."""
     c = Console(runtime, units)
+    prepare_logins()  # an unknown name costs a hash from the first login on
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/overview", status_code=303)
