@@ -334,12 +334,12 @@ def test_columnar_spending_identical_text_mariadb(mariadb_db: SourceDB, write_co
 
 def test_a_check_the_decision_does_not_know_sends_the_vouchers_to_the_record_path(
         sqlite_db: SourceDB, write_config: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from sunlight.monitor.columnar import spending as decision
+    from sunlight.monitor.columnar import scope
 
     load(sqlite_db)
     when = INSTANTS[1]
     reference, _ = scan(sqlite_db, write_config, False, when)
-    monkeypatch.delitem(decision.FLAGS, "signature_order")
+    monkeypatch.setattr(scope, "SPENDING_CHECKS", scope.SPENDING_CHECKS - {"signature_order"})
     columnar, out = scan(sqlite_db, write_config, True, when)
     assert columnar == reference
     assert out.columnar_rows == 0
