@@ -167,7 +167,8 @@ def settle(config: Path) -> None:
     u = sa.engine.make_url(url)
     schema = str(u.query["options"]).removeprefix("-csearch_path=")
     with psycopg.connect(bench_cases._pg_conninfo(url.split("?")[0]), autocommit=True) as conn:
-        conn.execute(f"VACUUM ANALYZE {schema}.findings")
+        if conn.execute("SELECT to_regclass(%s)", (f"{schema}.findings",)).fetchone()[0]:
+            conn.execute(f"VACUUM ANALYZE {schema}.findings")
 
 
 def child_env(code: Path | None) -> dict[str, str]:

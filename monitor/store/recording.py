@@ -286,8 +286,12 @@ class SqliteWriter(Writer):
     def prepare(self, row: dict[str, Any]) -> Sequence[Any]:
         out = [row[c] for c in COLUMNS]
         out[_EVIDENCE] = evidence_text(out[_EVIDENCE])
+        seen_at, seen = self.seen_at, self._seen_value
         for i, p in self._procs:
-            out[i] = p(out[i])
+            v = out[i]
+            if v is None:  # (every processor keeps NULL)
+                continue
+            out[i] = seen if v is seen_at else p(v)  # first_seen, last_seen: bound once
         return tuple(out)
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
@@ -353,6 +357,7 @@ class PostgresWriter(Writer):
             raise AssertionError(f"upsert binds {sorted(compiled.params)}")
         self._upsert = compiled.string
         self._to_utc = UTCDateTime().process_bind_param
+        self._seen = self._to_utc(seen_at, None)
         patch = (f"CASE WHEN s.as_of IS NOT NULL AND (f.evidence ->> 'as_of') IS DISTINCT FROM "
                  f"s.as_of THEN {_PG_AS_OF} ELSE f.evidence END")
         # (no condition on resolved_at: without statistics the planner takes its index for a
@@ -387,15 +392,17 @@ class PostgresWriter(Writer):
         # rest of this transaction only: the upsert that follows joins nothing)
         conn.exec_driver_sql("SELECT set_config('enable_hashjoin', 'off', true), "
                              "set_config('enable_mergejoin', 'off', true)")
-        return set(conn.exec_driver_sql(self._seen_sql, {"seen": self._to_utc(self.seen_at, None)})
+        return set(conn.exec_driver_sql(self._seen_sql, {"seen": self._seen})
                    .scalars())
 
     def prepare(self, row: dict[str, Any]) -> Sequence[Any]:
         out = [row[c] for c in COLUMNS]
         out[_EVIDENCE] = evidence_text(out[_EVIDENCE])
-        to_utc = self._to_utc
+        to_utc, seen_at, seen = self._to_utc, self.seen_at, self._seen
         for i in _TIMES:
-            out[i] = to_utc(out[i], None)
+            v = out[i]
+            if v is not None:
+                out[i] = seen if v is seen_at else to_utc(v, None)
         return out
 
     def write(self, conn: sa.Connection, rows: Sequence[Sequence[Any]]) -> None:
