@@ -22,6 +22,7 @@ def copy_of(seed: Mapping[str, Any], i: int, tag: str) -> dict[str, Any]:
     """The ``i``-th copy of a stored finding: its row without the id, a new fingerprint and subject."""
     row = dict(seed)
     row.pop("id", None)
+    row.pop("content_hash", None)  # the seed's hash: not this copy's content (its subject differs)
     row.update(fingerprint=hashlib.sha256(f"{tag}{i}".encode()).hexdigest()[:24],
                subject=f"{row['subject']}-B{i}")
     return row

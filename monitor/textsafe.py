@@ -78,13 +78,52 @@ def cut(s: str, limit: int, note: str = "……（过长，已截断）") -> str
 
 
 def safe_json(value: Any, limit: int = EVIDENCE_TEXT_MAX) -> Any:
-    """A JSON-able value with every string (keys too) stripped of controls and capped."""
+    """A JSON-able value with every string (keys too) stripped of controls and capped.
+
+    Every finding's evidence passes here when it is written (a trace of a few
+    dozen days is a few hundred values): the plain cases (a ``str``, ``int``,
+    ``None``… that needs nothing) are decided by the exact type without a call,
+    and only a string that is long or not printable takes :func:`_safe_str`.
+    The result is the same as the plain recursion's
+    (``tests/test_textsafe.py`` compares them).
+    """
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= limit and value.isprintable() else _safe_str(value, limit)
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str or len(k) > _KEY_LIMIT or not k.isprintable():
+                k = safe_json(str(k), _KEY_LIMIT)
+            kind = type(v)
+            if kind is str:
+                if len(v) > limit or not v.isprintable():
+                    v = _safe_str(v, limit)
+            elif kind not in _PLAIN:
+                v = safe_json(v, limit)
+            out[k] = v
+        return out
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else safe_json(v, limit) for v in value]
+    if kind in _PLAIN:
+        return value
+    # subclasses (a str enum, an OrderedDict): as the plain recursion treats them
     if isinstance(value, str):
-        if not value.isprintable():
-            value = CONTROL.sub("", value)
-        return cap(value, limit)
+        return _safe_str(value, limit)
     if isinstance(value, dict):
-        return {safe_json(str(k), 200): safe_json(v, limit) for k, v in value.items()}
+        return {safe_json(str(k), _KEY_LIMIT): safe_json(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [safe_json(v, limit) for v in value]
     return value
+
+
+#: longest key kept in evidence
+_KEY_LIMIT = 200
+#: values safe_json returns as they are (exact types: a subclass goes the long way)
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
+def _safe_str(value: str, limit: int) -> str:
+    if not value.isprintable():
+        value = CONTROL.sub("", value)
+    return cap(value, limit)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,23 +22,21 @@ from sqlalchemy.engine import Engine
 from sunlight.monitor.finding import Finding
 from sunlight.monitor.store.db import run_transaction
 from sunlight.monitor.store.models import FindingRow, ScanRun
-from sunlight.monitor.textsafe import EVIDENCE_TEXT_MAX, cap, safe_json, strip_controls
+from sunlight.monitor.store.recording import (
+    UNENCODABLE,
+    Pending,
+    Writer,
+    pending,
+    values,
+    writer_for,
+)
+from sunlight.monitor.textsafe import cap
 
 log = structlog.get_logger("sunlight.store")
 
 #: what a finding the store refused becomes: (the finding, the store's reason) → a
 #: data-quality finding for the source's data owner, or None to drop it (logged)
 Rejected = Callable[[Finding, str], Finding | None]
-
-#: column widths (migration 0008_wide_text)
-SUBJECT_MAX, KEY_COLUMN_MAX = 1000, 255
-
-
-def _clean(s: str, limit: int) -> str:
-    if not s.isprintable():
-        s = strip_controls(s)[0]
-    return cap(s, limit)
-
 
 def is_row_error(exc: BaseException) -> bool:
     """The store refused these values (too long, NUL, out of range), not the connection.
@@ -54,7 +51,8 @@ def is_row_error(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
 
 _UPDATED = ("unit_id", "item_code", "tier", "summary", "deadline", "overdue", "measure",
-            "calendar_uncovered", "evidence", "last_seen", "last_run", "ended_at", "record_key")
+            "calendar_uncovered", "evidence", "last_seen", "last_run", "ended_at", "record_key",
+            "content_hash")
 
 
 def _insert(engine: Engine):
@@ -176,8 +174,9 @@ def _upsert_set(ins: Any) -> dict[str, Any]:
     table = FindingRow.__table__
     new = ins.excluded
     newer = new.last_run >= table.c.last_run
+    # (a literal 0, not a bound one: the set-based writers run this SQL without parameters)
     reopen = sa.and_(table.c.resolved_at.is_not(None),
-                     new.last_run > sa.func.coalesce(table.c.resolved_run, 0))
+                     new.last_run > sa.func.coalesce(table.c.resolved_run, sa.literal_column("0")))
     return {
         **{c: sa.case((newer, new[c]), else_=table.c[c]) for c in _UPDATED if c != "last_run"},
         "last_run": sa.case((new.last_run > table.c.last_run, new.last_run), else_=table.c.last_run),
@@ -188,44 +187,37 @@ def _upsert_set(ins: Any) -> dict[str, Any]:
 
 
 class FindingRecorder:
-    """A sink for the engine: buffers findings and upserts them in batches.
+    """A sink for the engine: buffers findings and records them in batches, set-based.
 
-    Every value is made storable on the way in (control characters removed,
-    text capped with the hash of the whole: ``sunlight.monitor.textsafe``). A
-    batch the store still refuses is recorded row by row, and a row that
-    cannot be stored is handed to ``on_reject`` (the engine turns it into a
-    data-quality finding for the source's data owner): one bad row never costs
-    the others (issue 10, item 3).
+    Each batch is one transaction (``store/recording.py``): the findings the
+    store holds unchanged and open are marked seen in one statement, the
+    others are written whole by one bulk upsert. Every value is made storable
+    on the way in (control characters removed, text capped with the hash of the
+    whole: ``sunlight.monitor.textsafe``). A batch the store still refuses is
+    recorded row by row, and a row that cannot be stored is handed to
+    ``on_reject`` (the engine turns it into a data-quality finding for the
+    source's data owner): one bad row never costs the others (issue 10, item 3).
+    A finding handed to the recorder must not change afterwards (its hash is
+    taken at once, its row built when its batch is written).
     """
 
     def __init__(self, engine: Engine, run_id: int, seen_at: dt.datetime,
-                 batch: int = 1000, on_reject: Rejected | None = None) -> None:
+                 batch: int = 2000, on_reject: Rejected | None = None) -> None:
         self.engine, self.run_id, self.seen_at, self.batch = engine, run_id, seen_at, batch
         self.on_reject = on_reject
-        self._buf: list[tuple[Finding, dict[str, Any]]] = []
+        self._buf: list[Pending] = []
+        self._writer = writer_for(engine, run_id, seen_at, _upsert_set)
         self.count = 0
+        self.seen = 0  # of ``count``: marked seen, unchanged (the rest were written whole)
         self.rejected = 0  # findings the store refused (each replaced by a data-quality one)
 
     def row(self, f: Finding) -> dict[str, Any]:
-        return {
-            "fingerprint": f.fingerprint, "check_id": f.check,
-            "subject": _clean(f.subject, SUBJECT_MAX),
-            "unit_id": _clean(f.unit_id or "", KEY_COLUMN_MAX),
-            "item_code": None if f.item_code is None else _clean(f.item_code, KEY_COLUMN_MAX),
-            "source": f.source, "tier": f.tier,
-            "summary": strip_controls(f.summary)[0] if not f.summary.isprintable() else f.summary,
-            "deadline": f.deadline,
-            "overdue": None if f.overdue is None else Decimal(f.overdue),
-            "measure": f.measure.value if f.measure else None,
-            "calendar_uncovered": f.calendar_uncovered,
-            "evidence": safe_json(f.evidence, EVIDENCE_TEXT_MAX), "ended_at": f.ended_at,
-            "first_seen": self.seen_at, "last_seen": self.seen_at, "resolved_at": None,
-            "opened_run": self.run_id, "last_run": self.run_id, "resolved_run": None,
-            "record_key": None if f.record_key is None else _clean(f.record_key, KEY_COLUMN_MAX),
-        }
+        """The row of the row-by-row path (SQLAlchemy's types; no content hash: written whole
+        again at the finding's next sighting)."""
+        return values(f, self.run_id, self.seen_at, None)
 
     def __call__(self, f: Finding) -> None:
-        self._buf.append((f, self.row(f)))
+        self._buf.append(pending(f))
         if len(self._buf) >= self.batch:
             self.flush()
 
@@ -240,22 +232,63 @@ class FindingRecorder:
         # one fingerprint twice in a batch would be two updates of one row in one
         # statement, which PostgreSQL refuses: the last occurrence wins. Sorted,
         # so that concurrent recorders lock rows in the same order.
-        last = {r["fingerprint"]: (f, r) for f, r in self._buf}
-        pairs = [last[k] for k in sorted(last)]
+        last = {p.fingerprint: p for p in self._buf}
+        batch = [last[k] for k in sorted(last)]
         self._buf.clear()
         stmt = self._statement()
+        writer = self._writer
         try:
-            run_transaction(self.engine, lambda conn: conn.execute(stmt, [r for _, r in pairs]))
+            if writer is None:
+                run_transaction(self.engine, lambda conn: conn.execute(
+                    stmt, [self.row(p.finding) for p in batch]))
+                seen = 0
+            else:
+                seen = run_transaction(self.engine, lambda conn: self._set_based(conn, writer, batch, stmt))
         except sa.exc.SQLAlchemyError as exc:
             if not is_row_error(exc):
                 raise
-            self._one_by_one(pairs, stmt)
+            self._one_by_one(batch, stmt)
             return
-        self.count += len(pairs)
+        self.count += len(batch)
+        self.seen += seen
 
-    def _one_by_one(self, pairs: list[tuple[Finding, dict[str, Any]]], stmt: Any) -> None:
+    def _set_based(self, conn: sa.Connection, writer: Writer, batch: list[Pending], stmt: Any) -> int:
+        """One batch in one transaction: mark the unchanged seen, write the rest whole; how many seen."""
+        hits = writer.seen(conn, batch)
+        rows, odd = [], []
+        for p in batch:
+            if p.fingerprint in hits:
+                continue
+            try:
+                rows.append(writer.prepare(values(p.finding, self.run_id, self.seen_at, p.digest,
+                                                  clean_evidence=False)))
+            except UNENCODABLE:  # SQLAlchemy's types refuse it as a row error, as before
+                odd.append(p)
+        if rows:
+            writer.write(conn, rows)
+        if odd:
+            conn.execute(stmt, [self.row(p.finding) for p in odd])
+        return len(hits)
+
+    def _one_by_one(self, batch: list[Pending], stmt: Any) -> None:
         """The batch was refused: store each row alone and report the ones that fail."""
-        for f, r in pairs:
+        writer = self._writer
+        for p in batch:
+            if writer is not None:
+                def alone(conn: sa.Connection, p: Pending = p, writer: Writer = writer) -> int:
+                    return self._set_based(conn, writer, [p], stmt)
+
+                try:
+                    self.seen += run_transaction(self.engine, alone)
+                except sa.exc.SQLAlchemyError as exc:
+                    if not is_row_error(exc):
+                        raise
+                else:
+                    self.count += 1
+                    continue
+            # alone through SQLAlchemy's types: what the store refuses there is the row's fault
+            r = self.row(p.finding)
+
             def one(conn: sa.Connection, r: dict[str, Any] = r) -> Any:
                 return conn.execute(stmt, [r])
 
@@ -264,7 +297,7 @@ class FindingRecorder:
             except sa.exc.SQLAlchemyError as exc:
                 if not is_row_error(exc):
                     raise
-                self._reject(f, exc, stmt)
+                self._reject(p.finding, exc, stmt)
             else:
                 self.count += 1
 

@@ -85,6 +85,10 @@ class FindingRow(Base):
     #: the key of the record that produced it (a case's id, also for its steps' findings):
     #: an incremental run resolves only the findings of the records it re-evaluated
     record_key: Mapped[str | None] = mapped_column(sa.String(255))
+    #: the hash of what the store keeps of it but ``evidence.as_of`` (migration 0013_record):
+    #: a scan that sees it again unchanged only marks it seen (store/recording.py); NULL: written
+    #: before 0013, or by the row-by-row path, and written whole at its next sighting
+    content_hash: Mapped[str | None] = mapped_column(sa.String(32))
 
     __table_args__ = (sa.Index("ix_findings_open", "source", "check_id", "resolved_at"),
                       sa.Index("ix_findings_record", "source", "record_key"))
