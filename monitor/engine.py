@@ -356,16 +356,21 @@ class Engine:
                 emit(self.quality.from_problem(_beyond_calendar("cases", record), src.name,
                                                     src.config))
 
-        def count(n: int) -> None:
-            out.rows_read["cases"] += n
-            out.columnar_rows += n
-            if self.progress is not None:
-                self.progress(src.name, "cases", out.rows_read["cases"])
-
-        if self.progress is not None:
-            self.progress(src.name, "cases", out.rows_read["cases"])
+        count = self._columnar_count(src, "cases", out)
         scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                    self.stop_requested, tally, index)
+
+    def _columnar_count(self, src: Source, entity: str, out: SourceOutcome) -> Callable[[int], None]:
+        """What a columnar scan calls with each batch's rows: the counts and the progress (shown now)."""
+        def count(n: int) -> None:
+            out.rows_read[entity] += n
+            out.columnar_rows += n
+            if self.progress is not None:
+                self.progress(src.name, entity, out.rows_read[entity])
+
+        if self.progress is not None:
+            self.progress(src.name, entity, out.rows_read[entity])
+        return count
 
     def _columnar_expenses(self, src: Source, rctx: ReadContext, ctx: EvalContext,
                            feeders: list[Check], out: SourceOutcome, emit: Sink) -> bool:
@@ -397,14 +402,7 @@ class Engine:
                 emit(self.quality.from_problem(_beyond_calendar("expenses", record), src.name,
                                                src.config))
 
-        def count(n: int) -> None:
-            out.rows_read["expenses"] += n
-            out.columnar_rows += n
-            if self.progress is not None:
-                self.progress(src.name, "expenses", out.rows_read["expenses"])
-
-        if self.progress is not None:
-            self.progress(src.name, "expenses", out.rows_read["expenses"])
+        count = self._columnar_count(src, "expenses", out)
         return scan_expenses(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
                              self.stop_requested)
 
