@@ -188,6 +188,23 @@ def test_the_stored_evidence_is_the_cleaned_evidence_whatever_it_holds() -> None
     assert len(orjson.loads(evidence_text(long_key))) == 2 and "k" * 250 not in evidence_text(long_key)
 
 
+def test_the_recorder_keeps_no_container_of_a_finding_it_waits_to_write() -> None:
+    """What waits in a batch is strings, numbers and times: nothing the garbage collector walks."""
+    import enum
+    import gc
+
+    from sunlight.monitor.store.recording import pending
+
+    f = case_finding("C1", WHEN, deadline=at(2026, 9, 30, 23, 59, 59), ended_at=at(2026, 10, 2, 9))
+    p = pending(f)
+    assert [type(x).__name__ for x in p if gc.is_tracked(x) and not isinstance(x, enum.Enum)] == []
+    assert p.original is None and p.as_finding() == f  # the finding comes back whole
+    odd = case_finding("C2", WHEN)
+    odd.evidence = {**odd.evidence, "at": WHEN}  # a datetime: not JSON (json.dumps refuses it too)
+    q = pending(odd)
+    assert q.digest is None and q.evidence is None and q.original is odd
+
+
 # --- a re-scan ------------------------------------------------------------------------------
 
 
@@ -368,7 +385,7 @@ def test_upgrade_from_0012_keeps_the_findings_and_the_next_scans_go_on(
             gone.unit_id = "MZJ"
             with store.begin() as conn:
                 conn.execute(sa.insert(table).values({c: sa.bindparam(c) for c in old}), [
-                    {k: v for k, v in values(f, run, day, None).items() if k in old}
+                    {k: v for k, v in values(f, run, day, None, f.evidence).items() if k in old}
                     for f in [*found, gone]])
             finish_run(store, run, ok=True, error=None, rows_read=2, findings=3, source="main",
                        as_of=day)

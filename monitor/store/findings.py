@@ -27,10 +27,11 @@ from sunlight.monitor.store.recording import (
     Pending,
     Writer,
     pending,
+    stored_evidence,
     values,
     writer_for,
 )
-from sunlight.monitor.textsafe import cap
+from sunlight.monitor.textsafe import EVIDENCE_TEXT_MAX, cap, safe_json
 
 log = structlog.get_logger("sunlight.store")
 
@@ -197,8 +198,10 @@ class FindingRecorder:
     recorded row by row, and a row that cannot be stored is handed to
     ``on_reject`` (the engine turns it into a data-quality finding for the
     source's data owner): one bad row never costs the others (issue 10, item 3).
-    A finding handed to the recorder must not change afterwards (its hash is
-    taken at once, its row built when its batch is written).
+    A finding is kept as a :class:`~sunlight.monitor.store.recording.Pending`
+    (atomic values, its evidence as JSON text) from the moment it is handed over:
+    a buffer of findings with their evidence dicts made Python's garbage
+    collector cost more than the writing.
     """
 
     def __init__(self, engine: Engine, run_id: int, seen_at: dt.datetime,
@@ -211,10 +214,11 @@ class FindingRecorder:
         self.seen = 0  # of ``count``: marked seen, unchanged (the rest were written whole)
         self.rejected = 0  # findings the store refused (each replaced by a data-quality one)
 
-    def row(self, f: Finding) -> dict[str, Any]:
+    def row(self, f: Finding | Pending) -> dict[str, Any]:
         """The row of the row-by-row path (SQLAlchemy's types; no content hash: written whole
         again at the finding's next sighting)."""
-        return values(f, self.run_id, self.seen_at, None)
+        evidence = f.loaded_evidence() if isinstance(f, Pending) else f.evidence
+        return values(f, self.run_id, self.seen_at, None, safe_json(evidence, EVIDENCE_TEXT_MAX))
 
     def __call__(self, f: Finding) -> None:
         self._buf.append(pending(f))
@@ -240,7 +244,7 @@ class FindingRecorder:
         try:
             if writer is None:
                 run_transaction(self.engine, lambda conn: conn.execute(
-                    stmt, [self.row(p.finding) for p in batch]))
+                    stmt, [self.row(p) for p in batch]))
                 seen = 0
             else:
                 seen = run_transaction(self.engine, lambda conn: self._set_based(conn, writer, batch, stmt))
@@ -259,15 +263,18 @@ class FindingRecorder:
         for p in batch:
             if p.fingerprint in hits:
                 continue
+            if p.evidence is None:  # not JSON to orjson: SQLAlchemy's types judge it, as before
+                odd.append(p)
+                continue
             try:
-                rows.append(writer.prepare(values(p.finding, self.run_id, self.seen_at, p.digest,
-                                                  clean_evidence=False)))
-            except UNENCODABLE:  # SQLAlchemy's types refuse it as a row error, as before
+                rows.append(writer.prepare(values(p, self.run_id, self.seen_at, p.digest,
+                                                  stored_evidence(p.evidence))))
+            except UNENCODABLE:  # a value a column's type refuses: a row error there, as before
                 odd.append(p)
         if rows:
             writer.write(conn, rows)
         if odd:
-            conn.execute(stmt, [self.row(p.finding) for p in odd])
+            conn.execute(stmt, [self.row(p) for p in odd])
         return len(hits)
 
     def _one_by_one(self, batch: list[Pending], stmt: Any) -> None:
@@ -287,7 +294,7 @@ class FindingRecorder:
                     self.count += 1
                     continue
             # alone through SQLAlchemy's types: what the store refuses there is the row's fault
-            r = self.row(p.finding)
+            r = self.row(p)
 
             def one(conn: sa.Connection, r: dict[str, Any] = r) -> Any:
                 return conn.execute(stmt, [r])
@@ -297,7 +304,7 @@ class FindingRecorder:
             except sa.exc.SQLAlchemyError as exc:
                 if not is_row_error(exc):
                     raise
-                self._reject(p.finding, exc, stmt)
+                self._reject(p.as_finding(), exc, stmt)
             else:
                 self.count += 1
 

@@ -31,16 +31,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from sunlight.monitor.clock import LimitUnit
 from sunlight.monitor.finding import Finding
 from sunlight.monitor.store.models import FindingRow, UTCDateTime
 from sunlight.monitor.textsafe import EVIDENCE_TEXT_MAX, cap, safe_json, strip_controls
@@ -63,48 +64,99 @@ IN_CHUNK = 900
 UNENCODABLE = (TypeError, ValueError, OverflowError)
 
 
-@dataclass(slots=True)
-class Pending:
-    """A finding taken by the recorder: its fingerprint, content hash and ``evidence.as_of``."""
+#: the evidence's ``as_of`` while its JSON is written once for the hash and for the store: a
+#: string no evidence holds (random), replaced afterwards in the text at its one place
+_MASK = "sunlight-as-of-" + secrets.token_hex(16)
+_MASK_JSON = orjson.dumps(_MASK)
+#: orjson refuses what ``json.dumps`` refuses (a datetime, a dataclass) in evidence
+_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
-    finding: Finding
+
+class Pending(NamedTuple):
+    """A finding as the recorder keeps it until its batch is written: atomic values only.
+
+    A tuple of strings, numbers and times is not tracked by Python's cyclic
+    garbage collector; a buffer of findings with their evidence dicts was
+    (2,000 findings of ~50 values each), and the collections it caused cost a
+    scan more than the writing (``bench/README.md``). The evidence is kept as
+    orjson's text, as the finding holds it (cleaned when it is written:
+    :func:`stored_evidence`).
+    """
+
     fingerprint: str
     digest: str | None  # None: never marked seen, always written whole
     as_of: str | None  # the evidence's own ``as_of`` (a string), which a sighting moves
+    evidence: str | None  # the evidence's JSON; None: orjson cannot encode it (see ``original``)
+    check: str
+    subject: str
+    unit_id: str
+    item_code: str | None
+    source: str
+    tier: str
+    summary: str
+    deadline: dt.datetime | None
+    overdue: Decimal | int | None
+    measure: LimitUnit | None
+    calendar_uncovered: bool
+    ended_at: dt.datetime | None
+    record_key: str | None
+    original: Finding | None = None  # only when ``evidence`` is None: the row-by-row path's
 
+    def loaded_evidence(self) -> Any:
+        """The evidence as values again (for the row-by-row path and ``on_reject``)."""
+        return self.original.evidence if self.original is not None else orjson.loads(self.evidence or "{}")
 
-def content_hash(f: Finding) -> tuple[str | None, str | None]:
-    """The hash of what the store keeps of ``f`` but ``evidence.as_of``, and that ``as_of``.
-
-    Every column the upsert writes is covered, each as the finding holds it
-    before cleaning (cleaning is a function of it, and :data:`RECIPE` names its
-    version). The evidence's top-level ``as_of`` (when it is a string) is
-    masked in place, keeping its key's position: a finding that differs only
-    in it is the same finding seen at another time. Values orjson cannot
-    encode exactly (a non-string key, an integer beyond 64 bits, a type JSON
-    does not have) give no hash: such a finding is always written whole.
-    """
-    ev = f.evidence
-    as_of = ev.get("as_of") if type(ev) is dict else None
-    if type(as_of) is str:
-        ev = {**ev, "as_of": None}
-    else:
-        as_of = None
-    overdue = f.overdue
-    try:
-        text = orjson.dumps(
-            (RECIPE, f.check, f.subject, f.unit_id, f.item_code, f.source, f.tier, f.summary,
-             f.deadline, None if overdue is None else str(overdue), f.measure,
-             f.calendar_uncovered, f.ended_at, f.record_key, as_of is not None, ev),
-            option=orjson.OPT_PASSTHROUGH_DATACLASS)
-    except UNENCODABLE:
-        return None, None
-    return hashlib.blake2b(text, digest_size=16).hexdigest(), as_of
+    def as_finding(self) -> Finding:
+        if self.original is not None:
+            return self.original
+        return Finding(check=self.check, subject=self.subject, unit_id=self.unit_id,
+                       tier=self.tier, summary=self.summary,  # type: ignore[arg-type]
+                       deadline=self.deadline, overdue=self.overdue, measure=self.measure,
+                       calendar_uncovered=self.calendar_uncovered, item_code=self.item_code,
+                       evidence=self.loaded_evidence(), source=self.source, ended_at=self.ended_at,
+                       record_key=self.record_key)
 
 
 def pending(f: Finding) -> Pending:
-    digest, as_of = content_hash(f)
-    return Pending(f, f.fingerprint, digest, as_of)
+    """``f`` as the recorder keeps it, with its content hash.
+
+    The hash covers every column the upsert writes, each as the finding holds
+    it before cleaning (cleaning is a function of it, and :data:`RECIPE` names
+    its version). The evidence's top-level ``as_of`` (when it is a string) is
+    masked in place, keeping its key's position: a finding that differs only in
+    it is the same finding seen at another time. Values orjson cannot encode
+    exactly (a non-string key, an integer beyond 64 bits, a type JSON does not
+    have) give no hash: such a finding is always written whole, row by row.
+    """
+    ev = f.evidence
+    as_of = ev.get("as_of") if type(ev) is dict else None
+    if type(as_of) is not str:
+        as_of = None
+    overdue = f.overdue
+    fields = (f.check, f.subject, f.unit_id, f.item_code, f.source, f.tier, f.summary,
+              f.deadline, overdue, f.measure, f.calendar_uncovered, f.ended_at, f.record_key)
+    try:
+        if as_of is None:
+            text = hashed = orjson.dumps(ev, option=_ORJSON)
+        else:
+            masked = orjson.dumps({**ev, "as_of": _MASK}, option=_ORJSON)
+            hashed = masked.replace(_MASK_JSON, b"null", 1)
+            text = masked.replace(_MASK_JSON, orjson.dumps(as_of), 1)
+        head = orjson.dumps(
+            (RECIPE, f.check, f.subject, f.unit_id, f.item_code, f.source, f.tier, f.summary,
+             f.deadline, None if overdue is None else str(overdue), f.measure,
+             f.calendar_uncovered, f.ended_at, f.record_key, as_of is not None),
+            option=orjson.OPT_PASSTHROUGH_DATACLASS)
+    except UNENCODABLE:
+        return Pending(f.fingerprint, None, None, None, *fields, original=f)
+    digest = hashlib.blake2b(head + b"\x1e" + hashed, digest_size=16).hexdigest()
+    return Pending(f.fingerprint, digest, as_of, text.decode(), *fields)
+
+
+def content_hash(f: Finding) -> tuple[str | None, str | None]:
+    """The hash of what the store keeps of ``f`` but ``evidence.as_of``, and that ``as_of``."""
+    p = pending(f)
+    return p.digest, p.as_of
 
 
 def _clean(s: str, limit: int) -> str:
@@ -113,12 +165,12 @@ def _clean(s: str, limit: int) -> str:
     return cap(s, limit)
 
 
-def values(f: Finding, run_id: int, seen_at: dt.datetime, digest: str | None,
-           clean_evidence: bool = True) -> dict[str, Any]:
+def values(f: Finding | Pending, run_id: int, seen_at: dt.datetime, digest: str | None,
+           evidence: Any) -> dict[str, Any]:
     """A finding's row as the store keeps it: every value made storable (``textsafe``).
 
-    ``clean_evidence=False``: the evidence as the finding holds it, for
-    :func:`evidence_text` (which cleans it only if that changes something).
+    ``evidence``: what the row holds as evidence, already cleaned
+    (``safe_json`` of it for SQLAlchemy's JSON type, or :func:`stored_evidence`'s text).
     """
     return {
         "fingerprint": f.fingerprint, "check_id": f.check,
@@ -131,8 +183,7 @@ def values(f: Finding, run_id: int, seen_at: dt.datetime, digest: str | None,
         "overdue": None if f.overdue is None else Decimal(f.overdue),
         "measure": f.measure.value if f.measure else None,
         "calendar_uncovered": f.calendar_uncovered,
-        "evidence": safe_json(f.evidence, EVIDENCE_TEXT_MAX) if clean_evidence else f.evidence,
-        "ended_at": f.ended_at,
+        "evidence": evidence, "ended_at": f.ended_at,
         "first_seen": seen_at, "last_seen": seen_at, "resolved_at": None,
         "opened_run": run_id, "last_run": run_id, "resolved_run": None,
         "record_key": None if f.record_key is None else _clean(f.record_key, KEY_COLUMN_MAX),
@@ -143,29 +194,33 @@ def values(f: Finding, run_id: int, seen_at: dt.datetime, digest: str | None,
 #: a JSON string longer than any limit of ``safe_json`` (keys 200, values 4,000), in a text
 #: without a backslash (where every quote delimits a string)
 _LONG_STRING = re.compile(r'"[^"]{201,}"')
-_ORJSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def stored_evidence(text: str) -> str:
+    """The stored JSON of a finding's evidence (orjson's ``text`` of it): that of ``safe_json``.
+
+    ``text`` itself when cleaning could change nothing: a text without a
+    backslash has no string holding a quote, a backslash or a C0 control
+    (orjson escapes those), a printable text has no other non-printable
+    character, and no string longer than 200 characters is within every cap.
+    Otherwise cleaned (``safe_json`` walks the values, ~0.4 µs each, twenty
+    times what this look costs).
+    """
+    if "\\" not in text and text.isprintable() and _LONG_STRING.search(text) is None:
+        return text
+    return orjson.dumps(safe_json(orjson.loads(text), EVIDENCE_TEXT_MAX), option=_ORJSON).decode()
 
 
 def evidence_text(evidence: Any) -> str:
-    """The stored JSON of a finding's evidence: ``safe_json(evidence)`` as orjson writes it.
-
-    Taken from the evidence as it is when cleaning could change nothing: a text
-    without a backslash has no string holding a quote, a backslash or a C0
-    control (orjson escapes those), a printable text has no other non-printable
-    character, and no string longer than 200 characters is within every cap.
-    Otherwise (or for a non-string key) cleaned first: ``safe_json`` walks
-    the value, ~0.4 µs a value, twenty times what this look costs.
-    Raises one of :data:`UNENCODABLE` for a value that is not JSON (the
-    row-by-row path then reports it, as before: ``json.dumps`` refuses it there too).
-    """
+    """orjson's text of ``safe_json(evidence)`` by way of :func:`stored_evidence` (what the
+    set-based path stores); raises one of :data:`UNENCODABLE` if even the cleaned value is
+    not JSON. (The recorder sends evidence orjson refuses as it is, such as a non-string
+    key, the row-by-row way instead: :func:`pending`.)"""
     try:
         text = orjson.dumps(evidence, option=_ORJSON).decode()
     except UNENCODABLE:
-        text = None
-    if text is not None and "\\" not in text and text.isprintable() \
-            and _LONG_STRING.search(text) is None:
-        return text
-    return orjson.dumps(safe_json(evidence, EVIDENCE_TEXT_MAX), option=_ORJSON).decode()
+        return orjson.dumps(safe_json(evidence, EVIDENCE_TEXT_MAX), option=_ORJSON).decode()
+    return stored_evidence(text)
 
 
 def _chunks(items: Sequence[Any], n: int) -> Iterable[Sequence[Any]]:
@@ -285,7 +340,6 @@ class SqliteWriter(Writer):
 
     def prepare(self, row: dict[str, Any]) -> Sequence[Any]:
         out = [row[c] for c in COLUMNS]
-        out[_EVIDENCE] = evidence_text(out[_EVIDENCE])
         seen_at, seen = self.seen_at, self._seen_value
         for i, p in self._procs:
             v = out[i]
@@ -397,7 +451,6 @@ class PostgresWriter(Writer):
 
     def prepare(self, row: dict[str, Any]) -> Sequence[Any]:
         out = [row[c] for c in COLUMNS]
-        out[_EVIDENCE] = evidence_text(out[_EVIDENCE])
         to_utc, seen_at, seen = self._to_utc, self.seen_at, self._seen
         for i in _TIMES:
             v = out[i]
@@ -422,4 +475,4 @@ def writer_for(engine: Engine, run_id: int, seen_at: dt.datetime,
 
 
 __all__ = ["COLUMNS", "RECIPE", "Pending", "PostgresWriter", "SqliteWriter", "Writer",
-           "content_hash", "evidence_text", "pending", "values", "writer_for"]
+           "content_hash", "evidence_text", "pending", "stored_evidence", "values", "writer_for"]
