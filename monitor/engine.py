@@ -325,14 +325,40 @@ class Engine:
         the others reach them through ``tally``, computed column by column.
         """
         # polars and Arrow are loaded here, by the first source read column by column
-        from sunlight.monitor.columnar.calendar import CalendarArrays
         from sunlight.monitor.columnar.scan import scan_cases
+
+        raw = _indexer(index, ctx.at) if index is not None else None
+
+        def whole(record: Any) -> None:  # a row handed over whole: the watchers count it here
+            for watch in watching:
+                watch(record, ctx)
+
+        handle = self._handback(src, "cases", ctx, feeders, out, emit, raw, whole)
+        count = self._columnar_count(src, "cases", out)
+        scan_cases(src, rctx, ctx, feeders, self._calendar_arrays(), self.params, handle, count,
+                   self.stop_requested, tally, index)
+
+    def _calendar_arrays(self) -> CalendarArrays:
+        """The calendar as arrays for the columnar path, built once per engine (polars loaded here)."""
+        from sunlight.monitor.columnar.calendar import CalendarArrays
 
         if self._arrays is None:
             self._arrays = CalendarArrays.build(self.calendar)
+        return self._arrays
+
+    def _handback(self, src: Source, entity: str, ctx: EvalContext, feeders: list[Check],
+                  out: SourceOutcome, emit: Sink, on_whole_item: Callable[[Any], None] | None = None,
+                  on_whole_record: Callable[[Any], None] | None = None
+                  ) -> Callable[[Any, tuple[str, ...] | None], None]:
+        """What a columnar scan calls with each row it hands back: a problem becomes a
+        data-quality finding, a record is fed the chosen checks (all of them: None).
+
+        For a row handed over whole, ``on_whole_item`` sees the item before ``as_of``
+        and ``on_whole_record`` the record after the checks (the cases' time index
+        and watchers; the other rows are indexed and counted column by column).
+        """
         by_id = {c.id: c for c in feeders}
         at = ctx.at
-        raw = _indexer(index, at) if index is not None else None
 
         def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
             if isinstance(item, RowProblem):
@@ -340,25 +366,22 @@ class Engine:
                 emit(self.quality.from_problem(item, src.name, src.config))
                 return
             out.handed_over += 1
-            if chosen is None and raw is not None:  # (the others are indexed column by column)
-                raw(item)
+            if chosen is None and on_whole_item is not None:
+                on_whole_item(item)
             record = item.as_of(at)
             if record is None:
                 return
             try:
                 self._feed(feeders if chosen is None else [by_id[c] for c in chosen],
                            record, ctx, out, emit)
-                if chosen is None:
-                    for watch in watching:
-                        watch(record, ctx)
+                if chosen is None and on_whole_record is not None:
+                    on_whole_record(record)
             except (OutOfSpan, OverflowError):
                 # as on the record path: a limit no calendar can count is the row's problem
-                emit(self.quality.from_problem(_beyond_calendar("cases", record), src.name,
-                                                    src.config))
+                emit(self.quality.from_problem(_beyond_calendar(entity, record), src.name,
+                                               src.config))
 
-        count = self._columnar_count(src, "cases", out)
-        scan_cases(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
-                   self.stop_requested, tally, index)
+        return handle
 
     def _columnar_count(self, src: Source, entity: str, out: SourceOutcome) -> Callable[[int], None]:
         """What a columnar scan calls with each batch's rows: the counts and the progress (shown now)."""
@@ -378,33 +401,12 @@ class Engine:
 
         False when the path declined the source before handing anything over (the record path reads it).
         """
-        from sunlight.monitor.columnar.calendar import CalendarArrays
         from sunlight.monitor.columnar.scan_spending import scan_expenses
 
-        if self._arrays is None:
-            self._arrays = CalendarArrays.build(self.calendar)
-        by_id = {c.id: c for c in feeders}
-        at = ctx.at
-
-        def handle(item: Any, chosen: tuple[str, ...] | None) -> None:
-            if isinstance(item, RowProblem):
-                out.handed_over += not item.kept  # a kept row was counted as its record
-                emit(self.quality.from_problem(item, src.name, src.config))
-                return
-            out.handed_over += 1
-            record = item.as_of(at)
-            if record is None:
-                return
-            try:
-                self._feed(feeders if chosen is None else [by_id[c] for c in chosen],
-                           record, ctx, out, emit)
-            except (OutOfSpan, OverflowError):
-                emit(self.quality.from_problem(_beyond_calendar("expenses", record), src.name,
-                                               src.config))
-
+        handle = self._handback(src, "expenses", ctx, feeders, out, emit)
         count = self._columnar_count(src, "expenses", out)
-        return scan_expenses(src, rctx, ctx, feeders, self._arrays, self.params, handle, count,
-                             self.stop_requested)
+        return scan_expenses(src, rctx, ctx, feeders, self._calendar_arrays(), self.params, handle,
+                             count, self.stop_requested)
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:
