@@ -28,6 +28,7 @@ from sunlight.checks.base import Check, EvalContext, Finding
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import OutOfSpan, WorkCalendar
+from sunlight.monitor.collection import collection_relaxed
 from sunlight.monitor.columnar import scope as columnar
 from sunlight.monitor.readers import READERS, ReadContext
 from sunlight.monitor.records.base import RowProblem
@@ -170,7 +171,8 @@ class Engine:
         """
         started = time.perf_counter()
         try:
-            yield
+            with collection_relaxed():  # a scan makes millions of objects, next to no cycles
+                yield
         except SourceError as exc:
             out.ok, out.error = False, str(exc)
             log.error("source failed", source=src.name, error=exc.problem)

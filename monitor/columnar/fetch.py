@@ -36,10 +36,8 @@ hands over are read by the record path as if it had fetched them itself.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from operator import itemgetter
@@ -52,6 +50,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Dialect, make_url
 
+from sunlight.monitor.collection import collection_paused
 from sunlight.monitor.sources import Source, SourceError
 
 if TYPE_CHECKING:
@@ -175,26 +174,6 @@ def _cursor(conn: Connection, dialect: Dialect) -> Any:
     return raw.cursor()
 
 
-@contextmanager
-def _collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is fetched and built (a few milliseconds).
-
-    Every row tuple the driver makes is a new tracked object: 400,000 rows set
-    off ~600 young collections and, as the scan's own objects grow, several full
-    ones over the whole heap (about half of a 200k-case scan's collection time:
-    bench/README.md). The fetch makes no cycles, and its tuples are freed by
-    reference counting when the batch is dropped. Process-wide but restored: a
-    collection another thread would have started waits for the end of the window.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Batch]:
     """Rows from the DBAPI cursor of the source's read-only connection, as column batches."""
     dialect = src.engine.dialect
@@ -214,7 +193,7 @@ def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Ba
                 pending: list[Any] = []
                 done = False
                 while not done:
-                    with _collection_paused():
+                    with collection_paused():
                         part = cursor.fetchmany(chunk)
                         pending.extend(part)
                         done = not part
