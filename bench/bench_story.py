@@ -53,6 +53,7 @@ CASE_CHECKS = ("case_due_soon", "case_overdue", "case_overdue_statutory", "step_
                "extension_invalid", "refusal_without_reason", "repeated_supplement")
 CHUNK = 5000
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/sunlight_test"
+SKIPPABLE = ("peer", "record-path")
 SLOTS = (("incremental cycle, 1% of rows changed", "bench_incremental.py"),
          ("first cycle after the backlog", "bench_backlog.py"))
 TABLES = {
@@ -247,14 +248,40 @@ def bench_engine(kind: str, info: dict[str, Any], args: argparse.Namespace) -> l
     checks = [a for c in CASE_CHECKS for a in ("--check", c)]
 
     # the peer SQL against sunlight's --check case_overdue
+    if "peer" in args.skip:
+        t.row("peer SQL for case_overdue", None, "skipped (--skip peer)")
+    else:
+        _peer(kind, raw, configs["columnar"], scan, t, args)
+
+    # the full scans
+    full: dict[str, dict[str, Any]] = {}
+    for path in ("record", "columnar"):
+        if path == "record" and "record-path" in args.skip:
+            t.row("sunlight full scan, 7 case checks, record path", None,
+                  "skipped (--skip record-path)")
+            continue
+        out = data / f"scan-{kind}-{path}.jsonl"
+        full[path] = m = measure([*scan, "-c", str(configs[path]), *checks], stdout=out)
+        if m["rc"]:
+            _failed(f"sunlight scan ({path} path)", m)
+        m["findings"] = _lines(out)
+        t.row(f"sunlight full scan, 7 case checks, {path} path", m, f"{m['findings']:,} findings")
+    _rest(kind, info, args, t, full, scan, checks, configs["columnar"])
+    return t.rows
+
+
+def _peer(kind: str, raw: str, config: Path, scan: list[str], t: Table,
+          args: argparse.Namespace) -> None:
+    """The peer SQL against sunlight's ``--check case_overdue``: both timed, the findings compared."""
+    data = args.data_dir
     tsv = data / f"peer-{kind}.tsv"
     peer = measure(_self("--phase", "peer", "--kind", kind, "--target", raw,
-                         "--config", str(configs["columnar"]), "--out", str(tsv)))
+                         "--config", str(config), "--out", str(tsv)))
     if peer["rc"]:
         _failed("peer SQL", peer)
     got = _json_tail(peer["stdout"])
     only = data / f"case_overdue-{kind}.jsonl"
-    m = measure([*scan, "-c", str(configs["columnar"]), "--check", "case_overdue"], stdout=only)
+    m = measure([*scan, "-c", str(config), "--check", "case_overdue"], stdout=only)
     if m["rc"]:
         _failed("sunlight scan --check case_overdue", m)
     sys.path.insert(0, str(HERE))
@@ -271,20 +298,16 @@ def bench_engine(kind: str, info: dict[str, Any], args: argparse.Namespace) -> l
         print(f"  sunlight / peer SQL: wall {m['wall'] / peer['wall']:.2f}, "
               f"CPU {m['cpu'] / peer['cpu']:.2f}", flush=True)
 
-    # the full scans
-    full: dict[str, dict[str, Any]] = {}
-    for path in ("record", "columnar"):
-        out = data / f"scan-{kind}-{path}.jsonl"
-        full[path] = m = measure([*scan, "-c", str(configs[path]), *checks], stdout=out)
-        if m["rc"]:
-            _failed(f"sunlight scan ({path} path)", m)
-        m["findings"] = _lines(out)
-        t.row(f"sunlight full scan, 7 case checks, {path} path", m, f"{m['findings']:,} findings")
+
+def _rest(kind: str, info: dict[str, Any], args: argparse.Namespace, t: Table,
+          full: dict[str, dict[str, Any]], scan: list[str], checks: list[str], config: Path) -> None:
+    """``--record``, the slots other benches fill, and spending."""
+    data = args.data_dir
 
     # scan --record: the same columnar scan, recording into a new state store
     state = data / f"state-{kind}-columnar.db"
     state.unlink(missing_ok=True)
-    m = measure([*scan, "-c", str(configs["columnar"]), *checks, "--record"],
+    m = measure([*scan, "-c", str(config), *checks, "--record"],
                 stdout=data / f"scan-{kind}-record-store.jsonl")
     if m["rc"]:
         _failed("sunlight scan --record", m)
@@ -336,7 +359,6 @@ def bench_engine(kind: str, info: dict[str, Any], args: argparse.Namespace) -> l
         t.row("spending: sunlight, 7 F checks (Engine.scan)", seng,
               f"{sum(e['findings'].values()):,} findings; scan alone {e['scan_seconds']} s wall, "
               f"{e['scan_cpu']} s CPU", base=sraw)
-    return t.rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -349,6 +371,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-database", help="the database the bench fills (default bench_story_<N>)")
     ap.add_argument("--data-dir", type=Path, default=HERE / ".data" / "story")
     ap.add_argument("--rebuild", action="store_true", help="regenerate the datasets")
+    ap.add_argument("--skip", action="append", default=[], choices=SKIPPABLE,
+                    help="leave out a part that a change did not touch (repeatable): 'peer' "
+                         "(the peer SQL and --check case_overdue), 'record-path' (the full scan "
+                         "by the record path)")
     ap.add_argument("--phase", choices=("prepare", "raw", "peer"), help=argparse.SUPPRESS)
     ap.add_argument("--kind", help=argparse.SUPPRESS)
     ap.add_argument("--target", help=argparse.SUPPRESS)
