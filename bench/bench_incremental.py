@@ -54,6 +54,22 @@ CYCLE_AT = AT + dt.timedelta(hours=2)
 MIDNIGHT_AT = dt.datetime(2026, 11, 17, 0, 5, tzinfo=TZ)
 PG_DATABASE = "bench_incremental"
 
+def peak_rss_mb() -> float:
+    """This process's own peak RSS: ``VmHWM`` where Linux has it.
+
+    ``ru_maxrss`` is not: a child keeps its parent's peak at the fork, so a
+    phase started after ``edit`` (which reads every case) reported the parent's
+    ~150 MB at 1M cases as its own (2026-12-03).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def phase(config: Path, name: str) -> dict[str, Any]:
     """One phase in this process: what it did, wall, CPU, peak RSS."""
     from sunlight.monitor.configure import load_settings
@@ -75,7 +91,7 @@ def phase(config: Path, name: str) -> dict[str, Any]:
     store.dispose()
     o = outcomes[0]
     return {"phase": name, "ok": o.ok, "error": o.error, "wall": wall, "cpu": cpu,
-            "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "rss_mb": peak_rss_mb(),
             "rows": sum(o.rows_read.values()), "findings": sum(o.findings.values())}
 
 

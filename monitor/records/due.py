@@ -29,6 +29,7 @@ evaluated the case.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sunlight.monitor.clock import LimitUnit
 from sunlight.monitor.records.cases import CaseRecord
@@ -43,10 +44,21 @@ def next_midnight(at: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(at.astimezone(tz).date() + dt.timedelta(days=1), dt.time(), tzinfo=tz)
 
 
-def next_due(case: CaseRecord, at: dt.datetime) -> dt.datetime | None:
+#: the open parts' boundary of a case as of the as-of time (``checks.cases.open_boundary``)
+OpenBoundary = Callable[[CaseRecord], "dt.datetime | None"]
+
+
+def next_due(case: CaseRecord, at: dt.datetime, exact: OpenBoundary | None = None,
+             seen: CaseRecord | None = None) -> dt.datetime | None:
     """The first instant after ``at`` at which ``case`` (as read, before ``as_of``) may evaluate
     differently; ``at`` itself when it must be evaluated at every cycle; None: only an edit can
-    change it."""
+    change it.
+
+    ``exact`` (the engine passes ``checks.cases.open_boundary`` with its
+    context) bounds the open parts by their deadlines and due-soon windows;
+    without it every open day-counted part is due at the next midnight.
+    ``seen``: ``case.as_of(at)`` when the caller has it (its deadlines are memoised).
+    """
     events = [case.accepted_at, case.completed_at]
     for p in case.pauses:
         events += (p.started_at, p.ended_at)
@@ -54,15 +66,19 @@ def next_due(case: CaseRecord, at: dt.datetime) -> dt.datetime | None:
     for s in case.steps:
         events += (s.started_at, s.finished_at)
     candidates = [t for t in events if t is not None and t > at]
-    seen = case.as_of(at)
+    if seen is None:
+        seen = case.as_of(at)
     if seen is not None:
-        tick: dt.datetime | None = None
-        if seen.completed_at is None:
-            tick = at if seen.limit_unit is LimitUnit.hour else next_midnight(at)
-            candidates.append(tick)
-        for s in seen.steps:
-            if s.finished_at is None:
-                candidates.append(at if s.limit_unit is LimitUnit.hour else next_midnight(at))
+        if exact is not None:
+            bound = exact(seen)
+            if bound is not None:
+                candidates.append(bound)
+        else:
+            if seen.completed_at is None:
+                candidates.append(at if seen.limit_unit is LimitUnit.hour else next_midnight(at))
+            for s in seen.steps:
+                if s.finished_at is None:
+                    candidates.append(at if s.limit_unit is LimitUnit.hour else next_midnight(at))
     return min(candidates) if candidates else None
 
 
