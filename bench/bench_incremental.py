@@ -33,7 +33,6 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_cases  # the dataset and its loaders
+from bench_spending import peak_rss_mb  # VmHWM: ru_maxrss carries the parent's peak (edit())
 from scan_config import scan_config
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -53,22 +53,6 @@ EDIT_AT = AT + dt.timedelta(hours=1)
 CYCLE_AT = AT + dt.timedelta(hours=2)
 MIDNIGHT_AT = dt.datetime(2026, 11, 17, 0, 5, tzinfo=TZ)
 PG_DATABASE = "bench_incremental"
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS: ``VmHWM`` where Linux has it.
-
-    ``ru_maxrss`` is not: a child keeps its parent's peak at the fork, so a
-    phase started after ``edit`` (which reads every case) reported the parent's
-    ~150 MB at 1M cases as its own (2026-12-03).
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 
 def phase(config: Path, name: str) -> dict[str, Any]:
     """One phase in this process: what it did, wall, CPU, peak RSS."""
@@ -80,7 +64,8 @@ def phase(config: Path, name: str) -> dict[str, Any]:
     settings = load_settings(config)
     engine = Engine(settings)
     store = open_store(settings.state_url())
-    at = {"full": AT, "incremental": CYCLE_AT, "full again": CYCLE_AT, "midnight": MIDNIGHT_AT}[name]
+    at = {"full": AT, "incremental": CYCLE_AT, "full again": CYCLE_AT, "midnight": MIDNIGHT_AT,
+          "full at midnight": MIDNIGHT_AT}[name]  # the last: a reference for the midnight cycle
     wall, cpu = time.perf_counter(), time.process_time()
     if name.startswith("full"):
         outcomes = scan_and_record(engine, store, at)

@@ -14,12 +14,16 @@ A case's findings depend on the as-of time in two ways (``checks/cases.py``,
   the day the as-of time falls on. Hour limits change by the tenth of an hour.
 
 So the next instant at which the evaluation can change is the earliest of
-the events still to come, the next midnight for an open day-counted case or
-step, and "now" (the next cycle) for an open hour-counted one. This is a
-conservative bound, never a late one: re-evaluating early costs a read,
-re-evaluating late would leave a wrong finding. A case with none of these
-(completed, every step finished, nothing dated later) has no entry: only an
-edit can change it.
+the events still to come and the boundary of the open parts. Without the
+checks' context that is the next midnight for an open day-counted case or
+step and "now" (the next cycle) for an hour-counted one; the engine passes
+``checks.cases.open_boundary``, which keeps that tick only for an open part
+whose finding fires (its figures move with the clock) and otherwise takes
+its deadlines and the first instant its due-soon window can open (a lower
+bound). Both are conservative, never late: re-evaluating early costs a
+read, re-evaluating late would leave a wrong finding. A case with none of
+these (completed, every step finished, nothing dated later) has no entry:
+only an edit can change it.
 
 Only the finding's ``evidence.as_of`` (and the store's ``last_seen``) record
 the time of the evaluation itself; they stay those of the cycle that last
