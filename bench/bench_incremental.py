@@ -16,8 +16,11 @@ For SQLite and PostgreSQL this script
    - ``incremental``: the incremental cycle at AT + 2 h
      (``incremental.incremental_scan_and_record``);
    - ``full again``: a full scan at the same AT + 2 h (the baseline);
-   - ``midnight``: the first incremental cycle after midnight (every open
-     case's counts move on: the time index makes them all due).
+   - ``midnight``: the first incremental cycle after midnight (the open
+     cases whose finding fires, their counts move on, and those whose
+     deadline or due-soon window is reached: ``checks.cases.open_boundary``);
+   - ``full at midnight`` (not run here): a full scan at the midnight cycle's
+     as-of, the reference a driver compares the midnight cycle's findings with.
 
 Target (issue 11): the incremental cycle <= 5% of the full scan. Nothing here
 asserts a time. Usage::
