@@ -8,6 +8,7 @@ are approved and within the item's maximum (time-rules.md, "Extensions").
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -23,6 +24,7 @@ from sunlight.checks.base import (
     deadline_evidence_days,
 )
 from sunlight.checks.registry import register
+from sunlight.monitor.calendar import OutOfSpan
 from sunlight.monitor.clock import (
     UNIT_ZH,
     Deadline,
@@ -31,6 +33,7 @@ from sunlight.monitor.clock import (
     time_left,
 )
 from sunlight.monitor.records.cases import CaseExtension, CaseRecord
+from sunlight.monitor.records.due import next_midnight
 from sunlight.monitor.zh import zh_date, zh_due, zh_number
 
 # --- shared timing ---------------------------------------------------------------
@@ -394,3 +397,70 @@ class RepeatedSupplement(Check[CaseRecord, SupplementParams]):
                                        "ended_at": p.ended_at.isoformat() if p.ended_at else None}
                                       for p in supplements]},
         )
+
+
+# --- the time index's exact boundaries (monitor/records/due.py) ----------------------------
+
+
+def open_boundary(case: CaseRecord, ctx: EvalContext) -> dt.datetime | None:
+    """The first instant after ``ctx.at`` at which the open parts of ``case`` (as of
+    ``ctx.at``) can evaluate differently without an edit; None: it has no open part.
+
+    An open case or unfinished step whose finding fires at ``ctx.at`` (overdue,
+    statutory, due soon; a late step) has figures that move with the clock:
+    the next midnight for day limits, ``ctx.at`` (every cycle) for hours. One
+    that fires nothing changes first when a deadline is reached (promised,
+    statutory, the step's) or when the due-soon window can open. That window
+    is bounded from below, never late: a day-counted case with ``left`` days
+    left (``time_left``) loses at most one counted day per calendar day, so
+    ``left <= warn_remaining`` cannot hold before ``left - floor(warn)``
+    midnights have passed (time-rules.md, "Remaining time"); an hour case's
+    window cannot open before ``floor(warn) + 2`` hours before its deadline
+    (``time_left`` rounds to the tenth of an hour). A stopped clock or a
+    deadline beyond the calendar keeps the conservative tick. The columnar
+    path computes the same (``monitor/columnar/cases.py`` ``_index``).
+    """
+    at = ctx.at
+    found: list[dt.datetime] = []
+    if case.completed_at is None:
+        found.append(_case_boundary(case, ctx))
+    for s in case.steps:
+        if s.finished_at is not None:
+            continue
+        tick = at if s.limit_unit is LimitUnit.hour else next_midnight(at)
+        try:
+            d = ctx.deadline(s.started_at, s.step_limit, s.limit_unit).at
+        except (OutOfSpan, OverflowError):
+            d = None
+        found.append(tick if d is None or at >= d else d)
+    return min(found) if found else None
+
+
+def _case_boundary(case: CaseRecord, ctx: EvalContext) -> dt.datetime:
+    at = ctx.at
+    hours = case.limit_unit is LimitUnit.hour
+    tick = at if hours else next_midnight(at)
+    try:
+        timing = case_timing(case, ctx)
+    except (OutOfSpan, OverflowError):
+        return tick
+    p, s = timing.promised.at, timing.statutory
+    if p is None or at >= p or (s is not None and (s.at is None or at >= s.at)):
+        return tick
+    table = ctx.params.get(CaseDueSoon.id)
+    kind = ctx.units[case.unit_id].kind if case.unit_id in ctx.units else None
+    warn = (table.for_(case.unit_id, kind, case.item_code) if table else DueSoonParams()
+            ).warn_remaining
+    whole = math.floor(warn)
+    if hours:
+        # the columnar path's test (left - 0.05 h <= warn): a superset of time_left <= warn
+        if Decimal(int((p - at).total_seconds())) / 3600 - Decimal("0.05") <= warn:
+            return tick
+        opens = p - dt.timedelta(hours=whole + 2)
+    else:
+        left = time_left(timing.promised, at, ctx.calendar, case.clock_pauses)
+        if left <= warn:
+            return tick
+        opens = dt.datetime.combine(at.date() + dt.timedelta(days=int(left) - whole), dt.time(),
+                                    tzinfo=at.tzinfo)
+    return min(p, opens, p if s is None or s.at is None else s.at)

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.alerts.outbox import crash_point
 from sunlight.checks.base import Check, EvalContext, Finding
+from sunlight.checks.cases import open_boundary
 from sunlight.checks.quality import DataQuality
 from sunlight.checks.registry import CheckParams, load_all, require_known
 from sunlight.monitor.calendar import OutOfSpan, WorkCalendar
@@ -225,7 +226,7 @@ class Engine:
                         and src.config.columnar and columnar.applies_spending(feeders)
                         and self._columnar_expenses(src, rctx, ctx, feeders, out, emit)):
                     continue
-                raw = _indexer(index, at) if entity == "cases" and index is not None else None
+                raw = _indexer(index, ctx) if entity == "cases" and index is not None else None
                 records = (ctx.tables[entity] if entity in ctx.tables
                            else self._records(src, entity, rctx, at, out, emit, raw))
                 for record in records:
@@ -329,7 +330,7 @@ class Engine:
         # polars and Arrow are loaded here, by the first source read column by column
         from sunlight.monitor.columnar.scan import scan_cases
 
-        raw = _indexer(index, ctx.at) if index is not None else None
+        raw = _indexer(index, ctx) if index is not None else None
 
         def whole(record: Any) -> None:  # a row handed over whole: the watchers count it here
             for watch in watching:
@@ -453,13 +454,20 @@ class Engine:
 TimeIndex = dict[str, dt.datetime | None]
 
 
-def _indexer(index: TimeIndex, at: dt.datetime) -> Callable[[Any], None]:
-    """Enter each case read (before ``as_of``) in ``index``; the earliest entry wins for a key."""
+def _indexer(index: TimeIndex, ctx: EvalContext) -> Callable[[Any], None]:
+    """Enter each case read (before ``as_of``) in ``index``; the earliest entry wins for a key.
+
+    Its open parts are bounded exactly (``checks.cases.open_boundary``).
+    """
+    at = ctx.at
+
+    def exact(seen: CaseRecord) -> dt.datetime | None:
+        return open_boundary(seen, ctx)
 
     def enter(record: Any) -> None:
         if not isinstance(record, CaseRecord):
             return
-        enter_due(index, record.case_id, next_due(record, at))
+        enter_due(index, record.case_id, next_due(record, at, exact))
 
     return enter
 

@@ -45,6 +45,7 @@ import structlog
 from sqlalchemy.engine import Engine as SAEngine
 
 from sunlight.checks.base import Check, Finding
+from sunlight.checks.cases import open_boundary
 from sunlight.monitor.calendar import OutOfSpan
 from sunlight.monitor.engine import (
     Engine,
@@ -124,6 +125,10 @@ def evaluate_keys(engine: Engine, src: Source, at: dt.datetime, keys: Sequence[s
         instances = [cls() for cls in checks]
         asked = set(keys)
         troubled: set[str] = set()  # keys read with a problem: not re-evaluated whole
+
+        def exact(seen: CaseRecord) -> dt.datetime | None:
+            return open_boundary(seen, ctx)
+
         stop = engine.stop_requested
         for item in read_cases(_Keyed(src, keys), rctx):  # type: ignore[arg-type]
             if stop is not None and stop():
@@ -135,7 +140,6 @@ def evaluate_keys(engine: Engine, src: Source, at: dt.datetime, keys: Sequence[s
                 continue
             out.rows_read[ENTITY] += 1
             key = item.case_id
-            due = next_due(item, at)
             record: CaseRecord | None = item.as_of(at)
             failed = sum(out.check_errors.values())
             if record is not None:
@@ -151,7 +155,8 @@ def evaluate_keys(engine: Engine, src: Source, at: dt.datetime, keys: Sequence[s
                 continue
             if key in result.evaluated:  # read twice: a duplicate key, for the full scan
                 troubled.add(key)
-            result.evaluated[key] = due
+            # after the checks: the record's deadlines are memoised in ``ctx``
+            result.evaluated[key] = next_due(item, at, exact, seen=record)
         for key in troubled:
             result.evaluated.pop(key, None)
     return result

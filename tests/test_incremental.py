@@ -62,21 +62,7 @@ def day_rows(rng: random.Random, n: int = 90) -> dict[str, list[dict[str, Any]]]
                       "limit_unit": unit, "completed_at": completed, "outcome": outcome,
                       "outcome_reason": "理由" if outcome == "refused" and rng.random() < 0.5 else None,
                       "updated_at": last})
-        if rng.random() < 0.3 and unit != "hour":
-            for seq in (1, 2):
-                start = accepted + dt.timedelta(days=seq - 1)
-                finished = start + dt.timedelta(days=rng.randint(0, 5)) if rng.random() < 0.6 else None
-                steps.append({"case_id": cid, "seq": seq, "name": f"环节{seq}", "started_at": start,
-                              "finished_at": finished if finished and finished < night else None,
-                              "step_limit": rng.randint(1, 4), "limit_unit": "workday"})
-        if rng.random() < 0.1 and unit != "hour":
-            extensions.append({"case_id": cid, "extra": rng.choice([3, 15]),
-                               "approved_by": rng.choice([None, "局长"]),
-                               "approved_at": accepted + dt.timedelta(days=2)})
-        if rng.random() < 0.1 and unit != "hour":
-            pauses.append({"case_id": cid, "kind": "supplement",
-                           "started_at": accepted + dt.timedelta(days=1),
-                           "ended_at": accepted + dt.timedelta(days=3)})
+        children(rng, cid, unit, accepted, night, steps, extensions, pauses)
     # a case due on D (5 working days from Tue 3 Nov): overdue at midnight with no edit
     cases.append({"case_id": "DL1", "unit_id": "MZJ", "accepted_at": ts(dt.date(2026, 11, 3), 10),
                   "promised_limit": 5, "limit_unit": "workday", "updated_at": ts(dt.date(2026, 11, 3), 10)})
@@ -88,6 +74,13 @@ def day_rows(rng: random.Random, n: int = 90) -> dict[str, list[dict[str, Any]]]
                   "promised_limit": 10, "limit_unit": "workday",
                   "completed_at": ts(dt.date(2026, 10, 28), 9), "outcome": "approved",
                   "updated_at": ts(dt.date(2026, 10, 28), 9)})
+    return source_rows(cases, pauses, extensions, steps)
+
+
+def source_rows(cases: list[dict[str, Any]], pauses: list[dict[str, Any]],
+                extensions: list[dict[str, Any]], steps: list[dict[str, Any]]
+                ) -> dict[str, list[dict[str, Any]]]:
+    """The tables of a test source: the two units, the cases (item X-1 unless given), children."""
     for c in cases:
         c.setdefault("item_code", "X-1")
         c.setdefault("item_name", "事项")
@@ -96,13 +89,35 @@ def day_rows(rng: random.Random, n: int = 90) -> dict[str, list[dict[str, Any]]]
             "cases": cases, "case_pauses": pauses, "case_extensions": extensions, "case_steps": steps}
 
 
+def children(rng: random.Random, cid: str, unit: str, accepted: dt.datetime, night: dt.datetime,
+             steps: list[dict[str, Any]], extensions: list[dict[str, Any]],
+             pauses: list[dict[str, Any]]) -> None:
+    """Some steps, an extension, a pause of a case (none for hour limits), as of ``night``."""
+    if rng.random() < 0.3 and unit != "hour":
+        for seq in (1, 2):
+            start = accepted + dt.timedelta(days=seq - 1)
+            finished = start + dt.timedelta(days=rng.randint(0, 5)) if rng.random() < 0.6 else None
+            steps.append({"case_id": cid, "seq": seq, "name": f"环节{seq}", "started_at": start,
+                          "finished_at": finished if finished and finished < night else None,
+                          "step_limit": rng.randint(1, 4), "limit_unit": "workday"})
+    if rng.random() < 0.1 and unit != "hour":
+        extensions.append({"case_id": cid, "extra": rng.choice([3, 15]),
+                           "approved_by": rng.choice([None, "局长"]),
+                           "approved_at": accepted + dt.timedelta(days=2)})
+    if rng.random() < 0.1 and unit != "hour":
+        pauses.append({"case_id": cid, "kind": "supplement",
+                       "started_at": accepted + dt.timedelta(days=1),
+                       "ended_at": accepted + dt.timedelta(days=3)})
+
+
 class Day:
     """The source, the two stores, and the edits of the day."""
 
-    def __init__(self, db: SourceDB, tmp: Path, store_a: str | None = None) -> None:
+    def __init__(self, db: SourceDB, tmp: Path, store_a: str | None = None,
+                 rows: dict[str, list[dict[str, Any]]] | None = None) -> None:
         self.db = db
-        for table, rows in day_rows(random.Random(11)).items():
-            db.load(table, rows)
+        for table, rows_ in (rows or day_rows(random.Random(11))).items():
+            db.load(table, rows_)
         cfg = tmp / "sunlight.yaml"
         cfg.write_text(f'timezone: Asia/Shanghai\nsources:\n  main:\n    url: "{db.url}"\n'
                        "    incremental: {cases: {watermark: updated_at}}\nroutes: none\n",
@@ -133,11 +148,20 @@ class Day:
             return sorted(conn.execute(sa.select(t.c.case_id).where(
                 t.c.completed_at.is_(None), t.c.limit_unit != "hour")).scalars())
 
+    def start(self, when: dt.datetime) -> None:
+        """A's first full scan and B's, which agree."""
+        self.full_a(when)
+        self.reference(when)
+        assert differences(self) == {}
+
     def full_a(self, when: dt.datetime) -> None:
         assert all(o.ok for o in scan_and_record(self.engine, self.a, when))
 
-    def incremental_a(self, when: dt.datetime) -> None:
-        assert all(o.ok for o in incremental_scan_and_record(self.engine, self.a, when))
+    def incremental_a(self, when: dt.datetime) -> int:
+        """One incremental cycle of A; how many cases it read."""
+        outcomes = incremental_scan_and_record(self.engine, self.a, when)
+        assert all(o.ok for o in outcomes)
+        return sum(o.rows_read["cases"] for o in outcomes)
 
     def reference(self, when: dt.datetime) -> None:
         assert all(o.ok for o in scan_and_record(self.engine, self.b, when))
@@ -185,9 +209,7 @@ def test_a_day_of_edits_incremental_equals_full(source_db: SourceDB, tmp_path: P
 
 def run_day(day: Day) -> None:
     start = at(2026, 11, 10, 0, 10)
-    day.full_a(start)
-    day.reference(start)
-    assert differences(day) == {}
+    day.start(start)
     state = load_state(day.a, "main", "cases")
     assert state is not None and state.full_as_of == start
     index = index_entries(day.a, "main", "cases")

@@ -235,20 +235,25 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
                              sf0=pl.col("sf"),
                              _b=b1 | b2 | b3 | b4 | b5 | b6 | b7 | F.unsafe(steps)
                              | (pl.col("sf") < pl.col("ss")).fill_null(False))
-        # the time index (records/due.py): a step's start or finish still to come, an unfinished step
+        # the time index (records/due.py): a step's start or finish still to come
         tick = (at_day + 1) * DAY_US
         later = pl.col("sf") > at_us
+        unfinished = (pl.col("ss") <= at_us) & (pl.col("sf").is_null() | later)
         st = st.with_columns(
             _s_ev=pl.min_horizontal(pl.when(pl.col("ss") > at_us).then(pl.col("ss")),
-                                    pl.when(later).then(pl.col("sf"))),
-            _s_tick=pl.when((pl.col("ss") <= at_us) & (pl.col("sf").is_null() | later))
-            .then(pl.when(pl.col("su") == "hour").then(pl.lit(at_us)).otherwise(pl.lit(tick))))
+                                    pl.when(later).then(pl.col("sf"))), _s_open=unfinished)
         # as of ``at`` (CaseRecord.as_of): a later step does not exist, a later finish has not happened
         st = st.with_columns(sf=pl.when(later).then(None).otherwise(pl.col("sf")))
         st = _deadline(st, cal, "sd", "su", "ss", "sl")
         end = pl.col("sf").fill_null(at_us)
         # a deadline beyond the calendar's span is null: the record path decides
         st = st.with_columns(_late=(pl.col("ss") <= at_us) & (end >= pl.col("sd_at")).fill_null(True))
+        # an unfinished step (checks.cases.open_boundary): late, its count moves (the next
+        # midnight, every cycle for hours); else its deadline
+        st = st.with_columns(_s_tick=pl.when(pl.col("_s_open")).then(
+            pl.when(pl.col("_late")).then(
+                pl.when(pl.col("su") == "hour").then(pl.lit(at_us)).otherwise(pl.lit(tick)))
+            .otherwise(pl.col("sd_at"))))
         sg = st.group_by(KEY).agg(pl.col("_b").any().alias("s_bad"), pl.col("_late").any().alias("s_late"),
                                   pl.col("_s_ev").min(), pl.col("_s_tick").min())
         if parts is not None:  # the steps as read (before ``as of``), to build the records from
@@ -267,8 +272,9 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
         | (pl.col("p_n").fill_null(0) > 1) | (pl.col("x_n").fill_null(0) > 1)
         | ((pl.col("p_n").fill_null(0) > 0) & (pl.col("unit") == "hour"))
     ).fill_null(True))
-    if index is not None:
-        index.append(_index(c, at_us, at_day))
+    if index is not None:  # the rows not accepted yet: their events (the others below)
+        index.append(_index(c.filter(pl.col("acc") > at_us), at_us, at_day))
+    c = c.with_columns(_h0=pl.col("handover"))
     # not yet accepted at ``at``: not a record (CaseRecord.as_of returns None)
     c = c.filter(pl.col("handover") | (pl.col("acc") <= at_us))
 
@@ -360,6 +366,8 @@ def decide(cases: pl.DataFrame, pauses: pl.DataFrame | None, extensions: pl.Data
             pub_end = pl.when(pl.col("case_id").is_in(named)).then(None).otherwise(pl.lit(at_us))
         c = c.with_columns(f_published=on(CaseResultUnpublished.id) & pl.col("comp").is_not_null()
                            & (pub_end >= (pl.col("_pdue") + 1) * DAY_US).fill_null(True))
+    if index is not None:
+        index.append(_open_index(c, at_us, at_day, left_days))
     flags = list(dict.fromkeys(FLAGS.values()))
     keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f).fill_null(True) for f in flags))
     if tally_days is not None:
@@ -386,6 +394,41 @@ def _index(c: pl.DataFrame, at_us: int, at_day: int) -> pl.DataFrame:
     due = pl.min_horizontal(later("acc"), later("comp"), later("ps"), later("pe"), later("x_at"),
                             case_tick, pl.col("_s_ev"), pl.when(accepted).then(pl.col("_s_tick")))
     return c.filter(~pl.col("handover")).select("case_id", due.alias("_due"))
+
+
+def _open_index(c: pl.DataFrame, at_us: int, at_day: int, left_days: pl.Expr) -> pl.DataFrame:
+    """``records.due.next_due`` with ``checks.cases.open_boundary``, of the accepted rows not
+    handed over before the deadlines (as of ``at``; ``comp0``: the completion as read).
+
+    An open case whose promised or statutory deadline has passed, whose clock
+    is stopped, whose deadline lies beyond the calendar or that is due soon
+    ticks (the next midnight; ``at`` for hours); else its next boundary is the
+    earliest of its deadlines and the first instant its due-soon window can
+    open: ``left - floor(warn)`` midnights ahead, or ``floor(warn) + 2`` hours
+    before an hour deadline.
+    """
+    def later(col: str) -> pl.Expr:
+        return pl.when(pl.col(col) > at_us).then(pl.col(col))
+
+    hour = pl.col("unit") == "hour"
+    tick = pl.when(hour).then(pl.lit(at_us)).otherwise(pl.lit((at_day + 1) * DAY_US))
+    pd_at, sd_at = pl.col("pd_at"), pl.col("sd_at")
+    has_stat = pl.col("stat").is_not_null()
+    left_hours = (pd_at - at_us).floordiv(1_000_000) / 3600
+    soon = pl.when(hour).then(left_hours - 0.05 <= pl.col("warn")) \
+        .otherwise(left_days.cast(pl.Float64) <= pl.col("warn"))
+    ticking = (pl.col("pd_stopped") | pd_at.is_null() | (pd_at <= at_us)
+               | (has_stat & (pl.col("sd_stopped") | sd_at.is_null() | (sd_at <= at_us)))
+               | soon).fill_null(True)
+    whole = pl.col("warn").floor().cast(pl.Int64)
+    opens = pl.when(hour).then(pd_at - (whole + 2) * 3_600_000_000) \
+        .otherwise((at_day + left_days - whole) * DAY_US)
+    case_due = pl.when(pl.col("comp").is_null()).then(
+        pl.when(ticking).then(tick).otherwise(
+            pl.min_horizontal(pd_at, opens, pl.when(has_stat).then(sd_at))))
+    due = pl.min_horizontal(later("acc"), later("comp0"), later("ps"), later("pe"), later("x_at"),
+                            case_due, pl.col("_s_ev"), pl.col("_s_tick"))
+    return c.filter(~pl.col("_h0")).select("case_id", due.cast(pl.Int64).alias("_due"))
 
 
 def _tally(c: pl.DataFrame, at_us: int, days: int) -> pl.DataFrame:
