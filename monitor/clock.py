@@ -356,6 +356,7 @@ class TraceMemo:
         #: (working-day limit?, year) → the ordinals of the days listed and their JSON
         self._years: dict[tuple[bool, int], tuple[list[int], list[dict[str, str]]]] = {}
         self._paused: dict[dt.date, dict[str, str]] = {}
+        self._rolled: dict[SkippedDay, dict[str, str]] = {}
 
     def days(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
              until: dt.date | None = None) -> list[dict[str, str]]:
@@ -435,9 +436,15 @@ class TraceMemo:
             day = self._paused[d] = {"date": d.isoformat(), "reason": PAUSED}
         return day
 
-    @staticmethod
-    def _day_json(s: SkippedDay) -> dict[str, str]:
-        return {"date": s.date.isoformat(), "reason": s.reason}
+    def _day_json(self, s: SkippedDay) -> dict[str, str]:
+        """A day of a trace made day by day, its dict shared as the years' are (memory: the
+        memo's traces share their days instead of keeping a dict per day per trace)."""
+        day = self._rolled.get(s)
+        if day is None:
+            if len(self._rolled) >= self.limit:
+                self._rolled.clear()
+            day = self._rolled[s] = {"date": s.date.isoformat(), "reason": s.reason}
+        return day
 
 
 def skipped_days(skipped: Iterable[SkippedDay]) -> list[dict[str, str]]:
