@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 
@@ -62,27 +62,11 @@ def scan(
             names[unit_id] = lookup([unit_id]).get(unit_id) if unit_id else None
         return names[unit_id]
 
-    def _line_writer() -> Callable[[Finding], object]:
-        """One finding's JSON line onto stdout: as bytes when stdout has a byte stream (a pipe,
-        a file), the UTF-8 text stream otherwise."""
-        buffer = getattr(sys.stdout, "buffer", None)
-        if buffer is not None:
-            return lambda f: buffer.write(f.to_json_bytes(name_of(f.unit_id)))
-        return lambda f: sys.stdout.write(f.to_json_line(name_of(f.unit_id)))
-
-    sys.stdout.flush()  # JSON lines go to the byte stream below the text one: nothing pending
-    write_line = _line_writer()
+    out = _JsonLines(sys.stdout, name_of)
 
     def sink(f: Finding) -> None:
         if fmt is OutputFormat.json:
-            try:
-                write_line(f)
-            except BrokenPipeError:
-                # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
-                # SystemExit is not an Exception, so the engine does not count it as a
-                # failed check; the engine and the store are still closed on the way out.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise SystemExit(0) from None
+            out.write(f)
         else:
             rows.append(f)
 
@@ -98,7 +82,10 @@ def scan(
             else:
                 outcomes = engine.scan(when, sink)
     finally:
-        engine.close()
+        try:
+            out.flush()  # what was found before a failure is printed, as it was found
+        finally:
+            engine.close()
     if fmt is OutputFormat.table:
         seen = {u: info.name for o in outcomes for u, info in o.units.items()}
         rows.sort(key=lambda f: (f.check, f.unit_id, f.subject))
@@ -119,3 +106,58 @@ def scan(
         typer.echo(source_failure_line(o), err=True)
     if failed:
         raise typer.Exit(1)
+
+
+class _JsonLines:
+    """Findings as JSON lines onto stdout, written ``CHUNK`` bytes at a time.
+
+    As bytes when stdout has a byte stream (a pipe, a file), the UTF-8 text
+    stream otherwise. ``PYTHONUNBUFFERED`` (the image sets it: the daemon's
+    logs) leaves the byte stream unbuffered, one ``write(2)`` per finding;
+    here they are joined, and flushed when the scan ends, failed or not.
+    """
+
+    CHUNK = 1 << 16
+
+    def __init__(self, stdout: IO[str], name_of: Callable[[str], str | None]) -> None:
+        stdout.flush()  # JSON lines go to the byte stream below the text one: nothing pending
+        self._text, self._bytes = stdout, getattr(stdout, "buffer", None)
+        self._name_of = name_of
+        self._pending: list[bytes] = []
+        self._size = 0
+
+    def write(self, f: Finding) -> None:
+        if self._bytes is None:
+            self._guard(self._text.write, f.to_json_line(self._name_of(f.unit_id)))
+            return
+        line = f.to_json_bytes(self._name_of(f.unit_id))
+        self._pending.append(line)
+        self._size += len(line)
+        if self._size >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._bytes is None:
+            self._guard(self._text.flush)
+            return
+        data, self._pending, self._size = b"".join(self._pending), [], 0
+        self._guard(_write_all, self._bytes, data)
+
+    @staticmethod
+    def _guard(write: Callable[..., object], *args: object) -> None:
+        try:
+            write(*args)
+        except BrokenPipeError:
+            # the reader went away (`scan ... | head`): stop quietly, as Unix tools do.
+            # SystemExit is not an Exception, so the engine does not count it as a
+            # failed check; the engine and the store are still closed on the way out.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
+
+
+def _write_all(out: IO[bytes], data: bytes) -> None:
+    """All of ``data``: an unbuffered (raw) stream may take a part of it per ``write``."""
+    view = memoryview(data)
+    while view:
+        view = view[out.write(view) or 0:]
+    out.flush()

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from sunlight.monitor.calendar import WorkCalendar
+from sunlight.monitor.calendar import SPAN_FIRST, SPAN_LAST, WorkCalendar
 
 ONE_DAY = dt.timedelta(days=1)
 ONE_SECOND = dt.timedelta(seconds=1)
@@ -39,6 +40,9 @@ class LimitUnit(StrEnum):
 #: LimitUnit.hour is an Enum class attribute look-up (~130 ns on CPython 3.11);
 #: the memo below asks it for every deadline of a scan.
 _HOUR = LimitUnit.hour
+
+#: why a trace lists a day a pause stopped the clock on
+PAUSED = "暂停计时"
 
 UNIT_ZH = {LimitUnit.workday: "个工作日", LimitUnit.day: "日", LimitUnit.hour: "小时"}
 
@@ -278,78 +282,169 @@ def trace(
     tz = start.tzinfo
     assert tz is not None
     if deadline.unit is LimitUnit.hour:
-        return [
-            SkippedDay(p.start.astimezone(tz).date(), "暂停计时") for p in pauses
-        ]
-    first = start.date() + ONE_DAY
+        return [SkippedDay(d, PAUSED) for d in _pause_dates(pauses, tz)]
+    return _day_trace(start.date(), deadline, cal, _day_pauses(pauses, tz), until)
+
+
+def _pause_dates(pauses: Sequence[Pause], tz: dt.tzinfo) -> tuple[dt.date, ...]:
+    """An hour limit's trace: the day each pause starts on (all that it lists of them)."""
+    return tuple(p.start.astimezone(tz).date() for p in pauses)
+
+
+def _listed_reason(by_workday: bool, workday: bool, reason: str | None, covered: bool) -> str | None:
+    """Why a trace lists a day outside every pause and roll-over (None: it does not).
+
+    A working-day limit lists every day that does not count; a calendar-day
+    limit only the named working days (调休上班) and the days no notice covers.
+    """
+    if by_workday and not workday:
+        return reason or "非工作日"
+    if workday and reason:
+        return reason
+    if not covered:
+        return reason or "日历未覆盖"
+    return None
+
+
+def _day_trace(
+    accepted: dt.date,
+    deadline: Deadline,
+    cal: WorkCalendar,
+    paused: Sequence[tuple[dt.date, dt.date | None]],
+    until: dt.date | None,
+) -> list[SkippedDay]:
+    """:func:`trace` of a day-counted limit: it sees the start only as its date, the pauses
+    only as their merged day spans (``_day_pauses``), which is what :class:`TraceMemo` keys by."""
+    first = accepted + ONE_DAY
     last = until or deadline.due_date or first
-    paused = _day_pauses(pauses, tz)
     by_workday = deadline.unit is LimitUnit.workday
     rolled_from, due = deadline.rolled_from, deadline.due_date
     out: list[SkippedDay] = []
     # only the days that can be listed: the others are plain working days, never listed
-    # (in_pause: a day d with S < d <= E of a pause, time-rules.md "Pauses")
+    # (in_pause: a day d with S < d <= E of a pause, time-rules.md "Pauses"). A roll-over
+    # comes only with a calendar-day limit, whose non-working days are otherwise not listed.
     for d, workday, reason, covered, in_pause in cal.notable_days(first, last, paused):
         if in_pause:
-            out.append(SkippedDay(d, "暂停计时"))
-        elif by_workday and not workday:
-            out.append(SkippedDay(d, reason or "非工作日"))
+            out.append(SkippedDay(d, PAUSED))
         elif rolled_from is not None and rolled_from <= d < (due or d):
             out.append(SkippedDay(d, f"{reason or '非工作日'}，期限顺延"))
-        elif workday and reason:
-            out.append(SkippedDay(d, reason))
-        elif not covered:
-            out.append(SkippedDay(d, reason or "日历未覆盖"))
+        elif (why := _listed_reason(by_workday, workday, reason, covered)) is not None:
+            out.append(SkippedDay(d, why))
     return out
 
 
 class TraceMemo:
-    """:func:`trace` for the findings of one scan, the traces of unpaused records memoised.
+    """:func:`trace` for the findings of one scan, in the evidence's JSON form, memoised.
 
-    Without pauses a trace depends only on the start date (and zone), the
-    deadline and ``until``: late cases accepted on the same day for the same
-    item and still open share one. A trace lists every weekend of its span
-    (dozens of days), so the memo holds at most ``limit`` traces and starts
-    afresh when full, which bounds its memory. Traces are returned as tuples
-    because they are shared.
+    A trace depends only on what :func:`_day_trace` sees: the start date (and
+    zone), the deadline, ``until`` and the pauses as merged day spans (for an
+    hour limit, only the days its pauses start on). Late cases accepted on the
+    same day for the same item and still open share one. A trace lists every
+    weekend of its span (dozens of days), so the memo holds at most ``limit``
+    traces and starts afresh when full, which bounds its memory.
+
+    A trace not in the memo (most paused cases have one of their own) is cut
+    from each year's list of the days a trace lists (:func:`_listed_reason`,
+    made once per year and limit kind), with the paused days put in their
+    place: :func:`_day_trace` day by day is what it must equal
+    (``tests/test_trace_memo.py`` holds the two equal).
     """
 
     def __init__(self, cal: WorkCalendar, limit: int = 10_000) -> None:
         self.cal, self.limit = cal, limit
-        self._memo: dict[tuple[dt.date, dt.tzinfo | None, Deadline, dt.date | None],
-                         tuple[SkippedDay, ...]] = {}
-        self._day_json: dict[SkippedDay, dict[str, str]] = {}
-
-    def __call__(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
-                 until: dt.date | None = None) -> tuple[SkippedDay, ...]:
-        if pauses:
-            return tuple(trace(start, deadline, self.cal, pauses, until))
-        key = (start.date(), start.tzinfo, deadline, until)
-        skipped = self._memo.get(key)
-        if skipped is None:
-            if len(self._memo) >= self.limit:
-                self._memo.clear()
-            skipped = self._memo[key] = tuple(trace(start, deadline, self.cal, (), until))
-        return skipped
+        self._memo: dict[tuple[object, ...], list[dict[str, str]]] = {}
+        #: (working-day limit?, year) → the ordinals of the days listed and their JSON
+        self._years: dict[tuple[bool, int], tuple[list[int], list[dict[str, str]]]] = {}
+        self._paused: dict[dt.date, dict[str, str]] = {}
+        self._rolled: dict[SkippedDay, dict[str, str]] = {}
 
     def days(self, start: dt.datetime, deadline: Deadline, pauses: Sequence[Pause] = (),
              until: dt.date | None = None) -> list[dict[str, str]]:
-        """The trace in the evidence's JSON form (as :func:`skipped_days`), each day's dict shared.
+        """The trace as :func:`skipped_days` writes it; the list and each day's dict shared.
 
         A scan's traces name the same few hundred days over and over: each
         ``{"date", "reason"}`` is made once and shared by every finding that
-        lists the day (evidence is written as it is and never changed).
+        lists the day, and each trace's list by every finding with that trace
+        (evidence is written as it is and never changed).
         """
-        memo = self._day_json
-        if len(memo) >= self.limit:
-            memo.clear()
-        out: list[dict[str, str]] = []
-        for s in self(start, deadline, pauses, until):
-            day = memo.get(s)
-            if day is None:
-                day = memo[s] = {"date": s.date.isoformat(), "reason": s.reason}
-            out.append(day)
+        tz = start.tzinfo
+        assert tz is not None
+        if deadline.unit is _HOUR:
+            dates = _pause_dates(pauses, tz) if pauses else ()
+            return [self._paused_day(d) for d in dates]
+        spans = tuple(_day_pauses(pauses, tz)) if pauses else ()
+        key = (start.date(), tz, deadline, until, spans)
+        out = self._memo.get(key)
+        if out is None:
+            if len(self._memo) >= self.limit:
+                self._memo.clear()
+            out = self._memo[key] = self._trace(start.date(), deadline, spans, until)
         return out
+
+    def _trace(self, accepted: dt.date, deadline: Deadline,
+               spans: tuple[tuple[dt.date, dt.date | None], ...], until: dt.date | None
+               ) -> list[dict[str, str]]:
+        first = accepted + ONE_DAY
+        last = until or deadline.due_date or first
+        if deadline.rolled_from is not None or not SPAN_FIRST <= first <= last <= SPAN_LAST:
+            # a roll-over (calendar-day limits only), an empty or uncountable span: day by day
+            return [self._day_json(s) for s in _day_trace(accepted, deadline, self.cal, spans, until)]
+        by_workday = deadline.unit is LimitUnit.workday
+        lo, hi = first.toordinal(), last.toordinal()
+        out: list[dict[str, str]] = []
+        cursor = lo
+        for s, e in spans:  # sorted, disjoint: the days d with S < d <= E (E None: to the end)
+            p_lo = max(s.toordinal() + 1, lo)
+            p_hi = hi if e is None else min(e.toordinal(), hi)
+            if p_lo > p_hi:
+                continue
+            out += self._listed(by_workday, cursor, p_lo - 1)
+            out += [self._paused_day(dt.date.fromordinal(o)) for o in range(p_lo, p_hi + 1)]
+            cursor = p_hi + 1
+        out += self._listed(by_workday, cursor, hi)
+        return out
+
+    def _listed(self, by_workday: bool, lo: int, hi: int) -> list[dict[str, str]]:
+        """The days ``lo..hi`` (ordinals) lists outside any pause, in date order."""
+        out: list[dict[str, str]] = []
+        if hi < lo:
+            return out
+        for year in range(dt.date.fromordinal(lo).year, dt.date.fromordinal(hi).year + 1):
+            ordinals, days = self._year(by_workday, year)
+            out += days[bisect_left(ordinals, lo):bisect_right(ordinals, hi)]
+        return out
+
+    def _year(self, by_workday: bool, year: int) -> tuple[list[int], list[dict[str, str]]]:
+        listed = self._years.get((by_workday, year))
+        if listed is None:
+            ordinals: list[int] = []
+            days: list[dict[str, str]] = []
+            first = max(dt.date(year, 1, 1), SPAN_FIRST)
+            for d, workday, reason, covered, _ in self.cal.notable_days(first, dt.date(year, 12, 31)):
+                why = _listed_reason(by_workday, workday, reason, covered)
+                if why is not None:
+                    ordinals.append(d.toordinal())
+                    days.append({"date": d.isoformat(), "reason": why})
+            listed = self._years[(by_workday, year)] = (ordinals, days)
+        return listed
+
+    def _paused_day(self, d: dt.date) -> dict[str, str]:
+        day = self._paused.get(d)
+        if day is None:
+            if len(self._paused) >= self.limit:
+                self._paused.clear()
+            day = self._paused[d] = {"date": d.isoformat(), "reason": PAUSED}
+        return day
+
+    def _day_json(self, s: SkippedDay) -> dict[str, str]:
+        """A day of a trace made day by day, its dict shared as the years' are (memory: the
+        memo's traces share their days instead of keeping a dict per day per trace)."""
+        day = self._rolled.get(s)
+        if day is None:
+            if len(self._rolled) >= self.limit:
+                self._rolled.clear()
+            day = self._rolled[s] = {"date": s.date.isoformat(), "reason": s.reason}
+        return day
 
 
 def skipped_days(skipped: Iterable[SkippedDay]) -> list[dict[str, str]]:

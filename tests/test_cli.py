@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import os
 import subprocess
@@ -124,6 +125,48 @@ def test_scan_json_into_a_closed_pipe_stops_quietly(sqlite_db: SourceDB, write_c
     assert json.loads(first)["check"] == "case_overdue"
     assert proc.returncode == 0, err
     assert "check failed" not in err and "Traceback" not in err
+
+
+def test_scan_json_lines_are_whole_with_an_unbuffered_stdout(sqlite_db: SourceDB, write_config
+                                                             ) -> None:
+    """``PYTHONUNBUFFERED`` (the image sets it) or not, the same lines, each whole, all of them.
+
+    The lines are joined into chunks of 64 KiB for the write: 3,000 findings are ~70 of them.
+    """
+    sqlite_db.load("cases", [{"case_id": f"C{i:05d}", "unit_id": "MZJ",
+                              "accepted_at": dt.datetime(2026, 9, 24, 10), "promised_limit": 5}
+                             for i in range(3000)])
+    cfg = write_config(sqlite_db.url)
+    outs = []
+    for unbuffered in ("1", ""):
+        r = subprocess.run([sys.executable, "-m", "sunlight.monitor.cli", "scan", "-c", str(cfg),
+                            "--at", "2026-10-10T09:00", "--format", "json"], capture_output=True,
+                           timeout=120, env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
+        assert r.returncode == 0, r.stderr
+        outs.append(r.stdout)
+    assert outs[0] == outs[1]
+    lines = outs[0].decode().splitlines()
+    assert [json.loads(x)["subject"] for x in lines] == [f"C{i:05d}" for i in range(3000)]
+
+
+def test_json_lines_written_whole_to_a_stream_that_takes_a_part() -> None:
+    """A raw (unbuffered) stream may take a part of each write: the rest is written after."""
+    from sunlight.monitor.cli_scan import _write_all
+
+    class Raw(io.RawIOBase):
+        def __init__(self) -> None:
+            self.got = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b) -> int:  # type: ignore[override]
+            self.got += bytes(b[:7])
+            return min(7, len(b))
+
+    raw = Raw()
+    _write_all(raw, "办件超期\n".encode() * 100)
+    assert bytes(raw.got) == "办件超期\n".encode() * 100
 
 
 def test_a_bad_choice_is_a_usage_error_with_exit_2() -> None:

@@ -5,7 +5,10 @@ span, each through the same chain of reasons). Random starts, limits, units,
 pauses (open, overlapping, ending the day they start) and ``until`` dates over
 2025–2027, holidays, make-up working days and a year no notice covers (2027)
 included, with an office's calendar override for one year: both give the same
-list, day for day.
+list, day for day. ``TraceMemo.days`` (what the checks' evidence uses: memoised,
+and cut from a year's list of listed days with the paused days put in) gives
+the same list in its JSON form, on memo hits and misses alike (a small memo,
+so that it also starts afresh many times), hour limits included.
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from sunlight.monitor.clock import (
     LimitUnit,
     Pause,
     SkippedDay,
+    TraceMemo,
     _day_pauses,
     compute_deadline,
+    skipped_days,
     trace,
 )
 
@@ -85,10 +90,11 @@ def test_trace_walks_only_the_days_it_can_list(tmp_path: Path, override: bool) -
     rng = random.Random(20261116 + override)
     first = dt.date(2025, 11, 1)
     span = (dt.date(2027, 3, 1) - first).days
-    listed = paused_listed = 0
+    listed = paused_listed = rolled = 0
+    memo = TraceMemo(cal, limit=300)
     for _ in range(3000):
         start = _moment(rng, first, span)
-        unit = rng.choice((LimitUnit.workday, LimitUnit.workday, LimitUnit.day))
+        unit = rng.choice((LimitUnit.workday, LimitUnit.workday, LimitUnit.day, LimitUnit.hour))
         limit = rng.choice((0, 1, 3, 5, 10, 20, 45))
         pauses = []
         for _ in range(rng.choice((0, 0, 1, 1, 2, 3))):
@@ -106,6 +112,11 @@ def test_trace_walks_only_the_days_it_can_list(tmp_path: Path, override: bool) -
             got = trace(start, deadline, cal, pauses, until)
             want = reference_trace(start, deadline, cal, pauses, until)
             assert got == want, (start, limit, unit, pauses, until)
+            for _ in range(2):  # a miss, then (unless the memo started afresh) a hit
+                assert memo.days(start, deadline, pauses, until) == skipped_days(want), \
+                    (start, limit, unit, pauses, until)
+            rolled += deadline.rolled_from is not None
             listed += len(got)
             paused_listed += sum(s.reason == "暂停计时" for s in got)
-    assert listed > 10_000 and paused_listed > 1_000  # the walks did list days, paused ones too
+    # the walks did list days, paused ones too, and some deadlines were rolled over
+    assert listed > 10_000 and paused_listed > 1_000 and rolled > 50
