@@ -184,13 +184,20 @@ def test_two_replicas_and_overlapping_cycles_share_the_work_and_survive_a_kill(
 
         views = wait_for(shared, "the replicas to share the sources two and two", [a, b])
         # the store's figures come from one replica only: a sum over replicas counts them once
-        scrapes = {r.name: r.scrape() for r in (a, b)}
-        exporters = {n: [int(s.value) for s in samples if s.name == "sunlight_store_metrics_exporter"]
-                     for n, samples in scrapes.items()}
-        assert sorted(exporters.values()) == [[0], [1]]
-        with_findings = {n for n, samples in scrapes.items()
-                         if any(s.name == "sunlight_findings_open" for s in samples)}
-        assert with_findings == {n for n, e in exporters.items() if e == [1]}
+        # (once the first cycle has recorded its findings: before that the exporter has none
+        # to show, which a loaded machine makes likely at the first scrape)
+        def exported() -> dict | None:
+            scrapes = {r.name: r.scrape() for r in (a, b)}
+            exporters = {n: [int(s.value) for s in samples
+                             if s.name == "sunlight_store_metrics_exporter"]
+                         for n, samples in scrapes.items()}
+            assert sorted(exporters.values()) == [[0], [1]]
+            with_findings = {n for n, samples in scrapes.items()
+                             if any(s.name == "sunlight_findings_open" for s in samples)}
+            assert with_findings <= {n for n, e in exporters.items() if e == [1]}
+            return scrapes if with_findings else None
+
+        scrapes = wait_for(exported, "the exporting replica to show the findings", [a, b])
         assert {n: [s.value for s in samples if s.name == "sunlight_replicas"]
                 for n, samples in scrapes.items()} == {"A": [2], "B": [2]}
         owned_by_a = sorted(s for s, held in views["A"].items() if held)
