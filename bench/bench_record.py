@@ -135,7 +135,7 @@ def _pg(database: str | None = None, schema: str | None = None) -> str:
 
 
 def new_store(kind: str, work: Path, name: str) -> str:
-    """An empty state store: a SQLite file, or a PostgreSQL schema in ``bench_record``."""
+    """An empty state store: a SQLite file, or a PostgreSQL schema in ``--pg-database``."""
     if kind == "sqlite":
         path = work / f"state-{name}.db"
         for p in work.glob(f"state-{name}.db*"):
@@ -304,7 +304,7 @@ N_CASES = 200_000
 
 
 def main(argv: list[str] | None = None) -> int:
-    global N_CASES
+    global N_CASES, PG_DATABASE
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200_000, help="cases in the source (default 200,000)")
     ap.add_argument("--db", default="sqlite,postgresql", help="state stores: sqlite, postgresql")
@@ -313,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data-dir", type=Path, default=HERE / ".data" / "record")
     ap.add_argument("--profile", type=Path, help="run py-spy on the recording children; stacks here")
     ap.add_argument("--json", type=Path, help="write every row as JSON here too")
+    ap.add_argument("--pg-database", default=PG_DATABASE,
+                    help=f"the PostgreSQL database of the stores' schemas (default {PG_DATABASE})")
     ap.add_argument("--alone", action="store_true",
                     help="only the 'recording alone' children (no sunlight scan pairs): quicker")
     ap.add_argument("--replay", type=Path, help=argparse.SUPPRESS)
@@ -322,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child_replay(args.replay, args.at)))
         return 0
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    N_CASES = args.n
+    N_CASES, PG_DATABASE = args.n, args.pg_database
     args.data_dir.mkdir(parents=True, exist_ok=True)
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)

@@ -202,7 +202,7 @@ def test_the_recorder_keeps_no_container_of_a_finding_it_waits_to_write() -> Non
     odd = case_finding("C2", WHEN)
     odd.evidence = {**odd.evidence, "at": WHEN}  # a datetime: not JSON (json.dumps refuses it too)
     q = pending(odd)
-    assert q.digest is None and q.evidence is None and q.original is odd
+    assert q.digest is None and q.masked is None and q.original is odd
 
 
 # --- a re-scan ------------------------------------------------------------------------------
@@ -341,6 +341,87 @@ def test_interleaved_runs_leave_what_writing_every_finding_whole_leaves(
     assert got == want
     assert any(r["resolved_at"] is not None for r in got.values())
     assert any(r["opened_run"] != min(x["opened_run"] for x in got.values()) for r in got.values())
+
+
+def test_sqlite_without_returning_leaves_the_same_store(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite before 3.35 reads the stored hashes into Python (``_seen_read``): the same rows."""
+    from sunlight.monitor.store.recording import SqliteWriter
+
+    with store_of("sqlite", tmp_path, "returning") as new, store_of("sqlite", tmp_path, "read") as old:
+        assert _play(new, _script(5)) > 100
+        init = SqliteWriter.__init__
+
+        def without(self: SqliteWriter, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            self._returning = False
+
+        monkeypatch.setattr(SqliteWriter, "__init__", without)
+        assert _play(old, _script(5)) > 100
+        assert dump(new) == dump(old)
+
+
+def test_sqlite_marks_seen_by_each_findings_fingerprint_not_by_reading_every_finding(
+        tmp_path: Path) -> None:
+    """The batch's temporary table drives the UPDATE: each finding looked up by its fingerprint."""
+    from sunlight.monitor.store.recording import _SQLITE_SEEN, SqliteWriter
+
+    with store_of("sqlite", tmp_path, "plan") as store:
+        Run(store).see([case_finding(f"C{i}", WHEN) for i in range(50)])
+        writer = SqliteWriter(store, 2, WHEN, store_findings._upsert_set)
+        with store.connect() as conn:
+            conn.exec_driver_sql(_SQLITE_SEEN)
+            for sql in writer._seen_sql:
+                plan = [r[-1] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}",
+                                                            (writer._seen_value,))]
+                assert any(p.startswith("SCAN s") for p in plan), plan
+                assert any(p.startswith("SEARCH findings USING") and "(fingerprint=?)" in p
+                           for p in plan), plan
+
+
+def test_a_hash_of_another_recipe_means_one_whole_write_of_each_finding(state: State, tmp_path: Path) -> None:
+    """A store whose hashes an older ``RECIPE`` (or hash function) wrote: the next scan sees no
+    finding unchanged, writes each whole once, and leaves what writing every one whole leaves."""
+    subjects = [f"C{i:02d}" for i in range(20)]
+
+    def play(store: sa.Engine, rehash: bool) -> list[int]:
+        first = Run(store)
+        first.see([case_finding(s, WHEN) for s in subjects])
+        first.finish()
+        if rehash:  # as recipe 1 (BLAKE2b of other bytes) left them: every hash another
+            with store.begin() as conn:
+                conn.execute(sa.update(FindingRow).values(
+                    content_hash=sa.func.substr(FindingRow.fingerprint + "0" * 32, 1, 32)))
+        seen = []
+        for hours in (5, 9):
+            later = WHEN + dt.timedelta(hours=hours)
+            run = Run(store, later)
+            seen.append(run.see([case_finding(s, later, handler="李四" if s == "C03" else "张三")
+                                 for s in subjects]).seen)
+            run.finish()
+        return seen
+
+    assert play(state.engine, rehash=True) == [0, 20]  # all written whole once, then all seen
+    with store_of(state.kind, tmp_path, "reference") as reference:
+        assert play(reference, rehash=False) == [19, 20]
+        got, want = dump(state.engine), dump(reference)
+    assert got == want
+
+
+def test_evidence_holding_the_mask_text_is_never_marked_seen_and_is_stored_as_it_is(state: State) -> None:
+    from sunlight.monitor.store.recording import MASK
+
+    odd = case_finding("M1", WHEN)
+    odd.evidence = {"note": MASK, **odd.evidence}
+    assert content_hash(odd) == (None, None)
+    for hours in (0, 4):
+        run = Run(state.engine, WHEN + dt.timedelta(hours=hours))
+        f = case_finding("M1", WHEN + dt.timedelta(hours=hours))
+        f.evidence = {"note": MASK, **f.evidence}
+        assert run.see([f]).seen == 0
+        run.finish()
+    (row,) = dump(state.engine).values()
+    assert row["evidence"] == list(f.evidence.items())
 
 
 # --- a store from before 0013_record ---------------------------------------------------------

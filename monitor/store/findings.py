@@ -263,12 +263,13 @@ class FindingRecorder:
         for p in batch:
             if p.fingerprint in hits:
                 continue
-            if p.evidence is None:  # not JSON to orjson: SQLAlchemy's types judge it, as before
+            text = p.evidence_json()
+            if text is None:  # not JSON to orjson: SQLAlchemy's types judge it, as before
                 odd.append(p)
                 continue
             try:
                 rows.append(writer.prepare(values(p, self.run_id, self.seen_at, p.digest,
-                                                  stored_evidence(p.evidence))))
+                                                  stored_evidence(text))))
             except UNENCODABLE:  # a value a column's type refuses: a row error there, as before
                 odd.append(p)
         if rows:
