@@ -388,7 +388,8 @@ def decide(expenses: pl.DataFrame, signatures: pl.DataFrame | None, *, has_signa
         bad = bad | ~pl.col("unit_id__v").is_in(sorted(known_units)).fill_null(False)
     c = c.select("_row", KEY, bad.alias("handover"), pl.col("unit_id__v").alias("unit"),
                  pl.col("category__v").alias("cat"), pl.col("payee__v").alias("payee"),
-                 pl.col("amt__v").alias("amt"), "paid")
+                 pl.col("amt__v").alias("amt"), "paid", pl.col("voucher_id__v").alias("vid"),
+                 pl.col("decision_id__v").is_null().alias("undecided"))
 
     combos = c.select("unit", "cat").unique()
     bits: dict[str, int] = {}
@@ -467,7 +468,31 @@ def decide(expenses: pl.DataFrame, signatures: pl.DataFrame | None, *, has_signa
     wanted = [FLAGS[x] for x in checks]
     keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f) for f in wanted)) if wanted \
         else pl.col("handover")
-    return c.filter(keep).select("_row", "handover", *FLAGS.values()).sort("_row")
+    return c.filter(keep).select("_row", "handover", *FLAGS.values(), "vid", "unit", "payee",
+                                 "undecided").sort("_row")
+
+
+def split_direct(frame: pl.DataFrame, checks: tuple[str, ...]
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of :func:`decide` split in two: those for the record path, and those fed to
+    ``split_payment`` alone straight from their columns (``_row``, ``vid``, ``unit``, ``payee``).
+
+    The second are the rows not handed over (every column parses here as the
+    reader parses it), flagged for ``split_payment`` and no other check, that
+    cite no decision: the check then reads only their unit, payee, amount,
+    time and id (``SplitPayment.keep``). A voucher citing a decision goes
+    through the reader, so that the check itself asks whether the decision
+    authorises it (``decision_problem``).
+    """
+    if SplitPayment.id not in checks:
+        return frame, frame.clear()
+    alone = ~pl.col("handover") & pl.col("f_split") & pl.col("undecided")
+    for check in checks:
+        if check != SplitPayment.id:
+            alone = alone & ~pl.col(FLAGS[check])
+    marked = frame.with_columns(_direct=alone)
+    return (marked.filter(~pl.col("_direct")).drop("_direct"),
+            marked.filter(pl.col("_direct")).select("_row", "vid", "unit", "payee"))
 
 
 def decision(frame: pl.DataFrame, checks: tuple[str, ...]) -> tuple[list[int], list[tuple[str, ...] | None]]:
