@@ -15,3 +15,12 @@ superset of the record path's, never missing a case
 (tests/test_columnar_identical.py compares both paths' findings field by
 field on all three engines, and the built records with the reader's).
 """
+
+import os
+
+#: polars' allocator (jemalloc, its prefixed build) keeps freed pages for 10 s by default:
+#: over a scan's thousands of batch frames that is ~22 MB of peak RSS at a million vouchers
+#: (bench/README.md, "split_payment from the columns"). Returned at once instead, for ~10%
+#: more CPU in the columnar scan. jemalloc reads this when polars is first loaded, which
+#: is by this package (every module here imports polars); a value set by the operator wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
