@@ -213,9 +213,7 @@ def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Ba
     sql = _compiled(src, stmt)
     keys = tuple(stmt.selected_columns.keys())
     key_at = keys.index(key_field)
-    # at most a batch at a time: a bigger chunk_size would only keep more driver tuples alive
-    # (each batch holds its own for Batch.rows; 20,000 rows of signatures are ~7 MB)
-    fetch = min(src.config.chunk_size, BATCH_ROWS)
+    chunk = src.config.chunk_size
     errors = (sa.exc.SQLAlchemyError, dialect.loaded_dbapi.Error)
     try:
         with src.engine.connect() as conn:
@@ -229,7 +227,7 @@ def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Ba
                 done = False
                 while not done:
                     with _collection_paused():
-                        part = cursor.fetchmany(fetch)
+                        part = cursor.fetchmany(chunk)
                         pending.extend(part)
                         done = not part
                         ready = len(pending) >= BATCH_ROWS or (done and bool(pending))
