@@ -354,11 +354,16 @@ class LargeParams(Params):
 
 
 def large_amount(v: ExpenseRecord, ctx: EvalContext) -> Decimal:
+    return unit_large_amount(v.unit_id, ctx)
+
+
+def unit_large_amount(unit_id: str, ctx: EvalContext) -> Decimal:
+    """``large_amount_without_decision``'s threshold for a unit (it depends on nothing else)."""
     table = ctx.params.get(LargeAmountWithoutDecision.id)
     if table is None:
         return LargeParams().large_amount
-    info = ctx.units.get(v.unit_id)
-    return table.for_(v.unit_id, info.kind if info else None).large_amount
+    info = ctx.units.get(unit_id)
+    return table.for_(unit_id, info.kind if info else None).large_amount
 
 
 class _DecisionIndex:
@@ -460,17 +465,39 @@ class SplitPayment(_VoucherCheck[SplitParams]):
     def feed(self, v: ExpenseRecord, params: SplitParams, ctx: EvalContext) -> tuple[Finding, ...]:
         if v.payee is None:
             return ()
-        threshold = params.large_amount or self.thresholds.get(v.unit_id)
-        if threshold is None:
-            threshold = self.thresholds[v.unit_id] = large_amount(v, ctx)
+        threshold = self._threshold(v.unit_id, params, ctx)
         if v.amount >= threshold:
             return ()
         if v.decision_id is not None and decision_problem(v, self.decisions, ctx) is None:
             return ()  # authorised by a sound collective decision: not an evasion
-        if v.unit_id not in self.rules:
-            self.rules[v.unit_id] = (threshold, params.window_days)
-        self.spill.add(v.unit_id, v.payee, int(v.paid_at.timestamp()), v.voucher_id, v.amount)
+        self._keep(v.unit_id, v.payee, int(v.paid_at.timestamp()), v.voucher_id, v.amount,
+                   threshold, params)
         return ()
+
+    def keep(self, unit_id: str, payee: str, t: int, voucher_id: str, amount: Decimal,
+             params: SplitParams, ctx: EvalContext) -> None:
+        """``feed`` of a voucher that has a payee and cites no decision, from its values alone.
+
+        The columnar path (``monitor/columnar/scan_spending.py``) calls it with the
+        values the reader would give (``t``: ``int(paid_at.timestamp())``), in the
+        stream's order, instead of building the voucher's record: this check reads
+        nothing else of a voucher without a decision.
+        """
+        threshold = self._threshold(unit_id, params, ctx)
+        if amount < threshold:
+            self._keep(unit_id, payee, t, voucher_id, amount, threshold, params)
+
+    def _threshold(self, unit_id: str, params: SplitParams, ctx: EvalContext) -> Decimal:
+        threshold = params.large_amount or self.thresholds.get(unit_id)
+        if threshold is None:
+            threshold = self.thresholds[unit_id] = unit_large_amount(unit_id, ctx)
+        return threshold
+
+    def _keep(self, unit_id: str, payee: str, t: int, voucher_id: str, amount: Decimal,
+              threshold: Decimal, params: SplitParams) -> None:
+        if unit_id not in self.rules:
+            self.rules[unit_id] = (threshold, params.window_days)
+        self.spill.add(unit_id, payee, t, voucher_id, amount)
 
     def finish(self, ctx: EvalContext) -> Iterator[Finding]:
         try:

@@ -409,7 +409,36 @@ class Engine:
         handle = self._handback(src, "expenses", ctx, feeders, out, emit)
         count = self._columnar_count(src, "expenses", out)
         return scan_expenses(src, rctx, ctx, feeders, self._calendar_arrays(), self.params, handle,
-                             count, self.stop_requested)
+                             count, self.stop_requested, self._split_keeper(ctx, feeders, out))
+
+    def _split_keeper(self, ctx: EvalContext, feeders: list[Check], out: SourceOutcome
+                      ) -> Callable[[str, str, int, str, Any], None] | None:
+        """What feeds ``split_payment`` a voucher from its values, as ``_feed`` feeds it a record:
+        its unit's params (not enabled: nothing), a failure counted as the check's.
+        """
+        from sunlight.checks.spending import SplitPayment
+
+        check = next((c for c in feeders if isinstance(c, SplitPayment)), None)
+        if check is None or type(check).feed is not SplitPayment.feed:
+            return None  # a check of another feed (a test's reference) is fed records
+        table = self.params[check.id]
+        by_unit: dict[str, Any] = {}
+
+        def keep(unit_id: str, payee: str, t: int, voucher_id: str, amount: Any) -> None:
+            params = by_unit.get(unit_id)
+            if params is None:
+                info = ctx.units.get(unit_id)
+                params = by_unit[unit_id] = table.for_(unit_id, info.kind if info else None, None)
+            if not params.enabled:
+                return
+            try:
+                check.keep(unit_id, payee, t, voucher_id, amount, params, ctx)  # type: ignore[arg-type]
+            except (SourceError, OutOfSpan, OverflowError):
+                raise
+            except Exception as exc:  # as in _feed: a bug in one check must not stop the others
+                self._check_failed(check, out, exc)
+
+        return keep
 
     def _feed(self, feeders: list[Check], record: Any, ctx: EvalContext,
               out: SourceOutcome, emit: Sink) -> None:

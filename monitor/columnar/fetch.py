@@ -74,6 +74,14 @@ class Batch:
 
     frame: pl.DataFrame
     rows: Callable[[Sequence[int]], list[dict[str, Any]]]
+    #: one column's raw values at some positions (None: taken from ``rows``)
+    column: Callable[[str, Sequence[int]], list[Any]] | None = None
+
+    def values(self, name: str, idx: Sequence[int]) -> list[Any]:
+        """The values of column ``name`` the record path would receive for rows ``idx``."""
+        if self.column is not None:
+            return self.column(name, idx)
+        return [r[name] for r in self.rows(idx)]
 
 
 def _key_series(values: Sequence[Any]) -> pl.Series:
@@ -132,7 +140,11 @@ def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[A
     def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
         return [dict(zip(keys, rows[i], strict=True)) for i in idx]
 
-    return Batch(frame, raw)
+    def column(name: str, idx: Sequence[int]) -> list[Any]:
+        at = keys.index(name)
+        return [rows[i][at] for i in idx]
+
+    return Batch(frame, raw, column)
 
 
 def _compiled(src: Source, stmt: sa.Select) -> str:
@@ -333,7 +345,15 @@ def _arrow_to_batch(table: pa.Table, key_field: str, session_tz: dt.tzinfo) -> B
                     r[c] = r[c].astimezone(session_tz)
         return rows
 
-    return Batch(frame, raw)
+    def column(name: str, idx: Sequence[int]) -> list[Any]:
+        values = plain.get_column(name).gather(list(idx)).to_list()
+        if name in numeric:
+            return [None if v is None else Decimal(v) for v in values]
+        if name in aware:
+            return [None if v is None else v.astimezone(session_tz) for v in values]
+        return values
+
+    return Batch(frame, raw, column)
 
 
 def _first_line(exc: BaseException) -> str:

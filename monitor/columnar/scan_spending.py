@@ -17,7 +17,9 @@ the stream's order (the order its spill keeps for ties).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -28,16 +30,31 @@ from sunlight.checks.spending import SplitPayment
 from sunlight.monitor.columnar.calendar import CalendarArrays
 from sunlight.monitor.columnar.fetch import KEY, Batch, batches
 from sunlight.monitor.columnar.scan import _child_rows, _Children, _frame, _orphans, _Piece, _Replay
-from sunlight.monitor.columnar.spending import GROUP_FIELDS, SplitGroups, decide, decision
+from sunlight.monitor.columnar.spending import (
+    GROUP_FIELDS,
+    SplitGroups,
+    decide,
+    decision,
+    split_direct,
+)
 from sunlight.monitor.readers import ORPHAN, ReadContext, loaded, problem, read_expenses
 from sunlight.monitor.records.base import BadField, RowProblem, screen
-from sunlight.monitor.records.spending import EXPENSE_FIELDS, SIGNATURE_FIELDS, ExpenseRecord
+from sunlight.monitor.records.spending import (
+    EXPENSE_FIELDS,
+    SIGNATURE_FIELDS,
+    ExpenseRecord,
+    amount_and_second,
+)
 from sunlight.monitor.sources import Source, SourceError
 
 log = structlog.get_logger("sunlight.columnar")
 
 #: what the engine does with each row handed back: (record or problem, the checks to feed; None: all)
 Handle = Callable[[ExpenseRecord | RowProblem, tuple[str, ...] | None], None]
+#: what feeds ``split_payment`` one voucher from its values: unit, payee, epoch second, id, amount
+Keep = Callable[[str, str, int, str, Decimal], None]
+#: a voucher for ``keep``: its position in the batch, then ``keep``'s arguments
+Direct = tuple[int, str, str, int, str, Decimal]
 _SPLIT_ONLY = (SplitPayment.id,)
 
 
@@ -48,7 +65,8 @@ def _stopping(src: Source, stop: Callable[[], bool] | None) -> None:
 
 def scan_expenses(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequence[Check],
                   arrays: CalendarArrays, params: Any, handle: Handle,
-                  count: Callable[[int], None], stop: Callable[[], bool] | None = None) -> bool:
+                  count: Callable[[int], None], stop: Callable[[], bool] | None = None,
+                  keep: Keep | None = None) -> bool:
     """Evaluate every voucher of ``src`` as of ``ctx.at``; ``handle`` gets the rows that need Python.
 
     False (and nothing handled) when the source has a voucher without a key:
@@ -56,6 +74,10 @@ def scan_expenses(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Seq
     next to it in the stream, which depends on where the database sorts NULL;
     the record path reads such a source itself. The first pass (``split_payment``'s
     groups, or the keys alone) finds them before anything is handed over.
+
+    ``keep``: what feeds ``split_payment`` a voucher from its values (unit, payee,
+    epoch second, id, amount); with it, the vouchers only that check could
+    fire on and that cite no decision are not replayed (``split_direct``).
     """
     checks = tuple(c.id for c in feeders)
     split = SplitGroups(ctx.at, ctx.tz, arrays, params, ctx.units) \
@@ -101,16 +123,24 @@ def scan_expenses(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Seq
             decided = decide(frame, _frame(pieces), has_signatures=has_signatures, at=ctx.at,
                              tz=ctx.tz, cal=arrays, checks=checks, params=params, units=ctx.units,
                              known_units=rctx.known_units, heads=heads, split=split)
+            decided, alone = split_direct(decided, checks) if keep is not None \
+                else (decided, decided.clear())
             rows, chosen = decision(decided, checks)
         except Exception as exc:  # columns polars cannot join (or a bug): the record path reads all
             log.warning("columnar decision failed; the batch goes to the record path",
                         source=src.name, error=str(exc).splitlines()[0] if str(exc) else repr(exc),
                         exc_info=not isinstance(exc, pl.exceptions.PolarsError))
             rows, chosen = list(range(frame.height)), [None] * frame.height
+            alone = None
         skip = set(carried)
         picked = [(r, ch) for r, ch in zip(rows, chosen, strict=True) if r not in skip]
+        direct = _direct(batch, alone, skip, rctx.tz, picked) if alone is not None else []
         if picked:
-            _replay(src, rctx, batch, offset, picked, pieces, handle)
+            _replay(src, rctx, batch, offset, picked, pieces, handle, direct, keep)
+        elif direct:
+            assert keep is not None
+            for d in direct:
+                keep(*d[1:])
         if non_null.len():
             previous = non_null[-1]
         offset += frame.height
@@ -123,9 +153,42 @@ def scan_expenses(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Seq
     return True
 
 
+def _direct(batch: Batch, alone: pl.DataFrame, skip: set[int], tz: dt.tzinfo,
+            picked: list[tuple[int, tuple[str, ...] | None]]) -> list[Direct]:
+    """The rows ``split_payment`` alone is fed from their columns, with the values it reads.
+
+    Unit, payee and id come from the parsed columns (equal to the reader's on
+    rows not handed over); the amount and the epoch second are parsed from the
+    fetched values by the reader's own parser (``amount_and_second``), so the
+    spill holds the very Decimal (its exponent too) the record path would feed.
+    A row that parser refuses after all is replayed instead (added to ``picked``).
+    """
+    if not alone.height:
+        return []
+    positions = alone.get_column("_row").to_list()
+    out: list[Direct] = []
+    refused = False
+    for r, vid, unit, payee, amount, paid in zip(
+            positions, alone.get_column("vid").to_list(), alone.get_column("unit").to_list(),
+            alone.get_column("payee").to_list(), batch.values("amount", positions),
+            batch.values("paid_at", positions), strict=True):
+        if r in skip:
+            continue
+        try:
+            value, second = amount_and_second(amount, paid, tz)
+        except (BadField, OverflowError, ValueError):  # not expected on a row not handed over
+            picked.append((r, _SPLIT_ONLY))
+            refused = True
+            continue
+        out.append((r, unit, payee, second, vid, value))
+    if refused:
+        picked.sort(key=lambda p: p[0])
+    return out
+
+
 def _replay(src: Source, rctx: ReadContext, batch: Batch, offset: int,
             picked: list[tuple[int, tuple[str, ...] | None]], pieces: list[_Piece],
-            handle: Handle) -> None:
+            handle: Handle, direct: list[Direct], keep: Keep | None) -> None:
     rows = [r for r, _ in picked]
     checks = [ch for _, ch in picked]
     voucher_rows = batch.rows(rows)
@@ -138,12 +201,20 @@ def _replay(src: Source, rctx: ReadContext, batch: Batch, offset: int,
     items = read_expenses(replay, rctx, [offset + r + 1 for r in rows])  # type: ignore[arg-type]
     # each voucher row gives one item (its record, or the problem that stops it), then the
     # notice of what was cleaned in a row that was read all the same (a kept problem)
+    # the rows fed from their columns go in between, in the stream's order: the order of
+    # arrival the spill keeps (split_windows.Group.inexact_from, ties)
+    d = 0
     i = -1
     for item in items:
         if isinstance(item, RowProblem) and (item.kept or item.reason.startswith(ORPHAN)):
             handle(item, None)
             continue
         i += 1
+        while d < len(direct) and direct[d][0] < rows[i]:
+            keep(*direct[d][1:])  # type: ignore[misc]
+            d += 1
         handle(item, checks[i])
+    for rest in direct[d:]:
+        keep(*rest[1:])  # type: ignore[misc]
     if i != len(checks) - 1:  # a bug: the source fails (and resolves nothing) rather than guess
         raise SourceError(src.name, f"columnar replay: {len(checks)} voucher rows gave {i + 1} records")

@@ -222,27 +222,30 @@ class SplitGroups:
                                      small.filter(pl.col("fine")).get_column("h")]))
         # 20 bytes a kept voucher (a million: 20 MB): seconds from the calendar's first day (the
         # time is in its span), each amount plus a fen rounded up to a float32, the unit's number
+        # sorted by unit: finish() takes each unit's rows of every batch as slices (no copy)
         self._parts.append(small.select(
             "h", (pl.col("t") // 1_000_000 - self._base).cast(pl.UInt32).alias("t"),
-            ((pl.col("a") + FEN) * (1 + 1e-6)).cast(pl.Float32).alias("c"), "ui"))
+            ((pl.col("a") + FEN) * (1 + 1e-6)).cast(pl.Float32).alias("c"), "ui").sort("ui"))
 
     def finish(self) -> None:
         """Compute the flagged groups and vouchers from every batch added."""
         flagged = [s for s in self._flag if s.len()]
         members: list[pl.Series] = []
-        if self._parts:
-            df = pl.concat(self._parts)
-            self._parts.clear()
-            df = df.sort("ui", "h", "t")
-            # one unit at a time (its threshold and span are scalars): the intermediate columns
-            # are one unit's, not the whole stream's
-            runs = df.group_by("ui", maintain_order=True).agg(pl.len().alias("n"))
-            start = 0
-            for ui, n in runs.iter_rows():
-                rules = self._rules[ui]
-                members.append(_firing(df.slice(start, n), rules.split_span + SPAN_MARGIN,
-                                        rules.split_threshold))
-                start += n
+        # one unit at a time (its threshold and span are scalars), gathered from the slices
+        # of every batch: memory holds the batches' columns once and one unit's copy, not
+        # two copies of the whole stream (concatenated, then sorted)
+        units = [part.get_column("ui") for part in self._parts]
+        for ui, rules in enumerate(self._rules):
+            pieces = []
+            for part, col in zip(self._parts, units, strict=True):
+                lo = col.search_sorted(ui, side="left")
+                hi = col.search_sorted(ui, side="right")
+                if hi > lo:
+                    pieces.append(part.slice(lo, hi - lo))
+            if pieces:
+                df = pl.concat(pieces).sort("h", "t")
+                members.append(_firing(df, rules.split_span + SPAN_MARGIN, rules.split_threshold))
+        self._parts.clear()
         self._flag.clear()
         self.hashes = (pl.concat(flagged).unique() if flagged
                        else pl.Series("h", [], dtype=pl.UInt64))
@@ -388,7 +391,8 @@ def decide(expenses: pl.DataFrame, signatures: pl.DataFrame | None, *, has_signa
         bad = bad | ~pl.col("unit_id__v").is_in(sorted(known_units)).fill_null(False)
     c = c.select("_row", KEY, bad.alias("handover"), pl.col("unit_id__v").alias("unit"),
                  pl.col("category__v").alias("cat"), pl.col("payee__v").alias("payee"),
-                 pl.col("amt__v").alias("amt"), "paid")
+                 pl.col("amt__v").alias("amt"), "paid", pl.col("voucher_id__v").alias("vid"),
+                 pl.col("decision_id__v").is_null().alias("undecided"))
 
     combos = c.select("unit", "cat").unique()
     bits: dict[str, int] = {}
@@ -467,7 +471,31 @@ def decide(expenses: pl.DataFrame, signatures: pl.DataFrame | None, *, has_signa
     wanted = [FLAGS[x] for x in checks]
     keep = pl.col("handover") | pl.any_horizontal(*(pl.col(f) for f in wanted)) if wanted \
         else pl.col("handover")
-    return c.filter(keep).select("_row", "handover", *FLAGS.values()).sort("_row")
+    return c.filter(keep).select("_row", "handover", *FLAGS.values(), "vid", "unit", "payee",
+                                 "undecided").sort("_row")
+
+
+def split_direct(frame: pl.DataFrame, checks: tuple[str, ...]
+                 ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of :func:`decide` split in two: those for the record path, and those fed to
+    ``split_payment`` alone straight from their columns (``_row``, ``vid``, ``unit``, ``payee``).
+
+    The second are the rows not handed over (every column parses here as the
+    reader parses it), flagged for ``split_payment`` and no other check, that
+    cite no decision: the check then reads only their unit, payee, amount,
+    time and id (``SplitPayment.keep``). A voucher citing a decision goes
+    through the reader, so that the check itself asks whether the decision
+    authorises it (``decision_problem``).
+    """
+    if SplitPayment.id not in checks:
+        return frame, frame.clear()
+    alone = ~pl.col("handover") & pl.col("f_split") & pl.col("undecided")
+    for check in checks:
+        if check != SplitPayment.id:
+            alone = alone & ~pl.col(FLAGS[check])
+    marked = frame.with_columns(_direct=alone)
+    return (marked.filter(~pl.col("_direct")).drop("_direct"),
+            marked.filter(pl.col("_direct")).select("_row", "vid", "unit", "payee"))
 
 
 def decision(frame: pl.DataFrame, checks: tuple[str, ...]) -> tuple[list[int], list[tuple[str, ...] | None]]:

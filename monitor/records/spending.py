@@ -124,9 +124,7 @@ def parse_expense(row: dict[str, Any], tz: dt.tzinfo,
     voucher_id = _id(row, "voucher_id")
     unit_id = _id(row, "unit_id")
     paid_at = _ts(row, "paid_at", tz, True)
-    amount = row.get("amount")
-    if type(amount) is not Decimal or not amount.is_finite() or amount < 0:
-        amount = decimal(row, "amount")
+    amount = _amount(row)
     category = row.get("category")
     if category is not None:
         category = text(row, "category", required=False)
@@ -141,6 +139,23 @@ def parse_expense(row: dict[str, Any], tz: dt.tzinfo,
         decision_id=_id(row, "decision_id", False) if row.get("decision_id") is not None else None,
         signatures=signatures,
     )
+
+
+def _amount(row: dict[str, Any]) -> Decimal:
+    amount = row.get("amount")
+    if type(amount) is not Decimal or not amount.is_finite() or amount < 0:
+        amount = decimal(row, "amount")
+    return amount
+
+
+def amount_and_second(amount: Any, paid_at: Any, tz: dt.tzinfo) -> tuple[Decimal, int]:
+    """A voucher's amount and ``int(paid_at.timestamp())``, parsed as :func:`parse_expense` does.
+
+    For the columnar path, which feeds ``split_payment`` these values of a
+    voucher without building its record (raises BadField as the reader would).
+    """
+    row = {"amount": amount, "paid_at": paid_at}
+    return _amount(row), int(_ts(row, "paid_at", tz, True).timestamp())
 
 
 def parse_signature(row: dict[str, Any], tz: dt.tzinfo) -> Signature:
