@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="append", dest="checks",
                     help=f"check to run (repeatable; default the case checks: {', '.join(CASE_CHECKS)})")
     ap.add_argument("--save-findings", type=Path, metavar="DIR",
-                    help="keep the scan's JSON lines in DIR/<db>.jsonl (to compare runs)")
+                    help="keep the scan's JSON lines in DIR/<db>-<path>.jsonl (to compare runs)")
     args = ap.parse_args(argv)
     if args.million:
         args.n = 1_000_000
