@@ -331,3 +331,43 @@ def test_the_fetch_leaves_garbage_collection_as_it_found_it(tmp_path: Path) -> N
         gc.enable()
         src.close()
     assert seen == [True, False]
+
+
+def test_sub_chunks_make_batches_of_chunk_size_with_the_drivers_values(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cursor is read BATCH_ROWS rows at a time, joined into batches of ``chunk_size`` rows;
+    ``rows``/``values`` give the driver's very values (types too) at positions across the parts,
+    whether a part's tuples were kept (a column of mixed types) or rebuilt from its columns."""
+    path = tmp_path / "mixed.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (case_id TEXT, v, w)")
+    rows = [(f"K{i:03d}", (i * 1.5 if i % 2 else i) if 20 <= i < 30 else i * 0.5 if 125 <= i < 150
+             else i, None if i % 3 else f"文{i}")
+            for i in range(235)]  # rows 20-29: ints and floats in one part (kept as tuples); the
+    # part of rows 125-149 floats, the batch's others ints
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+    monkeypatch.setattr(fetch, "BATCH_ROWS", 25)
+    src = Source("main", SourceConfig(url=f"sqlite:///{path}", chunk_size=100))
+    try:
+        table = sa.table("t", sa.column("case_id"), sa.column("v"), sa.column("w"))
+        stmt = sa.select(table.c.case_id, table.c.v, table.c.w).order_by(table.c.case_id)
+        batches = list(fetch._driver_batches(src, stmt, "case_id"))
+        assert [b.frame.height for b in batches] == [100, 100, 35]
+        # as one _columns call of the batch's rows makes them: a column mixed anywhere is text
+        assert [b.frame.schema["v"] for b in batches] == [fetch.pl.String, fetch.pl.String,
+                                                          fetch.pl.Int64]
+        want = [dict(zip(("case_id", "v", "w"), r, strict=True)) for r in rows]
+        got = []
+        for b in batches:
+            idx = [i for i in range(b.frame.height - 1, -1, -1) if i % 4 != 1][::-1]  # skips, order
+            part = b.rows(idx)
+            assert b.values("v", idx) == [r["v"] for r in part]
+            got.extend((b, i, r) for i, r in zip(idx, part, strict=True))
+        offsets = {id(b): 100 * n for n, b in enumerate(batches)}
+        for b, i, r in got:
+            w = want[offsets[id(b)] + i]
+            assert r == w and [type(x) for x in r.values()] == [type(x) for x in w.values()]
+    finally:
+        src.close()

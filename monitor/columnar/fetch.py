@@ -134,8 +134,30 @@ def _columns(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) 
     return pl.DataFrame([*series, key])
 
 
+#: column types whose values polars gives back exactly as the driver gave them (to_list)
+_EXACT = {str: pl.String, int: pl.Int64, float: pl.Float64}
+
+
+def _exact(values: list[Any], series: pl.Series) -> bool:
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if not kinds:
+        return series.dtype == pl.Null or series.null_count() == series.len()
+    return len(kinds) == 1 and series.dtype == _EXACT.get(next(iter(kinds)))
+
+
 def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> Batch:
     frame = _columns(keys, key_at, rows)
+    if all(_exact(list(map(itemgetter(i), rows)), frame.get_column(k)) for i, k in enumerate(keys)):
+        plain = frame.select(keys)  # the tuples are not kept: polars gives the same values back
+
+        def raw_f(idx: Sequence[int]) -> list[dict[str, Any]]:
+            return [dict(zip(keys, r, strict=True)) for r in plain[list(idx)].rows()]
+
+        def column_f(name: str, idx: Sequence[int]) -> list[Any]:
+            return plain.get_column(name).gather(list(idx)).to_list()
+
+        return Batch(frame, raw_f, column_f)
 
     def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
         return [dict(zip(keys, rows[i], strict=True)) for i in idx]
@@ -143,6 +165,50 @@ def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[A
     def column(name: str, idx: Sequence[int]) -> list[Any]:
         at = keys.index(name)
         return [rows[i][at] for i in idx]
+
+    return Batch(frame, raw, column)
+
+
+def _joined(keys: tuple[str, ...], key_at: int, parts: list[Batch]) -> Batch:
+    """Sub-batches as one batch: the frames concatenated, ``rows``/``column`` by each part's offset.
+
+    Parts whose columns differ in type (ints in one, floats or text in another) are
+    rebuilt as one from their raw values: the batch's columns are then what
+    :func:`_columns` makes of all its rows (a mixed column is text), never a cast.
+    """
+    if len(parts) == 1:
+        return parts[0]
+    import bisect
+    for name in keys:
+        kinds = {p.frame.schema[name] for p in parts} - {pl.Null}
+        if len(kinds) > 1:
+            rows = [tuple(r[k] for k in keys) for p in parts
+                    for r in p.rows(range(p.frame.height))]
+            return _rows_to_batch(keys, key_at, rows)
+    starts = []
+    n = 0
+    for p in parts:
+        starts.append(n)
+        n += p.frame.height
+    frame = pl.concat([p.frame for p in parts], how="vertical_relaxed")
+
+    def split(idx: Sequence[int]) -> Iterator[tuple[Batch, list[int]]]:
+        cur, local = -1, []  # type: int, list[int]
+        for i in idx:
+            at = bisect.bisect_right(starts, i) - 1
+            if at != cur:
+                if local:
+                    yield parts[cur], local
+                cur, local = at, []
+            local.append(i - starts[at])
+        if local:
+            yield parts[cur], local
+
+    def raw(idx: Sequence[int]) -> list[dict[str, Any]]:
+        return [r for p, loc in split(idx) for r in p.rows(loc)]
+
+    def column(name: str, idx: Sequence[int]) -> list[Any]:
+        return [v for p, loc in split(idx) for v in p.values(name, loc)]
 
     return Batch(frame, raw, column)
 
@@ -202,17 +268,20 @@ def _driver_batches(src: Source, stmt: sa.Select, key_field: str) -> Iterator[Ba
                 # driver then reads the compiler's "%%" as "%")
                 dialect.do_execute(cursor, sql, () if dialect.positional else {}, None)
                 process = _Processors(stmt, dialect, cursor.description)
-                pending: list[Any] = []
+                pending: list[Batch] = []
+                count = 0
                 done = False
                 while not done:
                     with collection_paused():
-                        part = cursor.fetchmany(chunk)
-                        pending.extend(part)
+                        part = cursor.fetchmany(BATCH_ROWS)
                         done = not part
-                        ready = len(pending) >= BATCH_ROWS or (done and bool(pending))
-                        batch = _rows_to_batch(keys, key_at, process(pending)) if ready else None
+                        if part:
+                            pending.append(_rows_to_batch(keys, key_at, process(part)))
+                            count += len(part)
+                        ready = count >= chunk or (done and bool(pending))
+                        batch = _joined(keys, key_at, pending) if ready else None
                     if batch is not None:
-                        pending = []
+                        pending, count = [], 0
                         yield batch
             finally:  # also when the scan stops early (the generator is closed)
                 cursor.close()
