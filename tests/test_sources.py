@@ -115,3 +115,40 @@ def test_password_never_in_error_messages(tmp_path) -> None:
         src.ping()
     assert "s3cret-pw" not in str(err.value)
     assert "s3cret-pw" not in repr(src.config)
+
+
+def test_rows_for_keys_across_chunks_in_key_order(source_db: SourceDB) -> None:
+    """Keyed reads (incremental cycles): every row of the keys asked for, none other, in byte
+    order across chunks, keys asked twice or absent included (a padded key is the caller's: MariaDB
+    matches it); on SQLite a chunk larger than
+    the connection's limit of bound variables is cut to it."""
+    from sunlight.monitor.settings import SourceConfig
+    from sunlight.monitor.sources import sqlite_variables
+
+    ids = [f"C{i:03d}" for i in range(40)] + ["c1", "C_9", "Z"]
+    source_db.load("cases", [{**CASE, "case_id": k} for k in ids])
+    source_db.load("case_steps", [{"case_id": k, "seq": s, "name": f"s{s}"}
+                                  for k in ids[::3] for s in (1, 2)])
+    src = Source("x", SourceConfig(url=source_db.url))
+    wanted = ids[5:] + ids[5:9] + ["nope"]  # twice, absent
+    expect = sorted(set(ids[5:]))
+    for chunk in (1, 7, 4000):
+        got = [r["case_id"] for r in src.rows_for_keys("cases", ["case_id"], "case_id", wanted, chunk)]
+        assert got == expect
+        steps = [(r["case_id"], r["seq"]) for r in
+                 src.rows_for_keys("case_steps", ["case_id", "seq"], "case_id", wanted, chunk)]
+        assert [k for k, _ in steps] == sorted(k for k in set(ids[5:]) & set(ids[::3])
+                                                for _ in (1, 2))
+    assert list(src.rows_for_keys("cases", ["case_id"], "case_id", [])) == []
+    if src.dialect == "sqlite":
+        @sa.event.listens_for(src.engine, "connect")
+        def _small(dbapi_conn, _record) -> None:  # a library built with a low limit
+            import sqlite3
+            dbapi_conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 5)
+
+        src.engine.dispose()
+        with src.engine.connect() as conn:
+            assert sqlite_variables(conn.connection.driver_connection) == 5
+        got = [r["case_id"] for r in src.rows_for_keys("cases", ["case_id"], "case_id", wanted)]
+        assert got == expect
+    src.close()
