@@ -590,3 +590,66 @@ def test_weeks_of_cycles_with_letters_leave_what_writing_every_finding_whole_lea
     # cases completed late (their findings ended, unchanged since) and cases still open
     assert {r["subject"] for r in found.values() if r["ended_at"] is not None} >= {"S1", "J1", "Y1"}
     assert {r["subject"] for r in found.values() if r["ended_at"] is None} >= {"M1", "Z1"}
+
+
+# --- the SQLite store's settings: durable at every commit (issue 11, store/db.py) ---------
+
+
+def test_every_sqlite_state_connection_syncs_each_commit(tmp_path: Path) -> None:
+    """Each connection of the state engine (not only the first the pool opens) runs with the
+    WAL synced at every commit (``synchronous=FULL``: a recorded finding survives the power
+    going), whatever the SQLite build's default."""
+    from sunlight.monitor.store.db import create_state_engine
+
+    engine = create_state_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        with engine.connect() as a, engine.connect() as b:  # two connections of the pool
+            for conn in (a, b):
+                got = {p: conn.exec_driver_sql(f"PRAGMA {p}").scalar()
+                       for p in ("journal_mode", "synchronous", "foreign_keys")}
+                assert got == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1}
+    finally:
+        engine.dispose()
+
+
+_CRASH = """
+import datetime as dt, os, sys
+from sunlight.monitor.store import open_store
+from sunlight.monitor.store.findings import FindingRecorder, start_run
+from tests.test_recording import CHECKS, case_finding
+when = dt.datetime(2026, 11, 10, 9, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+store = open_store(sys.argv[1])
+rec = FindingRecorder(store, start_run(store, "main", when, CHECKS), when, batch=50)
+for i in range(int(sys.argv[2])):
+    rec(case_finding(f"C{i:04d}", when))
+rec.flush()
+print(rec.count, flush=True)
+os._exit(0)  # no dispose, no close, no checkpoint: what a killed process leaves
+"""
+
+
+def test_findings_counted_as_recorded_survive_the_process_ending_at_once(tmp_path: Path) -> None:
+    """A recorder's every batch is committed when ``flush`` returns: a process that ends right
+    after it (no engine disposed, no WAL checkpointed, the findings only in the WAL) leaves
+    each finding it counted for the next process to read, twice over (two runs)."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    open_store(url).dispose()  # migrated before the children
+    root = Path(__file__).resolve().parent.parent
+    for n in (120, 130):  # the second run sees the first 120 again (marked seen) and 10 new
+        out = subprocess.run([sys.executable, "-c", _CRASH, url, str(n)], cwd=root,
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [str(n)]
+        assert (tmp_path / "state.db-wal").stat().st_size > 0  # still in the WAL
+        store = open_store(url)
+        try:
+            with store.connect() as conn:
+                got = conn.execute(sa.select(sa.func.count()).select_from(FindingRow.__table__)
+                                   .where(FindingRow.__table__.c.last_run == sa.select(
+                                       sa.func.max(FindingRow.__table__.c.last_run))
+                                       .scalar_subquery())).scalar()
+        finally:
+            store.dispose()
+        assert got == n

@@ -39,6 +39,21 @@ T = TypeVar("T")
 LOCK_TIMEOUT = 30.0
 
 
+#: every connection to a SQLite state store. ``synchronous=FULL`` stated, not left to the
+#: build (``SQLITE_DEFAULT_WAL_SYNCHRONOUS`` can make a WAL database default to ``NORMAL``):
+#: the WAL is synced at every commit, so a finding the recorder counted as recorded (its
+#: batch committed) survives a crash of the process, the OS or the power; with ``NORMAL``
+#: the last commits before an OS crash or a power cut could be lost, which the office cannot
+#: have. It costs nothing measurable: one sync per batch of 2,000 findings. A larger page
+#: cache, a rarer checkpoint and temporary tables in memory were measured and not taken
+#: (``bench/README.md``, issue 11).
+SQLITE_PRAGMAS = (
+    "journal_mode=WAL",  # readers (console, metrics) never block a cycle
+    "foreign_keys=ON",
+    "synchronous=FULL",
+)
+
+
 class StoreError(Exception):
     """The state store cannot be used. ``str()`` is one line: the store (password masked) and why."""
 
@@ -103,8 +118,8 @@ def create_state_engine(url: str, *, read_only: bool = False,
         @sa.event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")  # readers (console, metrics) never block a cycle
-            cur.execute("PRAGMA foreign_keys=ON")
+            for pragma in SQLITE_PRAGMAS:
+                cur.execute(f"PRAGMA {pragma}")
             cur.close()
 
         return engine
