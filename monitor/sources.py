@@ -287,11 +287,7 @@ class Source:
                 result = conn.execution_options(
                     stream_results=True, yield_per=self.config.chunk_size
                 ).execute(stmt)
-                # Plain rows zipped with the keys: a RowMapping per row, then a
-                # dict of it, cost twice as much (a million cases: seconds).
-                keys = tuple(result.keys())
-                yield (dict(zip(keys, row, strict=True))
-                       for chunk in result.partitions() for row in chunk)
+                yield _dicts(result)
         except sa.exc.SQLAlchemyError as exc:
             raise SourceError(self.name, self._why(exc)) from exc
 
@@ -357,12 +353,19 @@ class Source:
                     chunk = min(chunk, sqlite_variables(conn.connection.driver_connection))
                 for i in range(0, len(ordered), chunk):
                     stmt = self._select(entity, fields, key_field, ordered[i:i + chunk])
-                    result = conn.execute(stmt)
-                    names = tuple(result.keys())
-                    for part in result.partitions(self.config.chunk_size):
-                        yield from (dict(zip(names, row, strict=True)) for row in part)
+                    yield from _dicts(conn.execute(stmt), self.config.chunk_size)
         except sa.exc.SQLAlchemyError as exc:
             raise SourceError(self.name, f"{entity}: {self._why(exc)}") from exc
+
+
+def _dicts(result: sa.CursorResult[Any], size: int | None = None) -> Iterator[dict[str, Any]]:
+    """A result's rows as dicts of its column names, ``size`` rows fetched at a time.
+
+    Plain rows zipped with the keys: a RowMapping per row, then a dict of it,
+    cost twice as much (a million cases: seconds).
+    """
+    keys = tuple(result.keys())
+    return (dict(zip(keys, row, strict=True)) for part in result.partitions(size) for row in part)
 
 
 def sqlite_variables(raw: Any) -> int:

@@ -35,11 +35,13 @@ hands over are read by the record path as if it had fetched them itself.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import accumulate
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -117,14 +119,18 @@ def _series(name: str, values: list[Any]) -> pl.Series:
         return _text(name, values)
 
 
-def _columns(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
-    """The rows as columns (canonical names and ``_key``, the key as text).
+def _values(keys: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The rows' values column by column.
 
     Each column is taken out of the tuples by ``map(itemgetter(i), rows)``, in C
     (three times faster than ``zip(*rows)``; ``pl.DataFrame(rows, orient="row")``
     is no faster than ``zip`` and coerces mixed columns silently: bench/README.md).
     """
-    columns = [list(map(itemgetter(i), rows)) for i in range(len(keys))]
+    return [list(map(itemgetter(i), rows)) for i in range(len(keys))]
+
+
+def _columns(keys: tuple[str, ...], key_at: int, columns: list[list[Any]]) -> pl.DataFrame:
+    """The values of :func:`_values` as a frame (canonical names and ``_key``, the key as text)."""
     series = [_series(k, c) for k, c in zip(keys, columns, strict=True)]
     key = series[key_at]
     if key.dtype == pl.String or key.dtype.is_integer():  # polars prints integers as str() does
@@ -147,8 +153,10 @@ def _exact(values: list[Any], series: pl.Series) -> bool:
 
 
 def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> Batch:
-    frame = _columns(keys, key_at, rows)
-    if all(_exact(list(map(itemgetter(i), rows)), frame.get_column(k)) for i, k in enumerate(keys)):
+    columns = _values(keys, rows)
+    frame = _columns(keys, key_at, columns)
+    exact = all(_exact(c, frame.get_column(k)) for k, c in zip(keys, columns, strict=True))
+    if exact:
         plain = frame.select(keys)  # the tuples are not kept: polars gives the same values back
 
         def raw_f(idx: Sequence[int]) -> list[dict[str, Any]]:
@@ -178,18 +186,13 @@ def _joined(keys: tuple[str, ...], key_at: int, parts: list[Batch]) -> Batch:
     """
     if len(parts) == 1:
         return parts[0]
-    import bisect
     for name in keys:
         kinds = {p.frame.schema[name] for p in parts} - {pl.Null}
         if len(kinds) > 1:
             rows = [tuple(r[k] for k in keys) for p in parts
                     for r in p.rows(range(p.frame.height))]
             return _rows_to_batch(keys, key_at, rows)
-    starts = []
-    n = 0
-    for p in parts:
-        starts.append(n)
-        n += p.frame.height
+    starts = [0, *accumulate(p.frame.height for p in parts[:-1])]
     frame = pl.concat([p.frame for p in parts], how="vertical_relaxed")
 
     def split(idx: Sequence[int]) -> Iterator[tuple[Batch, list[int]]]:
