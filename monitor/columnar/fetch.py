@@ -129,7 +129,12 @@ def _values(keys: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> list[list[A
     return [list(map(itemgetter(i), rows)) for i in range(len(keys))]
 
 
-def _columns(keys: tuple[str, ...], key_at: int, columns: list[list[Any]]) -> pl.DataFrame:
+def _columns(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> pl.DataFrame:
+    """The rows as columns (canonical names and ``_key``, the key as text)."""
+    return _frame_of(keys, key_at, _values(keys, rows))
+
+
+def _frame_of(keys: tuple[str, ...], key_at: int, columns: list[list[Any]]) -> pl.DataFrame:
     """The values of :func:`_values` as a frame (canonical names and ``_key``, the key as text)."""
     series = [_series(k, c) for k, c in zip(keys, columns, strict=True)]
     key = series[key_at]
@@ -154,7 +159,7 @@ def _exact(values: list[Any], series: pl.Series) -> bool:
 
 def _rows_to_batch(keys: tuple[str, ...], key_at: int, rows: Sequence[Sequence[Any]]) -> Batch:
     columns = _values(keys, rows)
-    frame = _columns(keys, key_at, columns)
+    frame = _frame_of(keys, key_at, columns)
     exact = all(_exact(c, frame.get_column(k)) for k, c in zip(keys, columns, strict=True))
     if exact:
         plain = frame.select(keys)  # the tuples are not kept: polars gives the same values back
