@@ -361,6 +361,62 @@ def test_sqlite_without_returning_leaves_the_same_store(tmp_path: Path,
         assert dump(new) == dump(old)
 
 
+def _moves(store: sa.Engine) -> list[list[str]]:
+    """Three days of sightings of changed findings in every shape; the subjects of each batch
+    that SQLite's lean upsert wrote (the rest went by the whole one)."""
+    from sunlight.monitor.store.recording import SqliteWriter
+
+    lean: list[list[str]] = []
+    split = SqliteWriter.split
+
+    def spy(self: SqliteWriter, conn: sa.Connection, rows: Any) -> Any:
+        out = split(self, conn, rows)
+        lean.append(sorted(r[2] for r in out[0]))  # the subject column
+        return out
+
+    day1, day2, day3 = WHEN, WHEN + dt.timedelta(days=1), WHEN + dt.timedelta(days=2)
+    with pytest.MonkeyPatch.context() as mp:
+        if store_findings.writer_for(store, 0, WHEN, store_findings._upsert_set) is not None:
+            mp.setattr(SqliteWriter, "split", spy)
+        r1 = Run(store, day1, batch=100)
+        r1.see([case_finding(s, day1) for s in "ABCDE"])
+        r1.finish()
+        r2 = Run(store, day2, batch=100)
+        moved = case_finding("B", day2, overdue=4)
+        moved.unit_id = "XJJ"  # the case went to another unit: unit_id is indexed
+        r2.see([case_finding("A", day2, overdue=4), moved,
+                case_finding("D", day2, overdue=4, record_key="D-2"), case_finding("E", day2),
+                case_finding("F", day2)])
+        r2.finish()  # resolves C
+        older = Run(store, day3, batch=100)  # two replicas: the older run records last
+        newer = Run(store, day3 + dt.timedelta(minutes=5), batch=100)
+        newer.see([case_finding("A", day3, overdue=6), case_finding("C", day3, overdue=5)])
+        older.see([case_finding("A", day3, overdue=5, handler="李四")])
+        newer.finish()
+        older.finish()
+    return lean
+
+
+def test_sqlite_writes_a_changed_open_finding_without_rewriting_its_indexes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A changed finding still open in the same unit, tier and record goes by the upsert without
+    those columns (no index entry rewritten); a new, moved or resolved one by the whole upsert;
+    the store is what writing every finding whole leaves, an older run's late write included."""
+    with store_of("sqlite", tmp_path, "lean") as store:
+        # r1: all new; then B moved, D re-keyed, C resolved and F new go whole
+        assert _moves(store) == [[], ["A"], ["A"], ["A"]]
+        got = dump(store)
+    with store_of("sqlite", tmp_path, "whole") as reference:
+        monkeypatch.setattr(store_findings, "writer_for", lambda *a, **k: None)
+        assert _moves(reference) == []
+        want = dump(reference)
+    assert got == want
+    rows = {r["subject"]: r for r in got.values()}
+    assert rows["A"]["overdue"] == Decimal(6) and dict(rows["A"]["evidence"])["handler"] == "张三"
+    assert rows["B"]["unit_id"] == "XJJ" and rows["D"]["record_key"] == "D-2"
+    assert rows["C"]["resolved_at"] is None and rows["C"]["overdue"] == Decimal(5)
+
+
 def test_sqlite_marks_seen_by_each_findings_fingerprint_not_by_reading_every_finding(
         tmp_path: Path) -> None:
     """The batch's temporary table drives the UPDATE: each finding looked up by its fingerprint."""
