@@ -112,6 +112,16 @@ def run_week(day: Day) -> None:
         day.reference(when)
         no_false_resolution(day)
         assert differences(day) == {}, (when, differences(day))
+        # the time index: the records a full scan at the same as-of indexes (a completed case
+        # dropped, a new one added), each due again no later than the full scan has it (the
+        # bound is a lower one: a full scan on a holiday finds it later, time-rules.md), and
+        # due before this cycle only where the full scan has it so too (an hour case whose
+        # window may open at any time): an entry this cycle was due at was moved on
+        mine, full = index_entries(day.a, "main", "cases"), index_entries(day.b, "main", "cases")
+        assert mine.keys() == full.keys(), when
+        wrong = {k: (v, full[k]) for k, v in mine.items()
+                 if v > full[k] or (v < when and full[k] >= when)}
+        assert not wrong, (when, wrong)
         return n
 
     for offset in range(8):  # Mon 21 .. Mon 28
