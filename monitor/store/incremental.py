@@ -19,7 +19,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from sunlight.monitor.store.db import run_transaction
@@ -137,22 +136,6 @@ def _insert_index(conn: sa.Connection, source: str, entity: str,
         conn.execute(sa.insert(TimeIndexRow), rows[i:i + 5000])
 
 
-def _upsert_index(conn: sa.Connection, source: str, entity: str,
-                  entries: Mapping[str, dt.datetime | None]) -> None:
-    """Each entry stored, written only where it is new or its time moved: most records a
-    cycle re-evaluates keep theirs, and deleting and inserting each again rewrote both of the
-    table's indexes for nothing."""
-    ins = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(TimeIndexRow)
-    stmt = ins.on_conflict_do_update(
-        index_elements=[TimeIndexRow.source, TimeIndexRow.entity, TimeIndexRow.record_key],
-        set_={"next_due": ins.excluded.next_due},
-        where=TimeIndexRow.next_due != ins.excluded.next_due)
-    rows = [{"source": source, "entity": entity, "record_key": k, "next_due": v}
-            for k, v in entries.items() if v is not None]
-    for i in range(0, len(rows), 5000):
-        conn.execute(stmt, rows[i:i + 5000])
-
-
 def finish_full(engine: Engine, source: str, entity: str, run_id: int, at: dt.datetime,
                 mark: tuple[str | None, str | None], index: Mapping[str, dt.datetime | None]) -> None:
     """After a complete full scan: the time index replaced whole, the watermark it started from."""
@@ -199,12 +182,10 @@ def finish_incremental(engine: Engine, run_id: int, *, ok: bool, error: str | No
                            FindingRow.check_id.in_(wanted), FindingRow.resolved_at.is_(None),
                            FindingRow.last_run < run_id)
                     .values(resolved_at=at, resolved_run=run_id)).rowcount
-        gone = [k for k in keys if evaluated[k] is None]
-        for i in range(0, len(gone), CHUNK):
             conn.execute(sa.delete(TimeIndexRow).where(
                 TimeIndexRow.source == source, TimeIndexRow.entity == entity,
-                TimeIndexRow.record_key.in_(gone[i:i + CHUNK])))
-        _upsert_index(conn, source, entity, evaluated)
+                TimeIndexRow.record_key.in_(part)))
+        _insert_index(conn, source, entity, evaluated)
         _save_state(conn, source, entity, {
             "watermark": mark[0], "watermark_type": mark[1], "as_of": at, "last_run": run_id})
         return resolved
