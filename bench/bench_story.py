@@ -9,7 +9,8 @@ signatures, it prints one table per engine:
   against sunlight's ``--check case_overdue`` findings of the same run
   (same set of case, deadline, overdue);
 - sunlight's full scan of the 7 case checks, record path and columnar path;
-- ``scan --record`` into a new SQLite state store: its extra cost per finding;
+- ``scan --record`` into a new SQLite state store: its extra cost per finding; and the
+  same an hour later into that store (every finding seen again: the everyday cycle);
 - an incremental cycle with 1% of rows changed (``bench/bench_incremental.py``)
   and the first cycle after the backlog (``bench/bench_backlog.py``), run as
   they are if the branch has them, else "not built on this branch";
@@ -49,6 +50,7 @@ from scan_config import scan_config
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 AT = "2026-11-16T09:00"  # bench_cases.AT: the generator's "today", 09:00 local
+LATER = "2026-11-16T10:00"  # the next hourly cycle
 CASE_CHECKS = ("case_due_soon", "case_overdue", "case_overdue_statutory", "step_overdue",
                "extension_invalid", "refusal_without_reason", "repeated_supplement")
 CHUNK = 5000
@@ -316,6 +318,21 @@ def _rest(kind: str, info: dict[str, Any], args: argparse.Namespace, t: Table,
     extra_wall = (m["wall"] - full["columnar"]["wall"]) / n * 1e6 if n else 0.0
     t.row("sunlight full scan `--record` (columnar, new SQLite store)", m,
           f"+{extra_cpu:.0f} µs CPU, +{extra_wall:.0f} µs wall per finding")
+
+    # the everyday cycle's recording: the same source an hour later, into that store (every
+    # finding seen again; what moves is evidence.as_of and what an hour changes), against the
+    # same scan an hour later without --record
+    later = [a if a != AT else LATER for a in scan]
+    bare = measure([*later, "-c", str(config), *checks], stdout=data / f"scan-{kind}-later.jsonl")
+    again = measure([*later, "-c", str(config), *checks, "--record"],
+                    stdout=data / f"scan-{kind}-later-record.jsonl")
+    if bare["rc"] or again["rc"]:
+        _failed("sunlight scan --record an hour later", again if again["rc"] else bare)
+    seen = _lines(data / f"scan-{kind}-later-record.jsonl")
+    per = (again["cpu"] - bare["cpu"]) / seen * 1e6 if seen else 0.0
+    per_wall = (again["wall"] - bare["wall"]) / seen * 1e6 if seen else 0.0
+    t.row("sunlight full scan `--record` an hour later (the same store: every finding seen again)",
+          again, f"+{per:.0f} µs CPU, +{per_wall:.0f} µs wall per finding ({seen:,} findings)")
 
     # the slots other branches fill
     for label, script in SLOTS:
