@@ -170,7 +170,7 @@ def _typed(v: Any) -> tuple[str, Any]:
     return (type(v).__name__, v)
 
 
-def _same_rows(src: Source) -> int:
+def _same_rows(src: Source, join: int | None = None) -> int:
     compared = 0
     for entity, fields in TABLES.items():
         if not src.has(entity):
@@ -178,7 +178,10 @@ def _same_rows(src: Source) -> int:
         want = [{k: _typed(v) for k, v in r.items()}
                 for r in src.rows(entity, fields, order_key="case_id")]
         got: list[dict[str, Any]] = []
-        for batch in fetch.batches(src, entity, fields, "case_id"):
+        made = list(fetch.batches(src, entity, fields, "case_id", rows=join))
+        if join is not None:  # joined to at least ``join`` rows, the last batch excepted
+            assert all(b.frame.height >= join for b in made[:-1]), [b.frame.height for b in made]
+        for batch in made:
             rows = batch.rows(range(batch.frame.height))
             got.extend({k: _typed(v) for k, v in r.items()} for r in rows)
             # the key the merge joins on: str() of the raw key, as the record path's readers
@@ -199,13 +202,16 @@ def _load_demo(db: SourceDB) -> None:
     db.load("cases", sample.BAD_CASES)
 
 
-def test_batch_rows_are_the_record_paths_rows(source_db: SourceDB,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("rows", [None, 350])
+def test_batch_rows_are_the_record_paths_rows(source_db: SourceDB, monkeypatch: pytest.MonkeyPatch,
+                                              rows: int | None) -> None:
+    """Each driver's batches, and the same joined for a decision (``rows``: scan.DECIDE_ROWS)."""
     monkeypatch.setattr(fetch, "BATCH_ROWS", 250)
+    monkeypatch.setattr(fetch, "BATCH_BYTES", 16_384)  # PostgreSQL: batches of a few hundred
     _load_demo(source_db)
     src = Source("main", SourceConfig(url=source_db.url, chunk_size=100))
     try:
-        assert _same_rows(src) > 1000
+        assert _same_rows(src, rows) > 1000
     finally:
         src.close()
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from sunlight.monitor.columnar import fetch
+from sunlight.monitor.columnar import scan as columnar_scan
 from sunlight.monitor.configure import load_settings
 from sunlight.monitor.demo import cases as sample
 from sunlight.monitor.engine import Engine, SourceOutcome
@@ -180,6 +181,7 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Batches of a few hundred rows, so that keys and children cross batch boundaries."""
     monkeypatch.setattr(fetch, "BATCH_ROWS", 300)
     monkeypatch.setattr(fetch, "BATCH_BYTES", 16_384)
+    monkeypatch.setattr(columnar_scan, "DECIDE_ROWS", 700)  # a decision over joined batches
 
 
 def test_columnar_identical_sqlite(sqlite_db: SourceDB, write_config: Any) -> None:

@@ -453,8 +453,32 @@ class _NoAdbc(Exception):
     """ADBC could not connect: the rows come through SQLAlchemy instead."""
 
 
-def batches(src: Source, entity: str, fields: Sequence[str], key_field: str) -> Iterator[Batch]:
-    """The entity's rows in batches, ordered by ``key_field`` as the record path orders them."""
+def batches(src: Source, entity: str, fields: Sequence[str], key_field: str,
+            rows: int | None = None) -> Iterator[Batch]:
+    """The entity's rows in batches, ordered by ``key_field`` as the record path orders them.
+
+    ``rows``: batches of at least that many rows (the driver's joined, the last one
+    excepted), whatever the driver's own size.
+    """
+    if rows is None:
+        yield from _batches(src, entity, fields, key_field)
+        return
+    stmt = src._select(entity, fields, key_field)
+    keys = tuple(stmt.selected_columns.keys())
+    key_at = keys.index(key_field)
+    pending: list[Batch] = []
+    count = 0
+    for batch in _batches(src, entity, fields, key_field):
+        pending.append(batch)
+        count += batch.frame.height
+        if count >= rows:
+            yield _joined(keys, key_at, pending)
+            pending, count = [], 0
+    if pending:
+        yield _joined(keys, key_at, pending)
+
+
+def _batches(src: Source, entity: str, fields: Sequence[str], key_field: str) -> Iterator[Batch]:
     stmt = src._select(entity, fields, key_field)
     if src.dialect == "postgresql":
         try:

@@ -46,6 +46,12 @@ from sunlight.monitor.sources import Source, SourceError
 
 log = structlog.get_logger("sunlight.columnar")
 
+#: cases a :func:`decide` call takes at least (the driver's batches joined, their children
+#: with them): each call costs ~40 ms of polars' planning whatever its rows, a fifth of a
+#: scan in batches of 5,000. 1M cases (bench/README.md, stop 17): 10,000 took 8-12% off the
+#: scan's CPU for +12-16 MB; 20,000 more CPU off on SQLite but 275 MB on PostgreSQL
+DECIDE_ROWS = 10_000
+
 CHILDREN = (("case_pauses", PAUSE_FIELDS), ("case_extensions", EXTENSION_FIELDS),
             ("case_steps", STEP_FIELDS))
 
@@ -185,7 +191,7 @@ def scan_cases(src: Source, rctx: ReadContext, ctx: EvalContext, feeders: Sequen
                 first[p.ref_id] = t
     previous: str | None = None
     offset = 0  # case rows in the batches before this one (positions name keyless rows)
-    for batch in batches(src, "cases", CASE_FIELDS, "case_id"):
+    for batch in batches(src, "cases", CASE_FIELDS, "case_id", rows=DECIDE_ROWS):
         if stop is not None and stop():
             raise SourceError(src.name, "abandoned: the daemon is shutting down")
         frame = batch.frame
