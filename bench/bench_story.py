@@ -301,6 +301,13 @@ def _peer(kind: str, raw: str, config: Path, scan: list[str], t: Table,
               f"CPU {m['cpu'] / peer['cpu']:.2f}", flush=True)
 
 
+def _per_finding(m: dict[str, Any], base: dict[str, Any], n: int) -> str:
+    """What ``m`` costs more than ``base``, per finding (``--record``'s share)."""
+    cpu = (m["cpu"] - base["cpu"]) / n * 1e6 if n else 0.0
+    wall = (m["wall"] - base["wall"]) / n * 1e6 if n else 0.0
+    return f"+{cpu:.0f} µs CPU, +{wall:.0f} µs wall per finding"
+
+
 def _rest(kind: str, info: dict[str, Any], args: argparse.Namespace, t: Table,
           full: dict[str, dict[str, Any]], scan: list[str], checks: list[str], config: Path) -> None:
     """``--record``, the slots other benches fill, and spending."""
@@ -313,11 +320,8 @@ def _rest(kind: str, info: dict[str, Any], args: argparse.Namespace, t: Table,
                 stdout=data / f"scan-{kind}-record-store.jsonl")
     if m["rc"]:
         _failed("sunlight scan --record", m)
-    n = full["columnar"]["findings"]
-    extra_cpu = (m["cpu"] - full["columnar"]["cpu"]) / n * 1e6 if n else 0.0
-    extra_wall = (m["wall"] - full["columnar"]["wall"]) / n * 1e6 if n else 0.0
     t.row("sunlight full scan `--record` (columnar, new SQLite store)", m,
-          f"+{extra_cpu:.0f} µs CPU, +{extra_wall:.0f} µs wall per finding")
+          _per_finding(m, full["columnar"], full["columnar"]["findings"]))
 
     # the everyday cycle's recording: the same source an hour later, into that store (every
     # finding seen again; what moves is evidence.as_of and what an hour changes), against the
@@ -329,10 +333,8 @@ def _rest(kind: str, info: dict[str, Any], args: argparse.Namespace, t: Table,
     if bare["rc"] or again["rc"]:
         _failed("sunlight scan --record an hour later", again if again["rc"] else bare)
     seen = _lines(data / f"scan-{kind}-later-record.jsonl")
-    per = (again["cpu"] - bare["cpu"]) / seen * 1e6 if seen else 0.0
-    per_wall = (again["wall"] - bare["wall"]) / seen * 1e6 if seen else 0.0
     t.row("sunlight full scan `--record` an hour later (the same store: every finding seen again)",
-          again, f"+{per:.0f} µs CPU, +{per_wall:.0f} µs wall per finding ({seen:,} findings)")
+          again, f"{_per_finding(again, bare, seen)} ({seen:,} findings)")
 
     # the slots other branches fill
     for label, script in SLOTS:

@@ -22,19 +22,16 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import resource
 import sqlite3
 import tempfile
 from pathlib import Path
 
+from bench_spending import cpu_seconds
+
 from sunlight.monitor.store import open_store
+from sunlight.monitor.store.db import SQLITE_PRAGMAS
 from sunlight.monitor.store.findings import _upsert_set
 from sunlight.monitor.store.recording import COLUMNS, SqliteWriter
-
-
-def cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def copy(store: Path, to: Path) -> None:
@@ -66,14 +63,14 @@ def changed(path: Path, n: int) -> list[tuple[object, ...]]:
 
 def timed(path: Path, sql: str, rows: list[tuple[object, ...]]) -> float:
     conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL"):
+    for pragma in SQLITE_PRAGMAS:  # as the store's own connections
         conn.execute(f"PRAGMA {pragma}")
-    started = cpu()
+    started = cpu_seconds()
     for i in range(0, len(rows), 2000):
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(sql, rows[i:i + 2000])
         conn.execute("COMMIT")
-    spent = cpu() - started
+    spent = cpu_seconds() - started
     conn.close()
     return spent / len(rows) * 1e6
 

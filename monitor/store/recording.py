@@ -308,13 +308,13 @@ class SqliteWriter(Writer):
         super().__init__(engine, run_id, seen_at)
         dialect = engine.dialect
         table = FindingRow.__table__
-        compiled = _upsert_sql(engine, sqlite.insert(FindingRow), upsert_set(sqlite.insert(FindingRow)))
+        set_ = upsert_set(sqlite.insert(FindingRow))
+        compiled = _upsert_sql(engine, sqlite.insert(FindingRow), set_)
         self._upsert = compiled.string
         _check_binds(compiled)
         # a known finding whose indexed values stay as stored: the same upsert without the SET of
         # those columns (SQLite rewrites an index's entry whenever a column of it is SET, to the
         # same value or not: ~70 of the ~95 µs of a changed finding's upsert, bench/README.md)
-        set_ = upsert_set(sqlite.insert(FindingRow))
         indexed = _indexed_columns(engine)
         self._kept = [c for c in set_ if c in indexed]
         self._kept_at = [COLUMNS.index(c) for c in self._kept]
